@@ -1,0 +1,342 @@
+"""Configuration in one place.
+
+Every setting is read as command-line flag, then environment variable, then default.
+A bad value raises :class:`ConfigError` naming the setting and the value; the CLI turns
+that into one line on stderr and exit code 2. Secrets (tokens) can only come from the
+environment or a file, never from a flag (flags are visible in ``ps``), and are never
+echoed back in an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+APP_NAME = "wadesk"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("json", "text")
+WEBHOOK_EVENTS = ("message", "message.status", "session.status", "qr")
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value. ``str(err)`` is one line meant for a person."""
+
+    def __init__(self, setting: str, value: str | None, problem: str) -> None:
+        shown = "" if value is None else f" {value!r}"
+        super().__init__(f"invalid {setting}{shown}: {problem}")
+        self.setting = setting
+
+
+def default_data_dir(headless: bool) -> Path:
+    """Per-user data folder on the desktop; the same rule in headless mode outside a container.
+
+    In the container image WADESK_DATA_DIR=/app/session is set explicitly.
+    """
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+# ---- parsers: str -> value, raising ValueError with the problem ----------------------------
+
+
+def _path(raw: str) -> Path:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    if "\0" in raw:
+        raise ValueError("must not contain NUL")
+    return Path(raw).expanduser()
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level == "WARN":
+        level = "WARNING"
+    if level not in LOG_LEVELS:
+        raise ValueError("must be one of " + ", ".join(LOG_LEVELS))
+    return level
+
+
+def _log_format(raw: str) -> str:
+    fmt = raw.strip().lower()
+    if fmt not in LOG_FORMATS:
+        raise ValueError("must be json or text")
+    return fmt
+
+
+def _host(raw: str) -> str:
+    host = raw.strip()
+    if not host:
+        raise ValueError("must not be empty")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", host):
+            raise ValueError("must be an IP address or a host name") from None
+    return host
+
+
+def _port(raw: str) -> int:
+    try:
+        port = int(raw.strip(), 10)
+    except ValueError:
+        raise ValueError("must be a whole number from 1 to 65535") from None
+    if not 1 <= port <= 65535:
+        raise ValueError("must be a whole number from 1 to 65535")
+    return port
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError("must be a number of seconds, e.g. 1 or 0.5") from None
+    if not 0 <= value <= 3600 or value != value:
+        raise ValueError("must be between 0 and 3600 seconds")
+    return value
+
+
+def _http_url(raw: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    url = raw.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)} and a host")
+    try:
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return url
+
+
+def _proxy(raw: str) -> str | None:
+    if not raw.strip():
+        return None
+    return _http_url(raw, ("http", "https", "socks5"))
+
+
+def _url_list(raw: str) -> tuple[str, ...]:
+    urls = [u.strip() for u in raw.split(",") if u.strip()]
+    out = []
+    for url in urls:
+        try:
+            out.append(_http_url(url))
+        except ValueError as exc:
+            raise ValueError(f"{url!r} {exc}") from None
+    return tuple(dict.fromkeys(out))
+
+
+def _event_list(raw: str) -> frozenset[str]:
+    names = {n.strip().lower() for n in raw.split(",") if n.strip()}
+    if not names or names in ({"all"}, {"*"}):
+        return frozenset(WEBHOOK_EVENTS)
+    unknown = sorted(names - set(WEBHOOK_EVENTS))
+    if unknown:
+        raise ValueError(f"unknown event {unknown[0]!r}; known: all, " + ", ".join(WEBHOOK_EVENTS))
+    return frozenset(names)
+
+
+def _secret(raw: str) -> str:
+    value = raw.strip()
+    if len(value) < 16:
+        raise ValueError("must be at least 16 characters")
+    if any(c.isspace() for c in value):
+        raise ValueError("must not contain whitespace")
+    return value
+
+
+def _device_name(raw: str) -> str:
+    name = raw.strip()
+    if not 1 <= len(name) <= 50:
+        raise ValueError("must be 1 to 50 characters")
+    return name
+
+
+# ---- the settings table ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    flag: str | None = None
+    secret: bool = False
+    headless_default: Any = None
+
+    def default_for(self, headless: bool) -> Any:
+        value = self.headless_default if headless and self.headless_default is not None else self.default
+        return value(headless) if callable(value) else value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "data_dir",
+        "WADESK_DATA_DIR",
+        _path,
+        default_data_dir,
+        "data folder: WhatsApp session, outbox, tokens (default: per-user data dir)",
+        flag="--data-dir",
+    ),
+    Setting(
+        "log_level",
+        "LOG_LEVEL",
+        _log_level,
+        "INFO",
+        "log level: DEBUG, INFO, WARNING, ERROR",
+        flag="--log-level",
+    ),
+    Setting(
+        "log_format",
+        "LOG_FORMAT",
+        _log_format,
+        "text",
+        "log format: json or text (json when headless)",
+        flag="--log-format",
+        headless_default="json",
+    ),
+    Setting("host", "HOST", _host, "127.0.0.1", "address the HTTP API listens on", flag="--host"),
+    Setting("port", "PORT", _port, 8080, "port the HTTP API listens on", flag="--port"),
+    Setting(
+        "proxy",
+        "WADESK_PROXY",
+        _proxy,
+        None,
+        "proxy for the WhatsApp connection (http://, https:// or socks5://)",
+        flag="--proxy",
+    ),
+    Setting(
+        "send_interval",
+        "WADESK_SEND_INTERVAL",
+        _seconds,
+        1.0,
+        "seconds between two outgoing messages",
+        flag="--send-interval",
+    ),
+    Setting(
+        "device_name",
+        "WADESK_DEVICE_NAME",
+        _device_name,
+        "wadesk",
+        "name of this device in the phone's Linked devices list",
+        flag="--device-name",
+    ),
+    Setting(
+        "webhook_urls",
+        "WEBHOOK_URL",
+        _url_list,
+        (),
+        "webhook receiver URL(s), comma separated",
+        flag="--webhook-url",
+    ),
+    Setting(
+        "webhook_events",
+        "WEBHOOK_EVENTS",
+        _event_list,
+        frozenset(WEBHOOK_EVENTS),
+        "webhook events: all, or a list of message, message.status, session.status, qr",
+        flag="--webhook-events",
+    ),
+    Setting(
+        "webhook_secret",
+        "WEBHOOK_SECRET",
+        _secret,
+        None,
+        "HMAC key for webhook signatures (generated and kept in the data folder if unset)",
+        secret=True,
+    ),
+    Setting(
+        "api_token",
+        "WADESK_API_TOKEN",
+        _secret,
+        None,
+        "API bearer token (generated and kept in the data folder if unset)",
+        secret=True,
+    ),
+    Setting(
+        "api_token_file", "WADESK_API_TOKEN_FILE", _path, None, "file holding the API token (Docker secrets)"
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    log_level: str = "INFO"
+    log_format: str = "text"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    proxy: str | None = None
+    send_interval: float = 1.0
+    device_name: str = "wadesk"
+    webhook_urls: tuple[str, ...] = ()
+    webhook_events: frozenset[str] = field(default_factory=lambda: frozenset(WEBHOOK_EVENTS))
+    webhook_secret: str | None = None
+    api_token: str | None = None
+    api_token_file: Path | None = None
+    headless: bool = False
+
+    def __repr__(self) -> str:  # never print secrets by accident
+        hidden = {s.name for s in SETTINGS if s.secret}
+        parts = [f"{k}={'***' if k in hidden and v else v!r}" for k, v in self.__dict__.items()]
+        return f"Config({', '.join(parts)})"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per (non-secret) setting. Flags default to None: 'not given'."""
+    for s in SETTINGS:
+        if s.flag:
+            parser.add_argument(
+                s.flag, dest=s.name, default=None, metavar=s.env, help=f"{s.help} [env {s.env}]"
+            )
+
+
+def load(
+    args: argparse.Namespace | Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    headless: bool = False,
+) -> Config:
+    """Build the configuration: flag, then environment variable, then default."""
+    flags = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {"headless": headless}
+    for s in SETTINGS:
+        raw: str | None = None
+        source = s.env
+        if s.flag and flags.get(s.name) is not None:
+            raw, source = str(flags[s.name]), s.flag
+        elif env.get(s.env) not in (None, ""):
+            raw = env[s.env]
+        if raw is None:
+            values[s.name] = s.default_for(headless)
+            continue
+        try:
+            values[s.name] = s.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(source, None if s.secret else raw, str(exc)) from None
+    if values["api_token"] and values["api_token_file"]:
+        raise ConfigError(
+            "WADESK_API_TOKEN_FILE", None, "set either WADESK_API_TOKEN or WADESK_API_TOKEN_FILE, not both"
+        )
+    return Config(**values)
+
+
+def settings_table() -> Sequence[tuple[str, str, str, str]]:
+    """(env, flag, default, help) rows, for --help epilogues and the README."""
+    rows = []
+    for s in SETTINGS:
+        default = s.default
+        shown = "per-user data dir" if callable(default) else ("" if default in (None, ()) else str(default))
+        if s.name == "webhook_events":
+            shown = "all"
+        rows.append((s.env, s.flag or "", shown, s.help))
+    return rows

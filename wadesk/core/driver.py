@@ -1,0 +1,557 @@
+"""The only module that speaks to neonize (and through it, to WhatsApp).
+
+A :class:`NeonizeDriver` wraps one neonize client for one connection attempt. Its
+``connect()`` blocks, and its callbacks arrive on threads the Go runtime owns, so the
+driver runs it on a daemon thread and turns every callback into a small
+:class:`DriverEvent` handed to ``post`` (the session's queue). It never calls back into
+the session in any other way.
+
+neonize facts this module works around (neonize 0.5.2):
+
+* Before a device is paired, neonize's Go side waits in a QR loop that ``Stop`` does not
+  end, and after that loop it waits for a device ID that never comes. Such a call can
+  never be joined. The thread is a daemon, the session does not wait for it, and on
+  Linux the driver closes the pairing socket from our side so that whatsmeow ends the QR
+  loop at once instead of calling back for up to 160 s.
+* neonize keeps its clients in Go maps without locks: a call racing with ``Stop`` (which
+  deletes from those maps) can crash the process. Calls pass a gate that ``stop`` closes
+  and drains before it calls ``Stop``; it disconnects first so an in-flight send fails
+  fast instead of holding the gate.
+* neonize's garbage-collection finalizer stops the client by its uuid, so every driver
+  uses a fresh uuid and never shares one with a later client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("wadesk.driver")
+
+# ---- driver events (internal to the core) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriverEvent:
+    driver_id: str
+
+
+@dataclass(frozen=True)
+class QRCode(DriverEvent):
+    code: str
+
+
+@dataclass(frozen=True)
+class PairSuccess(DriverEvent):
+    jid: str
+
+
+@dataclass(frozen=True)
+class PairFailed(DriverEvent):
+    reason: str
+
+
+@dataclass(frozen=True)
+class Connected(DriverEvent):
+    jid: str
+    phone: str
+    push_name: str
+
+
+@dataclass(frozen=True)
+class Disconnected(DriverEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class LoggedOut(DriverEvent):
+    reason: str
+    on_connect: bool
+
+
+@dataclass(frozen=True)
+class StreamReplaced(DriverEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class TemporaryBan(DriverEvent):
+    code: str
+    expires_in: float
+
+
+@dataclass(frozen=True)
+class ConnectFailure(DriverEvent):
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ClientOutdated(DriverEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class PairingEnded(DriverEvent):
+    """whatsmeow's QR loop finished: 'success', 'timeout' or an error name."""
+
+    status: str
+
+
+@dataclass(frozen=True)
+class Incoming(DriverEvent):
+    wa_id: str
+    chat: str
+    sender: str
+    push_name: str
+    text: str
+    timestamp: float
+    is_group: bool
+
+
+@dataclass(frozen=True)
+class Receipt(DriverEvent):
+    wa_ids: tuple[str, ...]
+    status: str  # delivered | read | played
+    chat: str
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class Exited(DriverEvent):
+    """The neonize call returned (error None) or failed (error is the reason)."""
+
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    wa_id: str
+    timestamp: float
+
+
+class DriverError(RuntimeError):
+    """A neonize call failed; ``str(err)`` is whatsmeow's message."""
+
+
+class NotRunning(DriverError):
+    def __init__(self) -> None:
+        super().__init__("not connected to WhatsApp")
+
+
+class _Gate:
+    """Counts calls in progress; once closed, admits no new ones."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._closed = False
+
+    def enter(self) -> bool:
+        with self._cond:
+            if self._closed:
+                return False
+            self._active += 1
+            return True
+
+    def leave(self) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+    def close(self, timeout: float) -> bool:
+        with self._cond:
+            self._closed = True
+            return self._cond.wait_for(lambda: self._active == 0, timeout)
+
+
+# ---- neonize loading ---------------------------------------------------------------------
+
+_neonize: dict[str, Any] = {}
+_load_lock = threading.Lock()
+
+
+class _DaemonThread(threading.Thread):
+    """neonize starts its Go call on a non-daemon thread; one that can never be joined
+    (see module docstring) would keep the interpreter from exiting."""
+
+    def __init__(self, *args: Any, daemon: bool | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, daemon=True, **kwargs)
+
+
+def load_neonize() -> dict[str, Any]:
+    """Import neonize (this loads its Go library) once, and return what the driver uses."""
+    with _load_lock:
+        if _neonize:
+            return _neonize
+        # neonize configures the root logger at import unless it already has handlers,
+        # and warns about ffmpeg (only needed for media) on every connect.
+        root = logging.getLogger()
+        added = None
+        if not root.handlers:
+            added = logging.NullHandler()
+            root.addHandler(added)
+        try:
+            import neonize.client as nclient
+            from neonize import events as nevents
+            from neonize._binder import ProxySettings
+            from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
+        finally:
+            if added is not None:
+                root.removeHandler(added)
+        logging.getLogger("neonize.utils.ffmpeg").setLevel(logging.ERROR)
+        nclient.Thread = _DaemonThread  # type: ignore[misc]
+
+        class Client(nclient.NewClient):  # type: ignore[misc, valid-type]
+            """NewClient that reports whatsmeow's QR-loop result instead of printing it."""
+
+            on_login_status: Callable[[str], None] | None = None
+
+            def _NewClient__onLoginStatus(self, uuid: Any, status: Any) -> None:
+                with contextlib.suppress(Exception):
+                    import ctypes
+
+                    text = ctypes.string_at(status).decode("utf-8", "replace")
+                    if self.on_login_status is not None:
+                        self.on_login_status(text)
+
+        _neonize.update(
+            client_class=Client,
+            events=nevents,
+            ProxySettings=ProxySettings,
+            DeviceProps=DeviceProps,
+            jid_class=nclient.JID,
+        )
+        return _neonize
+
+
+def _jid_str(jid: Any) -> str:
+    if jid is None or not getattr(jid, "Server", ""):
+        return ""
+    return f"{jid.User}@{jid.Server}" if jid.User else jid.Server
+
+
+def _text_of(message: Any) -> str | None:
+    """The text of a WhatsApp message, or None if it carries no text we show."""
+    if message is None:
+        return None
+    if message.conversation:
+        return message.conversation
+    if message.HasField("extendedTextMessage") and message.extendedTextMessage.text:
+        return message.extendedTextMessage.text
+    for inner in ("ephemeralMessage", "viewOnceMessage", "documentWithCaptionMessage"):
+        if message.HasField(inner):
+            return _text_of(getattr(message, inner).message)
+    for media in ("imageMessage", "videoMessage", "documentMessage"):
+        if message.HasField(media) and getattr(message, media).caption:
+            return getattr(message, media).caption
+    return None
+
+
+_RECEIPT_STATUS = {1: "delivered", 4: "read", 6: "played"}
+_TEMP_BAN_REASONS = {
+    1: "sending to too many people",
+    2: "being blocked by too many users",
+    3: "creating too many groups",
+    4: "sending the same message to too many people",
+    5: "broadcast list misuse",
+}
+
+
+class NeonizeDriver:
+    """One neonize client and its blocking connect call, for one connection attempt."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        post: Callable[[DriverEvent], None],
+        *,
+        device_name: str = "wadesk",
+        proxy: str | None = None,
+    ) -> None:
+        self.id = secrets.token_hex(6)
+        self.db_path = Path(db_path)
+        self.device_name = device_name
+        self.proxy = proxy
+        self._post = post
+        self._gate = _Gate()  # no call into neonize may overlap its Stop
+        self._client: Any = None
+        self._thread: threading.Thread | None = None
+        self._returned = threading.Event()
+        self._stopped = False
+        self._pairing = False  # the QR loop is running (device not paired yet)
+
+    # -- lifecycle --
+    def start(self) -> None:
+        n = load_neonize()
+        device_props = n["DeviceProps"](os=self.device_name, platformType=n["DeviceProps"].DESKTOP)
+        client = n["client_class"](str(self.db_path), props=device_props, uuid=f"wadesk-{self.id}")
+        client.on_login_status = self._on_login_status
+        client.event.qr(self._on_qr)
+        ev = n["events"]
+        handlers = {
+            ev.PairStatusEv: self._on_pair_status,
+            ev.ConnectedEv: self._on_connected,
+            ev.DisconnectedEv: self._on_disconnected,
+            ev.LoggedOutEv: self._on_logged_out,
+            ev.StreamReplacedEv: self._on_stream_replaced,
+            ev.TemporaryBanEv: self._on_temporary_ban,
+            ev.ConnectFailureEv: self._on_connect_failure,
+            ev.ClientOutdatedEv: self._on_client_outdated,
+            ev.MessageEv: self._on_message,
+            ev.ReceiptEv: self._on_receipt,
+        }
+        for event_type, handler in handlers.items():
+            client.event(event_type)(self._guard(handler))
+        self._client = client
+        proxy = n["ProxySettings"](proxy_address=self.proxy) if self.proxy else None
+        self._thread = threading.Thread(
+            target=self._run, args=(proxy,), name=f"wadesk-neonize-{self.id}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, proxy: Any) -> None:
+        error: str | None = None
+        try:
+            self._client.connect(proxy)
+        except Exception as exc:  # noqa: BLE001 - reported to the session as a reason
+            error = str(exc) or type(exc).__name__
+        finally:
+            self._returned.set()
+        if not self._stopped:
+            self._post(Exited(self.id, error))
+
+    def stop(self, timeout: float = 3.0) -> bool:
+        """Disconnect and cancel the neonize call. True if it returned within ``timeout``."""
+        if self._client is None:
+            return True
+        if not self._stopped:
+            self._stopped = True
+            if self._pairing:
+                self._end_pairing_loop()
+            if self._gate.enter():
+                try:
+                    with contextlib.suppress(Exception):
+                        self._client.disconnect()  # in-flight calls fail fast
+                finally:
+                    self._gate.leave()
+            self._gate.close(timeout)
+            with contextlib.suppress(Exception):
+                self._client.stop()
+        if self._pairing:
+            # It will not return (see module docstring); the daemon thread is left behind.
+            return self._returned.wait(0.2)
+        return self._returned.wait(timeout)
+
+    @property
+    def returned(self) -> bool:
+        return self._returned.is_set()
+
+    def _end_pairing_loop(self) -> None:
+        """Shut the pairing connection down from our side (Linux), so whatsmeow sees the
+        server go away, ends its QR loop and stops calling back."""
+        if not sys.platform.startswith("linux"):
+            return
+        port = _proxy_port(self.proxy) if self.proxy else 443
+        for fd in _socket_fds():
+            try:
+                sock = socket.socket(fileno=os.dup(fd))
+            except OSError:
+                continue
+            try:
+                if (
+                    sock.family in (socket.AF_INET, socket.AF_INET6)
+                    and sock.type == socket.SOCK_STREAM
+                    and sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+                    and sock.getpeername()[1] == port
+                ):
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            finally:
+                sock.close()
+
+    # -- calls --
+    def _call(self, name: str, *args: Any) -> Any:
+        if self._stopped or self._client is None or not self._gate.enter():
+            raise NotRunning()
+        try:
+            return getattr(self._client, name)(*args)
+        except Exception as exc:
+            raise DriverError(str(exc) or type(exc).__name__) from exc
+        finally:
+            self._gate.leave()
+
+    def send_text(self, jid: str, text: str) -> SendResult:
+        user, _, server = jid.partition("@")
+        target = load_neonize()["jid_class"](
+            User=user, Server=server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False
+        )
+        response = self._call("send_message", target, text)
+        return SendResult(wa_id=response.ID, timestamp=float(response.Timestamp or time.time()))
+
+    def pair_phone(self, phone_digits: str) -> str:
+        return str(self._call("PairPhone", phone_digits, True))
+
+    def logout(self) -> None:
+        self._call("logout")
+
+    # -- callbacks (Go threads): translate and post, never block, never raise -------------
+    def _guard(self, handler: Callable[[Any], None]) -> Callable[[Any, Any], None]:
+        def wrapped(_client: Any, event: Any) -> None:
+            if self._stopped:
+                return
+            try:
+                handler(event)
+            except Exception:
+                log.exception("failed to handle a WhatsApp event")
+
+        return wrapped
+
+    def _on_qr(self, _client: Any, data: bytes) -> None:
+        if self._stopped:
+            return
+        self._pairing = True
+        self._post(QRCode(self.id, data.decode("utf-8", "replace")))
+
+    def _on_login_status(self, status: str) -> None:
+        if status != "success" and not self._stopped:
+            self._pairing = False
+            self._post(PairingEnded(self.id, status))
+        elif status == "success":
+            self._pairing = False
+
+    def _on_pair_status(self, e: Any) -> None:
+        if e.Status == 2:  # SUCCESS
+            self._pairing = False
+            self._post(PairSuccess(self.id, _jid_str(e.ID)))
+        else:
+            self._post(PairFailed(self.id, e.Error or "pairing failed"))
+
+    def _on_connected(self, _e: Any) -> None:
+        self._pairing = False
+        jid = phone = push_name = ""
+        try:
+            me = self._call("get_me")
+            jid, push_name = _jid_str(me.JID), me.PushName
+            phone = me.JID.User
+        except DriverError as exc:
+            log.warning("connected, but reading the account failed: %s", exc)
+        self._post(Connected(self.id, jid=jid, phone=phone, push_name=push_name))
+
+    def _on_disconnected(self, _e: Any) -> None:
+        self._post(Disconnected(self.id))
+
+    def _on_logged_out(self, e: Any) -> None:
+        reason = _failure_reason(int(e.Reason))
+        self._post(LoggedOut(self.id, reason=reason, on_connect=bool(e.OnConnect)))
+
+    def _on_stream_replaced(self, _e: Any) -> None:
+        self._post(StreamReplaced(self.id))
+
+    def _on_temporary_ban(self, e: Any) -> None:
+        code = _TEMP_BAN_REASONS.get(int(e.Code), f"code {int(e.Code)}")
+        self._post(TemporaryBan(self.id, code=code, expires_in=float(e.Expire)))
+
+    def _on_connect_failure(self, e: Any) -> None:
+        self._post(ConnectFailure(self.id, reason=_failure_reason(int(e.Reason)), message=e.Message))
+
+    def _on_client_outdated(self, _e: Any) -> None:
+        self._post(ClientOutdated(self.id))
+
+    def _on_message(self, e: Any) -> None:
+        source = e.Info.MessageSource
+        if source.IsFromMe:
+            return
+        text = _text_of(e.Message)
+        if text is None:
+            log.debug("ignoring a non-text message %s", e.Info.ID)
+            return
+        sender = source.Sender
+        if sender.Server == "lid" and source.SenderAlt.User:
+            sender = source.SenderAlt
+        self._post(
+            Incoming(
+                self.id,
+                wa_id=e.Info.ID,
+                chat=_jid_str(source.Chat),
+                sender=_jid_str(sender),
+                push_name=e.Info.Pushname,
+                text=text,
+                timestamp=float(e.Info.Timestamp or time.time()),
+                is_group=bool(source.IsGroup),
+            )
+        )
+
+    def _on_receipt(self, e: Any) -> None:
+        status = _RECEIPT_STATUS.get(int(e.Type))
+        if status is None or not e.MessageIDs:
+            return
+        self._post(
+            Receipt(
+                self.id,
+                wa_ids=tuple(e.MessageIDs),
+                status=status,
+                chat=_jid_str(e.MessageSource.Chat),
+                timestamp=float(e.Timestamp or time.time()),
+            )
+        )
+
+
+_FAILURE_REASONS = {
+    1: "WhatsApp refused the connection",
+    2: "the device was logged out",
+    3: "the account is temporarily banned",
+    4: "the main device (the phone) is gone",
+    5: "the device was logged out for an unknown reason",
+    6: "this client version is outdated",
+    7: "WhatsApp rejected this client (bad user agent)",
+    8: "WhatsApp had an internal server error",
+    9: "WhatsApp refused the connection (experimental)",
+    10: "the WhatsApp service is unavailable",
+}
+
+
+def _failure_reason(code: int) -> str:
+    return _FAILURE_REASONS.get(code, f"connect failure {code}")
+
+
+def _proxy_port(url: str) -> int:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.port or {"http": 80, "https": 443, "socks5": 1080}.get(parts.scheme, 0)
+
+
+def _socket_fds() -> list[int]:
+    fds = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError, ValueError):
+                if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                    fds.append(int(name))
+    return fds
+
+
+def has_paired_device(db_path: Path) -> bool:
+    """True if neonize's session database holds a paired device (read without neonize)."""
+    import sqlite3
+
+    if not Path(db_path).exists() or Path(db_path).stat().st_size == 0:
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2)) as db:
+            row = db.execute("SELECT count(*) FROM whatsmeow_device").fetchone()
+            return bool(row and row[0])
+    except sqlite3.Error:
+        return False

@@ -1,0 +1,175 @@
+"""Session states and the typed events the core publishes to its front ends.
+
+Everything here is immutable and plain data: safe to hand across threads, to Qt
+signals and to JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class Status(StrEnum):
+    STARTING = "starting"
+    WAITING_FOR_SCAN = "waiting_for_scan"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    LOGGED_OUT = "logged_out"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Account:
+    jid: str
+    phone: str  # E.164, e.g. "+4915123456789"
+    push_name: str = ""
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """One state of the session state machine, with what that state carries.
+
+    * WAITING_FOR_SCAN: ``qr`` (None while a fresh code is being requested) and ``qr_expires_at``
+    * CONNECTED: ``account``
+    * RECONNECTING: ``attempt``, ``next_try_at`` and ``reason``
+    * LOGGED_OUT and FAILED: ``reason``
+    """
+
+    status: Status
+    since: float = field(default_factory=time.time)
+    qr: str | None = None
+    qr_expires_at: float | None = None
+    account: Account | None = None
+    attempt: int = 0
+    next_try_at: float | None = None
+    reason: str | None = None
+
+    def evolve(self, **changes: Any) -> SessionState:
+        return replace(self, **changes)
+
+    def same_phase(self, other: SessionState | None) -> bool:
+        """True if only the QR code differs (a QR rotation is not a state change)."""
+        if other is None:
+            return False
+        return (self.status, self.account, self.attempt, self.reason) == (
+            other.status,
+            other.account,
+            other.attempt,
+            other.reason,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"state": self.status.value, "since": self.since}
+        if self.status is Status.WAITING_FOR_SCAN:
+            out["qr_available"] = self.qr is not None
+            out["qr_expires_at"] = self.qr_expires_at
+        if self.account is not None:
+            out["account"] = asdict(self.account)
+        if self.status is Status.RECONNECTING:
+            out["attempt"] = self.attempt
+            out["next_try_at"] = self.next_try_at
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+    def describe(self) -> str:
+        """One line for logs and tooltips."""
+        if self.status is Status.CONNECTED and self.account:
+            name = f" ({self.account.push_name})" if self.account.push_name else ""
+            return f"connected as {self.account.phone}{name}"
+        if self.status is Status.RECONNECTING:
+            wait = max(0.0, (self.next_try_at or time.time()) - time.time())
+            return f"reconnecting (attempt {self.attempt}, next try in {wait:.0f} s): {self.reason}"
+        if self.status is Status.WAITING_FOR_SCAN:
+            return "waiting for the QR code to be scanned" if self.qr else "requesting a QR code"
+        if self.reason:
+            return f"{self.status.value.replace('_', ' ')}: {self.reason}"
+        return self.status.value.replace("_", " ")
+
+
+# ---- events ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class. ``kind`` is the public name (also the webhook event name)."""
+
+    kind: ClassVar[str] = "event"
+
+    def payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StateChanged(Event):
+    kind: ClassVar[str] = "session.status"
+    state: SessionState
+    previous: Status | None = None
+
+    def payload(self) -> dict[str, Any]:
+        out = self.state.to_dict()
+        out["previous"] = self.previous.value if self.previous else None
+        return out
+
+
+@dataclass(frozen=True)
+class QRCodeUpdated(Event):
+    kind: ClassVar[str] = "qr"
+    qr: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class MessageQueued(Event):
+    kind: ClassVar[str] = "message.status"
+    id: str
+    to: str
+    text: str
+    status: str = "queued"
+
+
+@dataclass(frozen=True)
+class MessageSent(Event):
+    kind: ClassVar[str] = "message.status"
+    id: str
+    to: str
+    wa_id: str
+    sent_at: float
+    status: str = "sent"
+
+
+@dataclass(frozen=True)
+class MessageFailed(Event):
+    kind: ClassVar[str] = "message.status"
+    id: str
+    to: str
+    reason: str
+    status: str = "failed"
+
+
+@dataclass(frozen=True)
+class MessageReceipt(Event):
+    """WhatsApp reported that a message we sent was delivered, read or played."""
+
+    kind: ClassVar[str] = "message.status"
+    id: str
+    to: str
+    wa_id: str
+    status: str  # "delivered" | "read" | "played"
+    at: float
+
+
+@dataclass(frozen=True)
+class IncomingMessage(Event):
+    kind: ClassVar[str] = "message"
+    id: str  # our id for the stored copy
+    wa_id: str
+    chat: str
+    sender: str
+    push_name: str
+    text: str
+    timestamp: float
+    is_group: bool

@@ -1,0 +1,126 @@
+"""Recipient parsing: whatever a person or a program types, turned into a WhatsApp JID.
+
+Pure functions, no I/O. A phone number in any usual international notation
+("+49 151 2345 6789", "0049 151 23456789", "4915123456789") or a user JID
+("4915123456789@s.whatsapp.net") becomes "<digits>@s.whatsapp.net"; a group JID
+("120363...@g.us" or the older "<creator>-<time>@g.us") passes through unchanged.
+Anything else raises :class:`RecipientError` with a reason a person understands.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, ValidationResult
+
+USER_SERVER = "s.whatsapp.net"
+GROUP_SERVER = "g.us"
+
+# Characters people put into phone numbers for readability.
+_SEPARATORS = re.compile(r"[\s\-./()\u00a0\u2010-\u2015]+")
+_GROUP_USER = re.compile(r"^(\d{5,25}|\d{5,20}-\d{5,15})$")
+
+_POSSIBLE_REASONS = {
+    ValidationResult.TOO_SHORT: "is too short for a phone number",
+    ValidationResult.TOO_LONG: "is too long for a phone number",
+    ValidationResult.INVALID_LENGTH: "has the wrong number of digits for its country",
+    ValidationResult.INVALID_COUNTRY_CODE: "does not start with a known country code",
+}
+
+
+class RecipientError(ValueError):
+    """The recipient cannot be used; ``str(err)`` is the reason, ready to show."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A parsed recipient: ``jid`` is what WhatsApp needs, ``is_group`` says which kind."""
+
+    jid: str
+    is_group: bool
+
+    @property
+    def user(self) -> str:
+        return self.jid.partition("@")[0]
+
+    @property
+    def phone(self) -> str | None:
+        """The number in E.164 form ("+4915123456789"), or None for a group."""
+        return None if self.is_group else "+" + self.user
+
+    def display(self) -> str:
+        """A readable form: an internationally formatted number, or the group JID."""
+        if self.is_group:
+            return self.jid
+        return format_phone(self.user)
+
+
+def format_phone(digits: str) -> str:
+    """'4915123456789' -> '+49 151 23456789' (falls back to '+digits')."""
+    try:
+        number = phonenumbers.parse("+" + digits)
+    except NumberParseException:
+        return "+" + digits
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def parse_recipient(value: object) -> Recipient:
+    """Parse a phone number or JID into a :class:`Recipient`, or raise :class:`RecipientError`."""
+    if not isinstance(value, str):
+        raise RecipientError("must be a phone number or a WhatsApp ID given as text")
+    text = value.strip()
+    if not text:
+        raise RecipientError("is empty: give a phone number with its country code, e.g. +49 151 23456789")
+    if len(text) > 100:
+        raise RecipientError("is too long to be a phone number or WhatsApp ID")
+    if "@" in text:
+        return _parse_jid(text)
+    return Recipient(jid=f"{_parse_phone(text)}@{USER_SERVER}", is_group=False)
+
+
+def _parse_jid(text: str) -> Recipient:
+    user, _, server = text.rpartition("@")
+    server = server.lower()
+    if server == GROUP_SERVER:
+        if not _GROUP_USER.match(user):
+            raise RecipientError(f"'{text}' is not a valid group ID (expected digits@g.us)")
+        return Recipient(jid=f"{user}@{GROUP_SERVER}", is_group=True)
+    if server in (USER_SERVER, "c.us"):
+        if ":" in user or not user.isdigit():
+            raise RecipientError(f"'{text}' is not a valid WhatsApp user ID (expected digits@s.whatsapp.net)")
+        return Recipient(jid=f"{_parse_phone('+' + user)}@{USER_SERVER}", is_group=False)
+    if server == "lid":
+        raise RecipientError("LID addresses (…@lid) are not supported: use the phone number instead")
+    if server == "broadcast" or server == "newsletter":
+        raise RecipientError(f"sending to {server} addresses is not supported")
+    raise RecipientError(f"'{text}' is not a WhatsApp ID: the part after @ must be s.whatsapp.net or g.us")
+
+
+def _parse_phone(text: str) -> str:
+    """Return the digits (country code first) of an international phone number."""
+    compact = _SEPARATORS.sub("", text)
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    elif compact.startswith("0"):
+        raise RecipientError(
+            f"'{text}' looks like a national number: add the country code, e.g. +49 for Germany"
+        )
+    elif not compact.startswith("+"):
+        compact = "+" + compact
+    digits = compact[1:]
+    if not digits:
+        raise RecipientError(f"'{text}' has no digits")
+    if not digits.isdigit():
+        raise RecipientError(f"'{text}' is not a phone number: only digits, spaces, +, -, ( ) are allowed")
+    try:
+        number = phonenumbers.parse(compact)
+    except NumberParseException as exc:
+        if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE:
+            raise RecipientError(f"'{text}' does not start with a known country code") from None
+        raise RecipientError(f"'{text}' is too short for a phone number") from None
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason != ValidationResult.IS_POSSIBLE:
+        raise RecipientError(f"'{text}' {_POSSIBLE_REASONS.get(reason, 'is not a possible phone number')}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]

@@ -1,0 +1,664 @@
+"""The WhatsApp session: one state machine, the durable outbox, typed events.
+
+Threads:
+
+* the **session worker** owns the state machine. Every driver callback (they arrive on
+  Go threads) and every command is put on its queue and handled there, one at a time,
+  so state changes never race.
+* the **sender** drains the outbox while CONNECTED, one message at a time, paced by
+  ``send_interval``. Sending blocks on the network, so it has a thread of its own.
+* callers (HTTP handlers, the GUI bridge) call :meth:`Session.send`,
+  :meth:`Session.logout`, :meth:`Session.request_pairing_code` from their own threads;
+  blocking WhatsApp calls run on the caller's thread, never on the worker.
+
+Subscribers (:meth:`Session.subscribe`) are called from those threads, one event at a
+time and in order; they must return quickly (put on a queue, emit a Qt signal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import driver as drv
+from .backoff import backoff_delay
+from .events import (
+    Account,
+    Event,
+    IncomingMessage,
+    MessageFailed,
+    MessageQueued,
+    MessageReceipt,
+    MessageSent,
+    QRCodeUpdated,
+    SessionState,
+    StateChanged,
+    Status,
+)
+from .recipients import Recipient, RecipientError, parse_recipient
+from .store import IdempotencyConflict, MessageRecord, Store, request_hash
+
+log = logging.getLogger("wadesk.session")
+
+MAX_TEXT = 65_536
+FIRST_QR_TTL = 60.0  # whatsmeow shows the first code of a batch for 60 s ...
+NEXT_QR_TTL = 20.0  # ... and each following one for 20 s
+QR_ROUNDS = 5  # fresh batches requested automatically before waiting for refresh_qr()
+CONNECT_TIMEOUT = 30.0  # an attempt with no QR and no connection after this is a failure
+STOP_TIMEOUT = 5.0
+MAX_SEND_ATTEMPTS = 10
+SEND_RETRY_CAP = 300.0
+
+__all__ = [
+    "MAX_TEXT",
+    "IdempotencyConflict",
+    "RecipientError",
+    "Session",
+    "SessionError",
+    "TextError",
+    "validate_text",
+]
+
+
+class SessionError(RuntimeError):
+    """The request cannot be served in the current state; the message says why."""
+
+
+class TextError(ValueError):
+    """The message text is not acceptable; ``str(err)`` is the reason."""
+
+
+def validate_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise TextError("must be text")
+    if not text.strip():
+        raise TextError("is empty")
+    if len(text) > MAX_TEXT:
+        raise TextError(f"is {len(text)} characters long; the limit is {MAX_TEXT}")
+    return text
+
+
+def explain_connect_error(error: str) -> str:
+    """Turn a Go dial error into a reason a person understands (the raw text is logged)."""
+    low = error.lower()
+    if "no such host" in low or ("lookup" in low and "web.whatsapp.com" in low):
+        return "Cannot reach WhatsApp: the name web.whatsapp.com cannot be resolved (no network or no DNS)"
+    if "connection refused" in low:
+        return "Cannot reach WhatsApp: the connection was refused" + (
+            " by the proxy" if "proxy" in low else ""
+        )
+    if "timeout" in low or "deadline exceeded" in low:
+        return "Cannot reach WhatsApp: the connection timed out"
+    if "certificate" in low or "x509" in low or "tls" in low:
+        return "Cannot reach WhatsApp: the secure connection failed (" + error.strip()[:160] + ")"
+    if "network is unreachable" in low or "no route to host" in low:
+        return "Cannot reach WhatsApp: the network is unreachable"
+    return "Cannot reach WhatsApp: " + error.strip()[:200]
+
+
+def classify_send_error(error: str) -> tuple[bool, str]:
+    """(permanent, reason) for a failed send."""
+    low = error.lower()
+    if "463" in low:
+        return True, (
+            "WhatsApp refused to start a new chat with this contact (error 463, reach-out timelock): "
+            "this account may only message contacts who wrote to it first"
+        )
+    for code, text in (
+        ("400", "bad request"),
+        ("401", "not authorised"),
+        ("403", "forbidden"),
+        ("404", "recipient not found"),
+        ("406", "not acceptable"),
+    ):
+        if f"error {code}" in low or f"status {code}" in low:
+            return True, f"WhatsApp rejected the message ({text}, error {code})"
+    if "unknown server" in low or "invalid jid" in low:
+        return True, f"WhatsApp cannot deliver to this address ({error.strip()[:160]})"
+    return False, error.strip()[:300] or "send failed"
+
+
+@dataclass(frozen=True)
+class _Command:
+    name: str
+    future: Future[Any]
+    args: tuple[Any, ...] = ()
+
+
+_STOP = object()
+
+
+class Session:
+    """Owns the WhatsApp connection. Start with :meth:`start`, end with :meth:`stop`."""
+
+    def __init__(
+        self,
+        store: Store,
+        session_db: Path,
+        *,
+        device_name: str = "wadesk",
+        proxy: str | None = None,
+        send_interval: float = 1.0,
+        driver_factory: Callable[[Callable[[drv.DriverEvent], None]], Any] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.session_db = Path(session_db)
+        self.send_interval = send_interval
+        self._driver_factory = driver_factory or (
+            lambda post: drv.NeonizeDriver(self.session_db, post, device_name=device_name, proxy=proxy)
+        )
+        self._rng = rng or random.Random()
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._state = SessionState(Status.STARTING)
+        self._state_lock = threading.Lock()
+        self._emit_lock = threading.RLock()
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._driver: Any = None
+        self._worker: threading.Thread | None = None
+        self._sender: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._outbox_cv = threading.Condition()
+        self._outbox_dirty = True
+        # worker-only state
+        self._timer: tuple[float, str] | None = None
+        self._attempt = 0
+        self._qr_rounds = 0
+        self._last_qr_at = 0.0
+        self._last_qr_ttl = 0.0
+        self._pending_reason: str | None = None
+        self.started_at = time.time()
+        self.reconnects = 0
+        self.on_connected: Callable[[], None] | None = None  # e.g. tighten file modes
+
+    # ---- public API -------------------------------------------------------------------------
+    @property
+    def state(self) -> SessionState:
+        with self._state_lock:
+            return self._state
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event from now on; returns an unsubscribe function."""
+        with self._emit_lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._emit_lock, contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def start(self) -> None:
+        if self._worker is not None:
+            raise SessionError("the session was started already")
+        requeued = self.store.requeue_interrupted()
+        if requeued:
+            log.info("%d message(s) interrupted by the last shutdown are queued again", requeued)
+        self._worker = threading.Thread(target=self._run, name="wadesk-session", daemon=True)
+        self._sender = threading.Thread(target=self._send_loop, name="wadesk-sender", daemon=True)
+        self._set_state(SessionState(Status.STARTING))
+        self._worker.start()
+        self._sender.start()
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
+        """Stop everything; returns True if both threads ended within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        self._stopping.set()
+        self._queue.put(_STOP)
+        with self._outbox_cv:
+            self._outbox_cv.notify_all()
+        ok = True
+        for thread in (self._worker, self._sender):
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                ok = ok and not thread.is_alive()
+        if not ok:
+            log.warning("session threads did not stop within %.1f s", timeout)
+        return ok
+
+    def send(
+        self,
+        recipient: str,
+        text: str,
+        *,
+        idempotency_key: str | None = None,
+        source: str | None = None,
+    ) -> tuple[MessageRecord, bool]:
+        """Queue a text message durably; returns (record, created) at once.
+
+        Raises :class:`RecipientError` or :class:`TextError` for bad input and
+        :class:`IdempotencyConflict` if the key was used for a different request.
+        The outcome is reported later as :class:`MessageSent` or :class:`MessageFailed`.
+        """
+        target: Recipient = parse_recipient(recipient)
+        validate_text(text)
+        fingerprint = request_hash(target.jid, text)
+        with self._emit_lock:  # 'queued' is published before the sender can report 'sent'
+            record, created = self.store.enqueue(
+                target.jid,
+                text,
+                is_group=target.is_group,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                source=source,
+            )
+            if created:
+                self._emit(MessageQueued(id=record.id, to=record.chat, text=text))
+        if created:
+            self._wake_sender()
+        return record, created
+
+    def request_pairing_code(self, phone: str) -> str:
+        """Ask WhatsApp for the 8-character code to type on the phone (pairing without a camera)."""
+        target = parse_recipient(phone)
+        if target.is_group:
+            raise RecipientError("must be a phone number, not a group")
+        state = self.state
+        if state.status is Status.CONNECTED:
+            raise SessionError("already paired: log out first to link another phone")
+        driver = self._driver
+        if state.status is not Status.WAITING_FOR_SCAN or state.qr is None or driver is None:
+            raise SessionError(
+                f"pairing is possible only while waiting for a scan (now: {state.status.value})"
+            )
+        try:
+            return driver.pair_phone(target.user)
+        except drv.DriverError as exc:
+            raise SessionError(f"WhatsApp did not give a pairing code: {exc}") from exc
+
+    def logout(self) -> None:
+        """Unlink this device from the account, then start pairing again (fresh QR)."""
+        state, driver = self.state, self._driver
+        if state.status is not Status.CONNECTED or driver is None:
+            raise SessionError(f"not connected to WhatsApp (now: {state.status.value}); cannot log out")
+        try:
+            driver.logout()
+        except drv.DriverError as exc:
+            raise SessionError(f"logging out failed: {exc}") from exc
+        self._command("logged_out_by_user").result(STOP_TIMEOUT)
+
+    def refresh_qr(self) -> None:
+        """Request a fresh QR code if the last ones expired (no-op otherwise)."""
+        self._command("refresh_qr")
+
+    def reconnect(self) -> None:
+        """Try to connect now: from FAILED, or to skip the wait while RECONNECTING."""
+        self._command("reconnect")
+
+    # ---- plumbing ----------------------------------------------------------------------------
+    def _command(self, name: str, *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        if self._stopping.is_set() or self._worker is None:
+            future.set_exception(SessionError("the session is not running"))
+            return future
+        self._queue.put(_Command(name, future, args))
+        return future
+
+    def _emit(self, event: Event) -> None:
+        with self._emit_lock:
+            for callback in list(self._subscribers):
+                try:
+                    callback(event)
+                except Exception:
+                    log.exception("an event subscriber failed on %s", type(event).__name__)
+
+    def _set_state(self, new: SessionState) -> None:
+        with self._emit_lock:
+            with self._state_lock:
+                old = self._state
+                self._state = new
+            if new.same_phase(old) and old is not new:
+                return
+            if old is not new:
+                log.info(
+                    "session %s",
+                    new.describe(),
+                    extra={"state": new.status.value, "previous": old.status.value},
+                )
+            self._emit(StateChanged(state=new, previous=old.status if old is not new else None))
+        if new.status is Status.CONNECTED:
+            self._wake_sender()
+
+    def _wake_sender(self) -> None:
+        with self._outbox_cv:
+            self._outbox_dirty = True
+            self._outbox_cv.notify_all()
+
+    # ---- the worker: state machine -------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._start_driver()
+            while True:
+                timeout = None
+                if self._timer is not None:
+                    timeout = max(0.0, self._timer[0] - time.time())
+                try:
+                    item = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    item = None
+                if item is _STOP:
+                    break
+                if self._timer is not None and self._timer[0] <= time.time():
+                    self._on_timer()
+                if item is None:
+                    continue
+                try:
+                    if isinstance(item, _Command):
+                        self._on_command(item)
+                    elif isinstance(item, drv.DriverEvent):
+                        if self._driver is not None and item.driver_id == self._driver.id:
+                            self._on_driver_event(item)
+                except Exception as exc:
+                    log.exception("session worker failed on %r", item)
+                    if isinstance(item, _Command) and not item.future.done():
+                        item.future.set_exception(exc)
+        finally:
+            self._stop_driver(timeout=STOP_TIMEOUT - 1.5)
+
+    def _post(self, event: drv.DriverEvent) -> None:
+        self._queue.put(event)
+
+    def _start_driver(self) -> None:
+        self._stop_driver()
+        self._last_qr_at = 0.0
+        driver = self._driver_factory(self._post)
+        self._driver = driver
+        try:
+            driver.start()
+        except Exception as exc:  # the library failed to load or to start
+            log.exception("starting the WhatsApp client failed")
+            self._driver = None
+            self._fail(f"The WhatsApp client could not start: {exc}")
+            return
+        self._timer = (time.time() + CONNECT_TIMEOUT, "connect_timeout")
+
+    def _stop_driver(self, timeout: float = 2.0) -> None:
+        driver, self._driver = self._driver, None
+        if driver is not None:
+            if not driver.stop(timeout):
+                log.debug("the previous WhatsApp client call did not return; left behind (daemon thread)")
+
+    def _schedule_reconnect(self, reason: str) -> None:
+        self._stop_driver()
+        self._attempt += 1
+        delay = backoff_delay(self._attempt, rng=self._rng)
+        when = time.time() + delay
+        self._timer = (when, "reconnect")
+        self.reconnects += 1
+        self._set_state(
+            SessionState(Status.RECONNECTING, attempt=self._attempt, next_try_at=when, reason=reason)
+        )
+
+    def _fail(self, reason: str, *, retry_at: float | None = None) -> None:
+        self._stop_driver()
+        self._timer = (retry_at, "reconnect") if retry_at else None
+        self._set_state(SessionState(Status.FAILED, reason=reason))
+
+    def _restart_pairing(self, reason: str | None = None) -> None:
+        """Start over with a fresh unpaired client: a new QR batch follows."""
+        self._pending_reason = reason
+        self._start_driver()
+
+    def _on_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is None:
+            return
+        _, what = timer
+        if what == "reconnect":
+            self._start_driver()
+        elif what == "connect_timeout":
+            if self._driver is not None:
+                self._schedule_reconnect("Cannot reach WhatsApp: no answer within 30 s")
+
+    def _on_command(self, cmd: _Command) -> None:
+        if cmd.name == "logged_out_by_user":
+            self._set_state(SessionState(Status.LOGGED_OUT, reason="logged out by you"))
+            self._attempt = 0
+            self._qr_rounds = 0
+            self._restart_pairing("logged out; scan the QR code to link again")
+        elif cmd.name == "refresh_qr":
+            state = self.state
+            if state.status is Status.WAITING_FOR_SCAN and state.qr is None:
+                self._qr_rounds = 0
+                self._restart_pairing()
+        elif cmd.name == "reconnect":
+            if self.state.status in (Status.FAILED, Status.RECONNECTING, Status.LOGGED_OUT):
+                self._timer = None
+                self._start_driver()
+        cmd.future.set_result(None)
+
+    def _on_driver_event(self, ev: drv.DriverEvent) -> None:
+        now = time.time()
+        if isinstance(ev, drv.QRCode):
+            self._timer = None
+            self._attempt = 0
+            if self._last_qr_at and now - self._last_qr_at >= self._last_qr_ttl - 1.0:
+                ttl = NEXT_QR_TTL  # whatsmeow's own rotation
+            else:
+                ttl = FIRST_QR_TTL  # first code of a batch (also when the server pushed a new batch)
+                if not self._last_qr_at:
+                    self._qr_rounds += 1
+            self._last_qr_at, self._last_qr_ttl = now, ttl
+            self._set_state(
+                SessionState(
+                    Status.WAITING_FOR_SCAN,
+                    qr=ev.code,
+                    qr_expires_at=now + ttl,
+                    reason=self._pending_reason,
+                    since=self.state.since if self.state.status is Status.WAITING_FOR_SCAN else now,
+                )
+            )
+            self._emit(QRCodeUpdated(qr=ev.code, expires_at=now + ttl))
+        elif isinstance(ev, drv.PairSuccess):
+            log.info("paired with %s; logging in", ev.jid)
+        elif isinstance(ev, drv.PairFailed):
+            log.warning("pairing failed: %s", ev.reason)
+            self._pending_reason = f"pairing failed: {ev.reason}"
+        elif isinstance(ev, drv.PairingEnded):
+            self._on_pairing_ended(ev.status)
+        elif isinstance(ev, drv.Connected):
+            self._timer = None
+            self._attempt = 0
+            self._qr_rounds = 0
+            self._pending_reason = None
+            account = Account(jid=ev.jid, phone=f"+{ev.phone}" if ev.phone else "", push_name=ev.push_name)
+            self._set_state(SessionState(Status.CONNECTED, account=account))
+            if self.on_connected is not None:
+                self.on_connected()
+        elif isinstance(ev, drv.Disconnected):
+            if self.state.status is Status.WAITING_FOR_SCAN:
+                return  # the QR loop ends too (PairingEnded follows); handled there
+            self._schedule_reconnect("Connection to WhatsApp lost")
+        elif isinstance(ev, drv.LoggedOut):
+            self._logged_out(
+                ev.reason if ev.reason != "the device was logged out" else "logged out from the phone"
+            )
+        elif isinstance(ev, drv.StreamReplaced):
+            self._fail(
+                "Another WhatsApp Web or desktop session using this device took over. "
+                "Close the other one, then reconnect."
+            )
+        elif isinstance(ev, drv.TemporaryBan):
+            minutes = max(1, round(ev.expires_in / 60))
+            self._fail(
+                f"WhatsApp temporarily banned this account ({ev.code}); the ban ends in about "
+                f"{minutes} min and wadesk will try again then",
+                retry_at=now + max(ev.expires_in, 1.0) + self._rng.uniform(1, 10),
+            )
+        elif isinstance(ev, drv.ClientOutdated):
+            self._fail("WhatsApp says this client is outdated: update wadesk")
+        elif isinstance(ev, drv.ConnectFailure):
+            if ev.reason in (
+                "the device was logged out",
+                "the main device (the phone) is gone",
+                "the device was logged out for an unknown reason",
+            ):
+                self._logged_out(ev.reason)
+            elif ev.reason == "this client version is outdated":
+                self._fail("WhatsApp says this client is outdated: update wadesk")
+            elif ev.reason == "the account is temporarily banned":
+                pass  # a TemporaryBan event carries the details
+            else:
+                detail = f" ({ev.message})" if ev.message else ""
+                self._schedule_reconnect(f"WhatsApp refused the connection: {ev.reason}{detail}")
+        elif isinstance(ev, drv.Incoming):
+            self._on_incoming(ev)
+        elif isinstance(ev, drv.Receipt):
+            for record in self.store.apply_receipt(ev.wa_ids, ev.status):
+                self._emit(
+                    MessageReceipt(
+                        id=record.id,
+                        to=record.chat,
+                        wa_id=record.wa_id or "",
+                        status=ev.status,
+                        at=ev.timestamp,
+                    )
+                )
+        elif isinstance(ev, drv.Exited):
+            if ev.error is not None:
+                log.info("connecting failed: %s", ev.error)
+                self._schedule_reconnect(explain_connect_error(ev.error))
+            elif self.state.status not in (Status.FAILED, Status.LOGGED_OUT):
+                self._schedule_reconnect("The WhatsApp client stopped unexpectedly")
+
+    def _on_pairing_ended(self, status: str) -> None:
+        if status == "err-client-outdated":
+            self._fail("WhatsApp says this client is outdated: update wadesk")
+        elif (
+            status == "timeout"
+            and self.state.status is Status.WAITING_FOR_SCAN
+            and self._qr_rounds >= QR_ROUNDS
+        ):
+            self._stop_driver()
+            log.info("no QR code was scanned in %d rounds; waiting for a request for a new one", QR_ROUNDS)
+            self._set_state(
+                SessionState(Status.WAITING_FOR_SCAN, reason="the QR code expired: ask for a new one")
+            )
+        else:
+            # the codes ran out, the server hung up, or pairing failed: new batch at once
+            self._restart_pairing(self._pending_reason)
+
+    def _logged_out(self, reason: str) -> None:
+        self._stop_driver()
+        # whatsmeow deletes the device from its store while it reports the logout: wait for
+        # that, or the next client would try to log in with the removed device.
+        deadline = time.monotonic() + 2.0
+        while drv.has_paired_device(self.session_db) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._set_state(SessionState(Status.LOGGED_OUT, reason=reason))
+        self._attempt = 0
+        self._qr_rounds = 0
+        self._restart_pairing(f"{reason}; scan the QR code to link again")
+
+    def _on_incoming(self, ev: drv.Incoming) -> None:
+        record = self.store.record_incoming(
+            wa_id=ev.wa_id,
+            chat=ev.chat,
+            sender=ev.sender,
+            push_name=ev.push_name,
+            text=ev.text,
+            timestamp=ev.timestamp,
+            is_group=ev.is_group,
+        )
+        if record is None:
+            return
+        self._emit(
+            IncomingMessage(
+                id=record.id,
+                wa_id=ev.wa_id,
+                chat=ev.chat,
+                sender=ev.sender,
+                push_name=ev.push_name,
+                text=ev.text,
+                timestamp=ev.timestamp,
+                is_group=ev.is_group,
+            )
+        )
+
+    # ---- the sender: outbox ------------------------------------------------------------------------
+    def _send_loop(self) -> None:
+        wait = 0.0
+        while True:
+            with self._outbox_cv:
+                self._outbox_cv.wait_for(
+                    lambda: self._stopping.is_set()
+                    or (self._outbox_dirty and self.state.status is Status.CONNECTED),
+                    timeout=wait,
+                )
+                self._outbox_dirty = False
+            if self._stopping.is_set():
+                return
+            wait = 5.0
+            while self.state.status is Status.CONNECTED and not self._stopping.is_set():
+                record = self.store.claim_next()
+                if record is None:
+                    due = self.store.next_due_at()
+                    if due is not None:
+                        wait = min(wait, max(0.05, due - time.time()))
+                    break
+                self._send_one(record)
+                if self.send_interval > 0 and self._stopping.wait(self.send_interval):
+                    return
+
+    def _send_one(self, record: MessageRecord) -> None:
+        driver = self._driver
+        try:
+            if driver is None or self.state.status is not Status.CONNECTED:
+                raise drv.NotRunning()
+            result = driver.send_text(record.chat, record.text)
+        except drv.DriverError as exc:
+            self._send_failed(record, exc)
+            return
+        updated = self.store.mark_sent(record.id, result.wa_id, result.timestamp)
+        log.info(
+            "message %s sent to %s (WhatsApp id %s)",
+            record.id,
+            record.chat,
+            result.wa_id,
+            extra={"message_id": record.id, "wa_id": result.wa_id},
+        )
+        if updated is not None:
+            with self._emit_lock:
+                self._emit(
+                    MessageSent(id=record.id, to=record.chat, wa_id=result.wa_id, sent_at=result.timestamp)
+                )
+
+    def _send_failed(self, record: MessageRecord, exc: drv.DriverError) -> None:
+        if (
+            isinstance(exc, drv.NotRunning)
+            or self._stopping.is_set()
+            or self.state.status is not Status.CONNECTED
+        ):
+            # not the message's fault: it waits for the next connection, attempt not counted
+            self.store.release(record.id)
+            return
+        permanent, reason = classify_send_error(str(exc))
+        if not permanent and record.attempts < MAX_SEND_ATTEMPTS:
+            delay = min(SEND_RETRY_CAP, backoff_delay(record.attempts, cap=SEND_RETRY_CAP, rng=self._rng))
+            log.warning(
+                "message %s to %s failed (attempt %d), retrying in %.0f s: %s",
+                record.id,
+                record.chat,
+                record.attempts,
+                delay,
+                reason,
+            )
+            self.store.mark_retry(record.id, reason, time.time() + delay)
+            return
+        if not permanent:
+            reason = f"gave up after {record.attempts} attempts: {reason}"
+        log.warning(
+            "message %s to %s failed: %s", record.id, record.chat, reason, extra={"message_id": record.id}
+        )
+        self.store.mark_failed(record.id, reason)
+        with self._emit_lock:
+            self._emit(MessageFailed(id=record.id, to=record.chat, reason=reason))
