@@ -128,7 +128,7 @@ def _url_list(raw: str) -> tuple[str, ...]:
         try:
             out.append(_http_url(url))
         except ValueError as exc:
-            raise ValueError(f"{url!r} {exc}") from None
+            raise ValueError(f"{exc}" + (f" ({url!r} is not)" if len(urls) > 1 else "")) from None
     return tuple(dict.fromkeys(out))
 
 

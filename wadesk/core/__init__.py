@@ -1,0 +1,45 @@
+"""The Qt-free, Flask-free core: the WhatsApp session, its state machine and the outbox.
+
+Front ends (the desktop window, the HTTP API) build a :class:`Session` with
+:func:`open_session` and talk to it only through its methods and events.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .datadir import DataDir
+from .events import Account, Event, SessionState, Status
+from .session import Session, SessionError
+from .store import Store
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+__all__ = [
+    "Account",
+    "DataDir",
+    "Event",
+    "Session",
+    "SessionError",
+    "SessionState",
+    "Status",
+    "Store",
+    "open_session",
+]
+
+
+def open_session(config: Config, data: DataDir | None = None) -> Session:
+    """Prepare the data folder, open our database and build the (not yet started) session."""
+    data = data or DataDir(config.data_dir).prepare()
+    store = Store(data.store_db)
+    data.tighten()
+    session = Session(
+        store,
+        data.session_db,
+        device_name=config.device_name,
+        proxy=config.proxy,
+        send_interval=config.send_interval,
+    )
+    session.on_connected = data.tighten
+    return session

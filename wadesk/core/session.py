@@ -590,8 +590,10 @@ class Session:
         while True:
             with self._outbox_cv:
                 self._outbox_cv.wait_for(
-                    lambda: self._stopping.is_set()
-                    or (self._outbox_dirty and self.state.status is Status.CONNECTED),
+                    lambda: (
+                        self._stopping.is_set()
+                        or (self._outbox_dirty and self.state.status is Status.CONNECTED)
+                    ),
                     timeout=wait,
                 )
                 self._outbox_dirty = False

@@ -1,0 +1,3 @@
+from wadesk.cli import main
+
+raise SystemExit(main())
