@@ -127,6 +127,18 @@ def classify_send_error(error: str) -> tuple[bool, str]:
     return False, error.strip()[:300] or "send failed"
 
 
+def qr_ttl(previous_at: float, previous_ttl: float, now: float) -> float:
+    """How long a new QR code stays valid.
+
+    whatsmeow shows the first code of a batch for 60 s and each following one for 20 s.
+    A code that arrives when the previous one ran out is the next of the batch; one that
+    arrives earlier starts a new batch (the server sent fresh references).
+    """
+    if previous_at and now - previous_at >= previous_ttl - 1.0:
+        return NEXT_QR_TTL
+    return FIRST_QR_TTL
+
+
 @dataclass(frozen=True)
 class _Command:
     name: str
@@ -150,6 +162,8 @@ class Session:
         send_interval: float = 1.0,
         driver_factory: Callable[[Callable[[drv.DriverEvent], None]], Any] | None = None,
         rng: random.Random | None = None,
+        reconnect_delay: Callable[[int], float] | None = None,
+        send_retry_delay: Callable[[int], float] | None = None,
     ) -> None:
         self.store = store
         self.session_db = Path(session_db)
@@ -158,6 +172,10 @@ class Session:
             lambda post: drv.NeonizeDriver(self.session_db, post, device_name=device_name, proxy=proxy)
         )
         self._rng = rng or random.Random()
+        self._reconnect_delay = reconnect_delay or (lambda attempt: backoff_delay(attempt, rng=self._rng))
+        self._send_retry_delay = send_retry_delay or (
+            lambda attempt: backoff_delay(attempt, cap=SEND_RETRY_CAP, rng=self._rng)
+        )
         self._queue: queue.Queue[Any] = queue.Queue()
         self._state = SessionState(Status.STARTING)
         self._state_lock = threading.Lock()
@@ -390,8 +408,7 @@ class Session:
     def _schedule_reconnect(self, reason: str) -> None:
         self._stop_driver()
         self._attempt += 1
-        delay = backoff_delay(self._attempt, rng=self._rng)
-        when = time.time() + delay
+        when = time.time() + self._reconnect_delay(self._attempt)
         self._timer = (when, "reconnect")
         self.reconnects += 1
         self._set_state(
@@ -441,12 +458,9 @@ class Session:
         if isinstance(ev, drv.QRCode):
             self._timer = None
             self._attempt = 0
-            if self._last_qr_at and now - self._last_qr_at >= self._last_qr_ttl - 1.0:
-                ttl = NEXT_QR_TTL  # whatsmeow's own rotation
-            else:
-                ttl = FIRST_QR_TTL  # first code of a batch (also when the server pushed a new batch)
-                if not self._last_qr_at:
-                    self._qr_rounds += 1
+            if not self._last_qr_at:
+                self._qr_rounds += 1
+            ttl = qr_ttl(self._last_qr_at, self._last_qr_ttl, now)
             self._last_qr_at, self._last_qr_ttl = now, ttl
             self._set_state(
                 SessionState(
@@ -645,7 +659,7 @@ class Session:
             return
         permanent, reason = classify_send_error(str(exc))
         if not permanent and record.attempts < MAX_SEND_ATTEMPTS:
-            delay = min(SEND_RETRY_CAP, backoff_delay(record.attempts, cap=SEND_RETRY_CAP, rng=self._rng))
+            delay = self._send_retry_delay(record.attempts)
             log.warning(
                 "message %s to %s failed (attempt %d), retrying in %.0f s: %s",
                 record.id,

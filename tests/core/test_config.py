@@ -1,0 +1,152 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wadesk import config as cfg
+
+
+def load(env=None, **flags):
+    return cfg.load(flags, env or {}, headless=flags.pop("headless", False) if "headless" in flags else False)
+
+
+def test_defaults_desktop_and_headless(tmp_path):
+    desktop = cfg.load({}, {}, headless=False)
+    headless = cfg.load({}, {}, headless=True)
+    assert desktop.port == 8080 and desktop.host == "127.0.0.1"
+    assert desktop.log_format == "text" and headless.log_format == "json"
+    assert desktop.log_level == "INFO"
+    assert desktop.send_interval == 1.0
+    assert desktop.webhook_events == frozenset(cfg.WEBHOOK_EVENTS)
+    assert "wadesk" in str(desktop.data_dir)
+    assert desktop.api_token is None and desktop.webhook_urls == ()
+
+
+def test_flag_beats_environment_beats_default(tmp_path):
+    env = {"PORT": "9000", "WADESK_DATA_DIR": str(tmp_path / "env"), "LOG_LEVEL": "debug"}
+    assert cfg.load({}, env).port == 9000
+    config = cfg.load({"port": "9100", "data_dir": str(tmp_path / "flag")}, env)
+    assert config.port == 9100
+    assert config.data_dir == tmp_path / "flag"
+    assert config.log_level == "DEBUG"
+
+
+def test_empty_environment_value_means_unset():
+    assert cfg.load({}, {"PORT": ""}).port == 8080
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"PORT": "0"}, "PORT"),
+        ({"PORT": "65536"}, "PORT"),
+        ({"PORT": "http"}, "PORT"),
+        ({"HOST": "not a host!"}, "HOST"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"WADESK_SEND_INTERVAL": "-1"}, "WADESK_SEND_INTERVAL"),
+        ({"WADESK_SEND_INTERVAL": "soon"}, "WADESK_SEND_INTERVAL"),
+        ({"WADESK_SEND_INTERVAL": "nan"}, "WADESK_SEND_INTERVAL"),
+        ({"WEBHOOK_URL": "ftp://example.com"}, "WEBHOOK_URL"),
+        ({"WEBHOOK_URL": "http://ok.example,nourl"}, "WEBHOOK_URL"),
+        ({"WEBHOOK_URL": "http://example.com:99999"}, "WEBHOOK_URL"),
+        ({"WEBHOOK_EVENTS": "message,telepathy"}, "WEBHOOK_EVENTS"),
+        ({"WADESK_PROXY": "gopher://proxy"}, "WADESK_PROXY"),
+        ({"WADESK_DEVICE_NAME": "x" * 51}, "WADESK_DEVICE_NAME"),
+        ({"WADESK_API_TOKEN": "short"}, "WADESK_API_TOKEN"),
+        ({"WEBHOOK_SECRET": "has white space inside"}, "WEBHOOK_SECRET"),
+    ],
+)
+def test_bad_values_name_the_setting(env, setting):
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.load({}, env)
+    assert str(info.value).startswith(f"invalid {setting}")
+    assert "\n" not in str(info.value)
+
+
+def test_bad_flag_is_named_as_the_flag():
+    with pytest.raises(cfg.ConfigError, match=r"^invalid --port 'x'"):
+        cfg.load({"port": "x"}, {})
+
+
+def test_secrets_are_never_echoed():
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.load({}, {"WADESK_API_TOKEN": "short secret"})
+    assert "short secret" not in str(info.value)
+    config = cfg.load({}, {"WADESK_API_TOKEN": "a-long-enough-secret-token"})
+    assert "a-long-enough-secret-token" not in repr(config)
+
+
+def test_token_and_token_file_are_exclusive(tmp_path):
+    with pytest.raises(cfg.ConfigError, match="not both"):
+        cfg.load({}, {"WADESK_API_TOKEN": "a-long-enough-secret-token", "WADESK_API_TOKEN_FILE": "/run/x"})
+
+
+def test_lists_and_events():
+    config = cfg.load(
+        {},
+        {
+            "WEBHOOK_URL": "http://a.example/h, https://b.example/h,http://a.example/h",
+            "WEBHOOK_EVENTS": "Message, qr",
+        },
+    )
+    assert config.webhook_urls == ("http://a.example/h", "https://b.example/h")
+    assert config.webhook_events == frozenset({"message", "qr"})
+    assert cfg.load({}, {"WEBHOOK_EVENTS": "all"}).webhook_events == frozenset(cfg.WEBHOOK_EVENTS)
+
+
+def run_cli(*args, env=None, tmp_path: Path):
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "WADESK_DATA_DIR": str(tmp_path / "d")}
+    return subprocess.run(
+        [sys.executable, "-m", "wadesk", *args],
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (
+            ["--headless"],
+            {"PORT": "99999"},
+            "wadesk: invalid PORT '99999': must be a whole number from 1 to 65535",
+        ),
+        (["--headless", "--port", "abc"], {}, "wadesk: invalid --port 'abc'"),
+        (["--headless"], {"LOG_LEVEL": "chatty"}, "wadesk: invalid LOG_LEVEL 'chatty'"),
+        (["--headless"], {"WEBHOOK_URL": "nope"}, "wadesk: invalid WEBHOOK_URL 'nope'"),
+    ],
+)
+def test_cli_bad_setting_exits_2_with_one_line(tmp_path, args, env, expected):
+    result = run_cli(*args, env=env, tmp_path=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(expected)
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_unusable_data_dir_exits_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = run_cli("--headless", env={"WADESK_DATA_DIR": str(blocker / "sub")}, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("wadesk: invalid WADESK_DATA_DIR")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_version_and_help(tmp_path):
+    from wadesk import __version__
+
+    version = run_cli("--version", tmp_path=tmp_path)
+    assert version.returncode == 0 and version.stdout.strip() == f"wadesk {__version__}"
+    help_text = run_cli("--help", tmp_path=tmp_path).stdout
+    for setting in cfg.SETTINGS:
+        assert setting.env in help_text
+        if setting.flag:
+            assert setting.flag in help_text
+    for flag in ("--headless", "--self-test", "--version"):
+        assert flag in help_text

@@ -1,0 +1,100 @@
+import os
+import stat
+import threading
+
+from wadesk.core.backoff import backoff_delay
+from wadesk.core.datadir import DataDir
+from wadesk.core.store import Store
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_data_dir_is_owner_only(tmp_path):
+    old = os.umask(0o022)
+    try:
+        data = DataDir(tmp_path / "a" / "b").prepare()
+        assert mode(data.path) == 0o700
+        assert mode(data.session_db) == 0o600
+        assert mode(data.store_db) == 0o600
+        Store(data.store_db).close()
+        data.tighten()
+        for entry in os.scandir(data.path):
+            assert mode(entry.path) == 0o600, entry.name
+    finally:
+        os.umask(old)
+
+
+def test_existing_loose_folder_is_tightened(tmp_path):
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    (loose / "whatsapp.db").write_bytes(b"")
+    os.chmod(loose / "whatsapp.db", 0o644)
+    DataDir(loose).prepare()
+    assert mode(loose) == 0o700
+    assert mode(loose / "whatsapp.db") == 0o600
+
+
+def test_generated_secret_is_kept_0600_and_reused(tmp_path):
+    data = DataDir(tmp_path / "d").prepare()
+    value, created = data.secret("api-token")
+    assert created and len(value) >= 40
+    assert mode(data.file("api-token")) == 0o600
+    again, created_again = data.secret("api-token")
+    assert (again, created_again) == (value, False)
+
+
+def test_outbox_survives_reopen_and_keeps_order(tmp_path):
+    path = tmp_path / "s.db"
+    store = Store(path)
+    ids = [store.enqueue("1@s.whatsapp.net", f"t{i}")[0].id for i in range(5)]
+    store.close()
+    store = Store(path)
+    claimed = []
+    while (record := store.claim_next()) is not None:
+        claimed.append(record.id)
+        store.mark_sent(record.id, f"WA{record.id}", 1.0)
+    assert claimed == ids
+    assert store.outbox_depth() == 0
+    assert store.count_by_status() == {"sent": 5}
+
+
+def test_pagination_newest_first(tmp_path):
+    store = Store(tmp_path / "s.db")
+    ids = [store.enqueue("1@s.whatsapp.net", f"t{i}")[0].id for i in range(7)]
+    page1 = store.list(limit=3)
+    assert [m.id for m in page1] == ids[::-1][:3]
+    page2 = store.list(limit=3, before=page1[-1].seq)
+    assert [m.id for m in page2] == ids[::-1][3:6]
+
+
+def test_concurrent_enqueues_lose_nothing(tmp_path):
+    store = Store(tmp_path / "s.db")
+
+    def work(n):
+        for i in range(50):
+            store.enqueue("1@s.whatsapp.net", f"{n}-{i}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.outbox_depth() == 200
+    texts = {m.text for m in store.list(limit=500)}
+    assert len(texts) == 200
+
+
+def test_backoff_doubles_to_a_cap_with_jitter():
+    import random
+
+    rng = random.Random(7)
+    nominal = [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    for attempt, expected in enumerate(nominal, start=1):
+        for _ in range(20):
+            delay = backoff_delay(attempt, rng=rng)
+            assert expected * 0.8 - 1e-9 <= delay <= min(60, expected * 1.2) + 1e-9
+    delays = {round(backoff_delay(3, rng=rng), 3) for _ in range(20)}
+    assert len(delays) > 5  # jittered, not lockstep
+    assert backoff_delay(1000, rng=rng) <= 60
