@@ -98,7 +98,7 @@ def test_unreachable_retries_with_growing_attempts_and_readable_reason(make_sess
         delays.append(attempt)
         return 0.02
 
-    session, factory, log = make_session(reconnect_delay=delay)
+    _session, factory, log = make_session(reconnect_delay=delay)
     error = (
         'failed to dial whatsapp web websocket: Get "https://web.whatsapp.com/ws/chat": dial tcp: '
         "lookup web.whatsapp.com on 10.0.0.53:53: no such host"
@@ -121,7 +121,7 @@ def test_connect_timeout_counts_as_failed_attempt(make_session, monkeypatch):
 
 
 def test_logged_out_by_phone_then_fresh_qr(make_session):
-    session, factory, log = make_session()
+    _session, factory, log = make_session()
     connect(factory, log)
     mark = log.mark()
     factory.current.emit(drv.LoggedOut, reason="the device was logged out", on_connect=False)
@@ -357,15 +357,15 @@ def test_interrupted_send_is_queued_again_on_start(data):
 def test_incoming_message_is_stored_and_published_once(make_session):
     session, factory, log = make_session()
     connect(factory, log)
-    fields = dict(
-        wa_id="FAKE1",
-        chat="15550002222@s.whatsapp.net",
-        sender="15550002222@s.whatsapp.net",
-        push_name="Bob",
-        text="ping",
-        timestamp=1_700_000_000.0,
-        is_group=False,
-    )
+    fields = {
+        "wa_id": "FAKE1",
+        "chat": "15550002222@s.whatsapp.net",
+        "sender": "15550002222@s.whatsapp.net",
+        "push_name": "Bob",
+        "text": "ping",
+        "timestamp": 1_700_000_000.0,
+        "is_group": False,
+    }
     factory.current.emit(drv.Incoming, **fields)
     factory.current.emit(drv.Incoming, **fields)  # redelivered after a reconnect
     event = log.wait(lambda e: isinstance(e, IncomingMessage))
