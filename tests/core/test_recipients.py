@@ -67,6 +67,8 @@ def test_group_jids_pass_through(jid):
         ("+999 1234567", "known country code"),
         ("+49 1", "too short"),
         ("+4915123456789012345", "too long"),
+        ("+1 555 000 2222 1234 5678 9", "too long"),  # phonenumbers says TOO_LONG while parsing
+        ("+49 12", "too short: give the whole number with its area code"),
         ("+", "no digits"),
         ("foo@lid", "LID"),
         ("123@lid", "LID"),

@@ -27,6 +27,7 @@ _POSSIBLE_REASONS = {
     ValidationResult.TOO_LONG: "is too long for a phone number",
     ValidationResult.INVALID_LENGTH: "has the wrong number of digits for its country",
     ValidationResult.INVALID_COUNTRY_CODE: "does not start with a known country code",
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "is too short: give the whole number with its area code",
 }
 
 
@@ -119,6 +120,8 @@ def _parse_phone(text: str) -> str:
     except NumberParseException as exc:
         if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE:
             raise RecipientError(f"'{text}' does not start with a known country code") from None
+        if exc.error_type == NumberParseException.TOO_LONG:
+            raise RecipientError(f"'{text}' is too long for a phone number") from None
         raise RecipientError(f"'{text}' is too short for a phone number") from None
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason != ValidationResult.IS_POSSIBLE:
