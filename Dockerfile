@@ -1,0 +1,95 @@
+# wadesk headless gateway: `wadesk --headless` serving the HTTP API on port 8080.
+#
+#   docker build -t wadesk .
+#   docker run -d --name wadesk -p 127.0.0.1:8080:8080 -v wadesk-session:/app/session wadesk
+#   docker logs -f wadesk          # the pairing QR code is printed here
+#
+# Two stages: "build" installs the package (without the desktop extra: no Qt, no
+# keyring) into a virtual environment and trims it; the runtime stage copies that
+# environment onto a fresh base image with libmagic and tini, and nothing else.
+
+ARG PYTHON_IMAGE=python:3.13-slim
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+WORKDIR /src
+
+# Dependencies first, in their own layer, so that a change to wadesk's code does not
+# reinstall them: install the project's metadata with a placeholder package, then drop it.
+COPY pyproject.toml README.md ./
+RUN mkdir wadesk \
+ && echo '__version__ = "0"' > wadesk/__init__.py \
+ && /opt/venv/bin/pip install --prefer-binary . \
+ && /opt/venv/bin/pip uninstall -y wadesk \
+ && rm -rf wadesk build
+
+COPY wadesk ./wadesk
+RUN /opt/venv/bin/pip install --no-deps --no-compile . \
+ && rm -rf build
+
+# Trim what is never imported at run time (each line is safe to remove; the self-test
+# at the end imports everything the gateway uses and fails the build otherwise):
+# - pip and setuptools: nothing installs packages inside the running container;
+# - phonenumbers' geocoding data (40 MB of place names; only phonenumbers.geocoder reads it);
+# - test suites shipped inside wheels (linkpreview installs a top-level "tests" package).
+# Then byte-compile everything once, because the runtime user cannot write next to the
+# sources (and PYTHONDONTWRITEBYTECODE keeps it from trying).
+RUN set -eu; \
+    site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+    /opt/venv/bin/python -m pip uninstall -y pip setuptools wheel >/dev/null 2>&1 || true; \
+    rm -rf "$site"/pip "$site"/pip-* "$site"/setuptools* "$site"/_distutils_hack "$site"/distutils-precedence.pth \
+           "$site"/pkg_resources /opt/venv/bin/pip*; \
+    rm -rf "$site"/phonenumbers/geodata "$site"/tests "$site"/certifi/tests; \
+    find "$site" -type f \( -name '*.pyi' -o -name py.typed \) -delete; \
+    find /opt/venv -name __pycache__ -type d -prune -exec rm -rf {} +; \
+    /opt/venv/bin/python -m compileall -q -j 0 -o 0 "$site" >/dev/null; \
+    test -f "$site"/neonize/neonize-linux-"$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')".so
+
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="wadesk" \
+      org.opencontainers.image.description="WhatsApp HTTP gateway (wadesk --headless)"
+
+# libmagic (with its database) for python-magic, which neonize imports; tini as PID 1:
+# it forwards SIGTERM to wadesk (which shuts down cleanly and exits 0) and reaps children.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libmagic1 tini \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+ && groupadd --gid 1001 appuser \
+ && useradd --uid 1001 --gid 1001 --no-create-home --home-dir /app --shell /usr/sbin/nologin appuser \
+ && mkdir -p /app/session \
+ && chown 1001:1001 /app/session \
+ && chmod 0700 /app/session
+
+COPY --from=build /opt/venv /opt/venv
+
+# Settings (see README "Configuration"): PORT, LOG_LEVEL, LOG_FORMAT, WEBHOOK_URL,
+# WEBHOOK_EVENTS, WEBHOOK_SECRET, WADESK_API_TOKEN or WADESK_API_TOKEN_FILE,
+# WADESK_SEND_INTERVAL, WADESK_PROXY, WADESK_DEVICE_NAME.
+# PYTHON_KEYRING_BACKEND: the gateway keeps its token in the data folder, never in a
+# keyring; the null backend makes sure nothing ever probes D-Bus.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    WADESK_DATA_DIR=/app/session \
+    HOST=0.0.0.0 \
+    PORT=8080 \
+    PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring
+
+# Fail the build if anything the gateway loads is missing (no network, no Qt).
+RUN wadesk --headless --self-test
+
+USER 1001:1001
+WORKDIR /app
+VOLUME ["/app/session"]
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+# /health answers 200 while the process serves. Python's standard library instead of
+# curl; -I ignores PYTHONPATH and friends so the check stays a bare interpreter start.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-I", "-c", "import os,sys,urllib.request as u; sys.exit(u.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT','8080'), timeout=4).status != 200)"]
+ENTRYPOINT ["/usr/bin/tini", "--", "wadesk", "--headless"]
