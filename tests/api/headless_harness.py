@@ -1,0 +1,350 @@
+"""Helpers for the headless gateway tests: a fake neonize driver for in-process sessions,
+the ``wadesk --headless`` process as a user starts it, and a local webhook receiver."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+
+from wadesk.core import driver as drv
+from wadesk.core.session import Session
+from wadesk.core.store import Store
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ACCOUNT_PHONE = "15550001111"
+PEER_PHONE = "15550002222"
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
+    """Poll ``check`` until it returns something truthy; raise TimeoutError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = check()
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---- an in-process session on a fake driver ---------------------------------------------
+
+
+class FakeDriver:
+    """Stands in for NeonizeDriver: answers at once, records what was sent."""
+
+    def __init__(self, world: FakeWorld, post: Callable[[drv.DriverEvent], None]) -> None:
+        self.id = secrets.token_hex(4)
+        self.world = world
+        self.post = post
+
+    def start(self) -> None:
+        self.world.drivers.append(self)
+        if self.world.mode == "connected":
+            self.post(
+                drv.Connected(
+                    self.id, jid=f"{ACCOUNT_PHONE}@s.whatsapp.net", phone=ACCOUNT_PHONE, push_name="Fake"
+                )
+            )
+        elif self.world.mode == "qr":
+            self.post(drv.QRCode(self.id, self.world.next_qr()))
+
+    def stop(self, timeout: float = 3.0) -> bool:
+        return True
+
+    def send_text(self, jid: str, text: str) -> drv.SendResult:
+        if self.world.send_error:
+            raise drv.DriverError(self.world.send_error)
+        self.world.sent.append((jid, text))
+        return drv.SendResult(wa_id=f"3EB0{len(self.world.sent):08X}", timestamp=time.time())
+
+    def pair_phone(self, digits: str) -> str:
+        self.world.pair_requests.append(digits)
+        return "ABCD-EFGH"
+
+    def logout(self) -> None:
+        self.world.logouts += 1
+
+
+class FakeWorld:
+    def __init__(self, mode: str = "connected") -> None:
+        self.mode = mode  # what a new driver does on start: connected, qr, or nothing
+        self.drivers: list[FakeDriver] = []
+        self.sent: list[tuple[str, str]] = []
+        self.pair_requests: list[str] = []
+        self.logouts = 0
+        self.send_error: str | None = None
+        self._qr = itertools.count(1)
+
+    def next_qr(self) -> str:
+        return f"2@fake-ref-{next(self._qr)},ZmFrZS1ub2lzZQ==,ZmFrZS1pZGVudGl0eQ==,ZmFrZS1hZHY="
+
+    def factory(self, post: Callable[[drv.DriverEvent], None]) -> FakeDriver:
+        return FakeDriver(self, post)
+
+    @property
+    def driver(self) -> FakeDriver:
+        return self.drivers[-1]
+
+
+def make_session(folder: Path, world: FakeWorld, session_class: type[Session] = Session) -> Session:
+    folder.mkdir(parents=True, exist_ok=True)
+    return session_class(
+        Store(folder / "wadesk.db"), folder / "whatsapp.db", send_interval=0, driver_factory=world.factory
+    )
+
+
+# ---- the wadesk --headless process ----------------------------------------------------------
+
+_OUR_SETTINGS = ("WADESK_", "WEBHOOK_", "LOG_", "PORT", "HOST")
+
+
+def clean_env(base: dict[str, str]) -> dict[str, str]:
+    """``base`` without any wadesk setting inherited from the developer's shell."""
+    return {k: v for k, v in base.items() if not k.startswith(_OUR_SETTINGS) or k.startswith("WADESK_TEST_")}
+
+
+class Headless:
+    """``python -m wadesk --headless`` in a child process, talked to over real HTTP."""
+
+    def __init__(self, env: dict[str, str], data_dir: Path, token: str | None, log_path: Path) -> None:
+        self.env = env
+        self.data_dir = data_dir
+        self.token = token
+        self.log_path = log_path
+        self.port = int(env["PORT"])
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http = requests.Session()
+        self.http.trust_env = False
+
+    def start(self, *, wait: bool = True, extra_args: tuple[str, ...] = ()) -> Headless:
+        with open(self.log_path, "ab") as log_file:
+            self.proc = subprocess.Popen(
+                [sys.executable, *extra_args, "-m", "wadesk", "--headless"],
+                env=self.env,
+                stdout=log_file,
+                stderr=log_file,
+                stdin=subprocess.DEVNULL,
+                cwd=self.data_dir.parent,
+            )
+        if wait:
+            self.wait_healthy()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        def healthy() -> bool:
+            if not self.running():
+                raise AssertionError(
+                    f"wadesk exited with {self.proc.returncode if self.proc else None}:\n{self.logs()}"
+                )
+            try:
+                return self.http.get(self.base + "/health", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(healthy, timeout, "GET /health to answer 200")
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        token = self.token if token is None else token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def request(
+        self, method: str, path: str, *, token: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        headers = {**self.headers(token), **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", 10)
+        return self.http.request(method, self.base + path, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def status(self) -> dict[str, Any]:
+        response = self.get("/status")
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def wait_state(self, state: str, timeout: float = 30) -> dict[str, Any]:
+        return wait_until(
+            lambda: (s := self.status())["state"] == state and s, timeout, f"/status to say {state}"
+        )
+
+    def send(self, to: str, text: str, **kwargs: Any) -> str:
+        response = self.post("/send", json={"to": to, "text": text}, **kwargs)
+        assert response.status_code == 202, response.text
+        return str(response.json()["id"])
+
+    def message(self, message_id: str) -> dict[str, Any]:
+        response = self.get(f"/messages/{message_id}")
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        """kill -9."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def log_records(self) -> list[dict[str, Any]]:
+        records = []
+        for line in self.logs().splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    records.append(record)
+        return records
+
+    def close(self) -> None:
+        if self.running():
+            assert self.proc is not None
+            self.proc.kill()
+            self.proc.wait(10)
+        self.http.close()
+
+
+# ---- a webhook receiver ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.body)  # type: ignore[no-any-return]
+
+
+class Receiver:
+    """A local HTTP server that records webhook POSTs; it can be stopped and started again
+    on the same port, and told which statuses to answer with."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.deliveries: list[Delivery] = []
+        self.statuses: list[int] = []  # answered in turn before falling back to 200
+        self.cond = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with receiver.cond:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.deliveries.append(Delivery(self.path, dict(self.headers.items()), body, status))
+                    receiver.cond.notify_all()
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def accepted(self) -> list[Delivery]:
+        with self.cond:
+            return [d for d in self.deliveries if 200 <= d.status < 300]
+
+    def wait_for(self, check: Callable[[list[Delivery]], bool], timeout: float, what: str) -> list[Delivery]:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                accepted = [d for d in self.deliveries if 200 <= d.status < 300]
+                if check(accepted):
+                    return accepted
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    events = [(d.status, d.json.get("event")) for d in self.deliveries]
+                    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}; got {events}")
+                self.cond.wait(left)
+
+
+def env_for(base: dict[str, str], data_dir: Path, **settings: str) -> dict[str, str]:
+    """``base`` (already free of inherited wadesk settings) plus the test defaults and ``settings``."""
+    env = dict(base)
+    env.update({"WADESK_DATA_DIR": str(data_dir), "WADESK_SEND_INTERVAL": "0", "HOST": "127.0.0.1"})
+    env.setdefault("PORT", str(free_port()))
+    env.update(settings)
+    env.pop("PYTHONWARNINGS", None)
+    os_path = env.get("PYTHONPATH", "")
+    if str(REPO) not in os_path.split(os.pathsep):
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (os_path, str(REPO)) if p)
+    return env

@@ -1,0 +1,67 @@
+"""Core behaviour the gateway depends on, fixed while building it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from headless_harness import FakeDriver, FakeWorld, make_session, wait_until
+
+from wadesk.core import driver as drv
+from wadesk.core.events import Status
+from wadesk.core.session import TextError, validate_text
+
+
+def test_text_with_a_lone_surrogate_is_refused_not_crashing_the_store(tmp_path: Path) -> None:
+    # JSON can carry "\ud800"; SQLite cannot store it, so it must be refused as bad text
+    with pytest.raises(TextError, match="not valid Unicode"):
+        validate_text("broken \ud800 text")
+    session = make_session(tmp_path, FakeWorld())
+    with pytest.raises(TextError):
+        session.send("+1 555 000 2222", "broken \ud800 text")
+    assert session.store.outbox_depth() == 0
+
+
+class SlowSendDriver(FakeDriver):
+    """A send takes a moment; stopping the driver meanwhile fails it, as a real disconnect does."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.in_send = threading.Event()
+        self.disconnected = threading.Event()
+
+    def send_text(self, jid: str, text: str) -> drv.SendResult:
+        self.in_send.set()
+        if self.disconnected.wait(0.3):
+            raise drv.DriverError("websocket disconnected")
+        return super().send_text(jid, text)
+
+    def stop(self, timeout: float = 3.0) -> bool:
+        self.disconnected.set()
+        return True
+
+
+def test_stop_lets_a_send_in_flight_finish_instead_of_queueing_it_again(tmp_path: Path) -> None:
+    # Cutting the connection under a send that WhatsApp may already have taken, then
+    # queueing it again, would send it twice after a restart.
+    world = FakeWorld()
+    drivers: list[SlowSendDriver] = []
+
+    def factory(post: object) -> SlowSendDriver:
+        driver = SlowSendDriver(world, post)  # type: ignore[arg-type]
+        drivers.append(driver)
+        return driver
+
+    world.factory = factory  # type: ignore[method-assign]
+    session = make_session(tmp_path, world)
+    session.start()
+    wait_until(lambda: session.state.status is Status.CONNECTED, 10, "connected")
+    record, _ = session.send("+1 555 000 2222", "in flight at shutdown")
+    assert drivers[-1].in_send.wait(10)
+    started = time.monotonic()
+    assert session.stop()
+    assert time.monotonic() - started < 5
+    assert session.store.get(record.id).status == "sent"  # type: ignore[union-attr]
+    assert world.sent == [("15550002222@s.whatsapp.net", "in flight at shutdown")]

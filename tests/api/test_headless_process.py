@@ -1,0 +1,160 @@
+"""``wadesk --headless`` as a process: what it imports, where its secrets come from, how it
+refuses bad settings and how it stops. WhatsApp is unreachable here (the proxy port has
+nobody listening): the real neonize client keeps retrying, which these tests do not need."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import stat
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from headless_harness import TOKEN, Headless, Receiver, free_port, wait_until
+
+from wadesk.api.webhooks import verify
+
+pytestmark = pytest.mark.e2e
+
+OFFLINE = {"WADESK_PROXY": "http://127.0.0.1:9"}  # nobody listens on the discard port
+
+
+def imported_modules(importtime_output: str) -> list[str]:
+    """Module names from ``python -X importtime`` lines, in the order their imports finished."""
+    found = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|(\s*)(\S+)$", importtime_output, re.M)
+    return [name for _, name in found]
+
+
+def test_headless_never_imports_qt_and_loads_neonize_after_the_listener(
+    headless: Callable[..., Headless],
+) -> None:
+    # -X importtime reports every import of the whole process, from any thread, to stderr:
+    # no hook inside the product is needed to see what it loaded.
+    gw = headless(**OFFLINE).start(extra_args=("-X", "importtime"))
+    wait_until(lambda: gw.status()["state"] == "reconnecting", 30, "the session to try WhatsApp")
+    assert gw.stop() == 0
+    modules = imported_modules(gw.logs())
+    roots = {m.split(".")[0] for m in modules}
+    assert {"wadesk", "flask", "waitress", "neonize"} <= roots, "the import report is incomplete"
+    assert not roots & {"PySide6", "shiboken6", "PyQt5", "PyQt6", "wadesk.ui"}
+    assert not any(m.startswith("wadesk.ui") for m in modules)
+    # the HTTP server was listening before the neonize library started loading
+    assert modules.index("waitress.server") < modules.index("neonize")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "no such file"),
+        ("", "the file is empty"),
+        ("\n  \n", "the file is empty"),
+        ("short", "at least 16 characters"),
+        ("dir", "cannot read it"),
+    ],
+)
+def test_a_bad_token_file_stops_with_one_line_and_exit_2(
+    headless: Callable[..., Headless], tmp_path: Path, content: str | None, problem: str
+) -> None:
+    path = tmp_path / "token"
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_text(content)
+    gw = headless(WADESK_API_TOKEN="", WADESK_API_TOKEN_FILE=str(path), **OFFLINE).start(wait=False)
+    assert gw.proc is not None and gw.proc.wait(15) == 2
+    lines = gw.logs().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("wadesk: invalid WADESK_API_TOKEN_FILE") and problem in lines[0]
+
+
+def test_token_from_a_file(headless: Callable[..., Headless], tmp_path: Path) -> None:
+    secret = "from-a-docker-secret-0123456789"
+    path = tmp_path / "token"
+    path.write_text(secret + "\n")
+    gw = headless(WADESK_API_TOKEN="", WADESK_API_TOKEN_FILE=str(path), **OFFLINE)
+    gw.token = secret
+    gw.start()
+    assert gw.get("/status").status_code == 200
+    assert gw.get("/status", token=TOKEN).status_code == 401
+    assert gw.stop() == 0
+    assert secret not in gw.logs()
+    assert f"read from {path}" in gw.logs()
+
+
+def test_generated_token_and_webhook_secret_are_kept_private(
+    headless: Callable[..., Headless], receiver: Receiver
+) -> None:
+    receiver.start()
+    gw = headless(WADESK_API_TOKEN="", WEBHOOK_URL=receiver.url, WEBHOOK_EVENTS="session.status", **OFFLINE)
+    gw.start()
+    token_file = gw.data_dir / "api-token"
+    secret_file = gw.data_dir / "webhook-secret"
+    for path in (token_file, secret_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    token = token_file.read_text().strip()
+    secret = secret_file.read_text().strip()
+    assert len(token) >= 40 and len(secret) >= 40
+    gw.token = token
+    assert gw.get("/status").status_code == 200
+    # state changes happen without WhatsApp; their webhooks are signed with the kept secret
+    hooks = receiver.wait_for(lambda ds: len(ds) >= 2, 30, "two session.status events")
+    assert all(
+        verify(secret, d.body, d.headers["X-Wadesk-Timestamp"], d.headers["X-Wadesk-Signature"])
+        for d in hooks
+    )
+    assert [(d.json["payload"]["state"], d.json["payload"]["attempt"]) for d in hooks[:2]] == [
+        ("reconnecting", 1),
+        ("reconnecting", 2),
+    ]
+    assert gw.stop() == 0
+    logs = gw.logs()
+    assert token not in logs and secret not in logs
+    messages = [r["message"] for r in gw.log_records()]
+    assert [m for m in messages if str(token_file) in m] == [
+        f"API token: generated a new one, kept in {token_file} (readable by this user only)"
+    ]
+    assert len([m for m in messages if str(secret_file) in m]) == 1
+    # a restart reads the same token
+    again = headless(WADESK_API_TOKEN="", **OFFLINE)
+    again.token = token
+    again.start()
+    assert again.get("/status").status_code == 200
+    assert again.stop() == 0
+    assert f"read from {token_file}" in again.logs()
+
+
+def test_sigint_ends_open_event_streams_and_exits_0(headless: Callable[..., Headless]) -> None:
+    gw = headless(**OFFLINE).start()
+    ended = threading.Event()
+    first_lines: list[str] = []
+
+    def watch() -> None:
+        with gw.get("/events", stream=True, timeout=30) as response:
+            for line in response.iter_lines(decode_unicode=True):
+                first_lines.append(line)
+        ended.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    wait_until(
+        lambda: any(line.startswith("event: session.status") for line in first_lines), 10, "the first event"
+    )
+    started = time.monotonic()
+    gw.signal(signal.SIGINT)
+    assert gw.proc is not None and gw.proc.wait(10) == 0
+    assert time.monotonic() - started < 10
+    assert ended.wait(5)
+    assert "shutting down (SIGINT)" in gw.logs()
+
+
+def test_a_port_in_use_is_reported(headless: Callable[..., Headless]) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        gw = headless(PORT=str(port), **OFFLINE).start(wait=False)
+        assert gw.proc is not None and gw.proc.wait(15) == 1
+    assert f"cannot listen on 127.0.0.1 port {port}" in gw.logs()

@@ -1,0 +1,473 @@
+"""The HTTP API as a Flask application factory.
+
+``create_app(session, token=...)`` builds the app around a :class:`wadesk.core.Session`
+(started or not). Everything the views need lives in ``app.extensions["wadesk"]``
+(:class:`ApiContext`); nothing is global, so several apps (tests) can live side by side,
+each with its own Prometheus registry.
+
+Every endpoint but ``/health`` needs the API token. Every error is JSON (see
+:mod:`.errors`). One access-log line (method, route, status, duration) per request.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, json, jsonify, request
+from werkzeug.wsgi import ClosingIterator
+
+from .. import __version__, qr
+from ..core.events import StateChanged, Status
+from ..core.recipients import RecipientError, parse_recipient
+from ..core.session import IdempotencyConflict, SessionError, TextError
+from . import errors, sse
+from .auth import TokenChecker, presented_token
+from .errors import ApiError, error_response, field_error
+from .feed import Envelope, EventFeed
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import Metrics
+
+log = logging.getLogger("wadesk.api")
+access_log = logging.getLogger("wadesk.http")
+
+MAX_BODY = 1024 * 1024  # bytes; larger request bodies get 413
+MAX_IDEMPOTENCY_KEY = 255
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+OPEN_PATHS = frozenset({"/health"})
+QR_FORMATS = ("png", "svg", "text", "json")
+EVENT_NAMES = ("message", "message.status", "session.status", "qr")
+UNMATCHED = "unmatched"
+_PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
+
+
+@dataclass
+class ApiContext:
+    session: Any
+    check_token: TokenChecker
+    metrics: Metrics
+    feed: EventFeed
+    broker: sse.EventBroker
+    webhooks: Any = None
+    version: str = __version__
+    heartbeat: float = 15.0
+    draining: bool = False  # set at shutdown: every response says Connection: close
+    _openapi: dict[str, Any] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def openapi(self) -> dict[str, Any]:
+        with self._lock:
+            if self._openapi is None:
+                from .openapi import document
+
+                self._openapi = document(self.version)
+            return self._openapi
+
+
+def create_app(
+    session: Any,
+    *,
+    token: str,
+    metrics: Metrics | None = None,
+    feed: EventFeed | None = None,
+    webhooks: Any = None,
+    broker: sse.EventBroker | None = None,
+    version: str = __version__,
+    sse_heartbeat: float = 15.0,
+    max_streams: int = 8,
+) -> Flask:
+    """Build the API for ``session``.
+
+    ``metrics`` (default: a fresh :class:`Metrics` with its own registry), ``feed`` (default:
+    a new :class:`EventFeed` on ``session``) and ``webhooks`` (a
+    :class:`~.webhooks.WebhookDispatcher`, for its backlog in /status and /metrics) can be
+    shared with the rest of the process.
+    """
+    metrics = metrics or Metrics(session)
+    metrics.session = session
+    feed = feed or EventFeed(session)
+    broker = broker or sse.EventBroker(max_streams=max_streams)
+    feed.add(broker.publish)
+    feed.add(metrics.observe)
+    if webhooks is not None:
+        metrics.webhook_backlog = webhooks.backlog
+    ctx = ApiContext(
+        session=session,
+        check_token=TokenChecker(token),
+        metrics=metrics,
+        feed=feed,
+        broker=broker,
+        webhooks=webhooks,
+        version=version,
+        heartbeat=sse_heartbeat,
+    )
+
+    app = Flask("wadesk.api")
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, TRUSTED_HOSTS=None)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.compact = True  # type: ignore[attr-defined]
+    app.extensions["wadesk"] = ctx
+    errors.register(app)
+    app.before_request(_authenticate)
+    app.register_blueprint(api)
+    app.wsgi_app = RequestLog(app.wsgi_app, ctx)  # type: ignore[method-assign]
+    return app
+
+
+def _ctx() -> ApiContext:
+    return current_app.extensions["wadesk"]  # type: ignore[no-any-return]
+
+
+def _authenticate() -> Response | None:
+    rule = request.url_rule
+    request.environ["wadesk.route"] = rule.rule if rule is not None else UNMATCHED
+    if request.path in OPEN_PATHS:
+        return None
+    if _ctx().check_token(presented_token(request.headers)):
+        return None
+    sent = presented_token(request.headers) is not None
+    return error_response(
+        401,
+        "wrong API token" if sent else "send the API token as 'Authorization: Bearer <token>' or 'X-Api-Key'",
+        headers={"WWW-Authenticate": 'Bearer realm="wadesk"'},
+    )
+
+
+class RequestLog:
+    """WSGI middleware: one access-log line and the HTTP metrics per request, measured until
+    the response body is finished (for /events: until the stream ends)."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], ctx: ApiContext) -> None:
+        self.wsgi_app = wsgi_app
+        self.ctx = ctx
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        started = time.perf_counter()
+        status = [500]
+
+        def _start_response(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status[0] = int(line[:3])
+            if self.ctx.draining:
+                headers = [h for h in headers if h[0].lower() != "connection"]
+                headers.append(("Connection", "close"))
+            return start_response(line, headers, exc_info)
+
+        try:
+            body = self.wsgi_app(environ, _start_response)
+        except BaseException:
+            self._done(environ, 500, started)
+            raise
+        return ClosingIterator(body, lambda: self._done(environ, status[0], started))
+
+    def _done(self, environ: dict[str, Any], status: int, started: float) -> None:
+        seconds = time.perf_counter() - started
+        method = environ.get("REQUEST_METHOD", "")
+        route = environ.get("wadesk.route") or UNMATCHED
+        self.ctx.metrics.observe_request(method, route, status, seconds)
+        if access_log.isEnabledFor(logging.INFO):
+            path = environ.get("PATH_INFO", "")
+            access_log.info(
+                "%s %s %d %.1f ms",
+                method,
+                path,
+                status,
+                seconds * 1000,
+                extra={
+                    "method": method,
+                    "route": route,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "remote": environ.get("REMOTE_ADDR"),
+                },
+            )
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+def _json_body(allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The request's JSON object: 413 over 1 MiB, 415 if not JSON, 400 naming the problem."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, errors.MESSAGES[413])
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise ApiError(415, "send a JSON object with 'Content-Type: application/json'")
+    raw = request.get_data(cache=True)  # raises 413 for a longer chunked body
+    if not raw.strip():
+        raise field_error("body", "is empty; send a JSON object")
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        raise field_error("body", f"is not valid JSON{where}") from None
+    if not isinstance(data, dict):
+        raise field_error("body", "must be a JSON object")
+    for name in data:
+        if name not in allowed:
+            raise field_error(name, "unknown field; expected " + ", ".join(allowed))
+    return data
+
+
+def _string(data: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise field_error(name, "is required")
+        return None
+    if not isinstance(value, str):
+        raise field_error(name, "must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise field_error(name, "is not valid Unicode text") from None
+    return value
+
+
+def _idempotency_key(data: dict[str, Any]) -> str | None:
+    header = request.headers.get("Idempotency-Key")
+    body = _string(data, "idempotency_key", required=False)
+    for name, value in (("Idempotency-Key", header), ("idempotency_key", body)):
+        if value is not None and not (1 <= len(value) <= MAX_IDEMPOTENCY_KEY and _PRINTABLE.match(value)):
+            raise field_error(name, f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters")
+    if header is not None and body is not None and header != body:
+        raise field_error("idempotency_key", "differs from the Idempotency-Key header")
+    return header if header is not None else body
+
+
+def _state_body(state: Any) -> dict[str, Any]:
+    body = state.to_dict()
+    body["description"] = state.describe()
+    return body
+
+
+def _session_error(status: int, error: str, message: str, state: Any, **headers: str) -> ApiError:
+    return ApiError(
+        status,
+        message,
+        error=error,
+        headers={k.replace("_", "-"): v for k, v in headers.items()},
+        state=state.status.value,
+        reason=state.reason,
+    )
+
+
+# ---- views --------------------------------------------------------------------------------
+
+api = Blueprint("api", __name__)
+
+
+@api.get("/health")
+def health() -> Response:
+    return jsonify(status="ok", state=_ctx().session.state.status.value)
+
+
+@api.get("/ready")
+def ready() -> tuple[Response, int]:
+    state = _ctx().session.state
+    ok = state.status is Status.CONNECTED
+    body = {"ready": ok, "state": state.status.value, "description": state.describe()}
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response, 200 if ok else 503
+
+
+@api.get("/status")
+def status() -> Response:
+    ctx = _ctx()
+    session = ctx.session
+    body = _state_body(session.state)
+    body.update(
+        outbox_depth=session.store.outbox_depth(),
+        webhook_backlog=ctx.webhooks.total_backlog() if ctx.webhooks is not None else 0,
+        reconnects=session.reconnects,
+        version=ctx.version,
+        uptime=round(time.time() - session.started_at, 3),
+    )
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api.get("/qr")
+def qr_code() -> Response:
+    fmt = request.args.get("format", "png").lower()
+    if fmt not in QR_FORMATS:
+        raise field_error("format", "must be one of " + ", ".join(QR_FORMATS))
+    session = _ctx().session
+    state = session.state
+    if state.status is Status.STARTING:
+        raise _session_error(503, "starting", "the session is starting; try again", state, Retry_After="1")
+    if state.status is Status.CONNECTED or (
+        state.status in (Status.RECONNECTING, Status.FAILED) and _paired(session)
+    ):
+        raise _session_error(409, "already_paired", "already paired: log out first to link again", state)
+    if state.status is not Status.WAITING_FOR_SCAN:
+        raise _session_error(
+            503, "no_qr", f"no QR code right now: {state.describe()}", state, Retry_After="5"
+        )
+    code = state.qr
+    if code is None:
+        if state.reason:  # the codes expired: asking for one starts a new round
+            session.refresh_qr()
+        raise _session_error(503, "qr_pending", "a new QR code is being requested", state, Retry_After="2")
+    if fmt == "png":
+        response = Response(qr.png(code), mimetype="image/png")
+    elif fmt == "svg":
+        response = Response(qr.svg(code), mimetype="image/svg+xml")
+    elif fmt == "text":
+        response = Response(code, mimetype="text/plain")
+    else:
+        image = "data:image/png;base64," + base64.b64encode(qr.png(code)).decode("ascii")
+        response = jsonify(qr=code, expires_at=state.qr_expires_at, image=image)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _paired(session: Any) -> bool:
+    from ..core.driver import has_paired_device
+
+    return has_paired_device(session.session_db)
+
+
+@api.post("/pair-code")
+def pair_code() -> Response:
+    data = _json_body(("phone",))
+    phone = _string(data, "phone")
+    assert phone is not None
+    session = _ctx().session
+    try:
+        parse_recipient(phone)
+    except RecipientError as exc:
+        raise field_error("phone", str(exc)) from None
+    state = session.state
+    if state.status is Status.CONNECTED:
+        raise _session_error(409, "already_paired", "already paired: log out first to link again", state)
+    try:
+        code = session.request_pairing_code(phone)
+    except RecipientError as exc:
+        raise field_error("phone", str(exc)) from None
+    except SessionError as exc:
+        state = session.state
+        if state.status is Status.CONNECTED:
+            raise _session_error(409, "already_paired", str(exc), state) from None
+        raise _session_error(503, "unavailable", str(exc), state, Retry_After="5") from None
+    return jsonify(code=code)
+
+
+@api.post("/send")
+def send() -> tuple[Response, int]:
+    data = _json_body(("to", "text", "idempotency_key"))
+    to = _string(data, "to")
+    text = _string(data, "text")
+    key = _idempotency_key(data)
+    assert to is not None and text is not None
+    try:
+        record, created = _ctx().session.send(to, text, idempotency_key=key, source="api")
+    except RecipientError as exc:
+        raise field_error("to", str(exc)) from None
+    except TextError as exc:
+        raise field_error("text", str(exc)) from None
+    except IdempotencyConflict as exc:
+        raise ApiError(
+            409,
+            "this idempotency key was used within 24 h for a different message",
+            error="idempotency_conflict",
+            field="idempotency_key",
+            id=exc.message_id,
+        ) from None
+    response = jsonify(id=record.id, status="queued")
+    response.headers["Location"] = f"/messages/{record.id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, 202
+
+
+@api.get("/messages/<message_id>")
+def message(message_id: str) -> Response:
+    record = _ctx().session.store.get(message_id)
+    if record is None:
+        raise ApiError(404, "no message with this id", error="not_found")
+    return jsonify(record.to_dict())
+
+
+@api.get("/messages")
+def messages() -> Response:
+    args = request.args
+    limit = _int_arg("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    cursor = args.get("cursor")
+    before = None
+    if cursor is not None:
+        if not cursor.isascii() or not cursor.isdigit() or not 0 < len(cursor) <= 18:
+            raise field_error("cursor", "is not a cursor from an earlier page")
+        before = int(cursor)
+    direction = args.get("direction")
+    if direction is not None and direction not in ("in", "out"):
+        raise field_error("direction", "must be 'in' or 'out'")
+    records = _ctx().session.store.list(limit=limit, before=before, direction=direction)
+    next_cursor = str(records[-1].seq) if len(records) == limit else None
+    return jsonify(messages=[r.to_dict() for r in records], next_cursor=next_cursor)
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise field_error(name, f"must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+@api.post("/logout")
+def logout() -> Response:
+    session = _ctx().session
+    state = session.state
+    if state.status is not Status.CONNECTED:
+        raise _session_error(409, "not_connected", "not connected to WhatsApp; nothing to log out", state)
+    try:
+        session.logout()
+    except SessionError as exc:
+        raise _session_error(503, "unavailable", str(exc), session.state, Retry_After="5") from None
+    return jsonify(status="logged_out", state=session.state.status.value)
+
+
+@api.get("/events")
+def events() -> Response:
+    ctx = _ctx()
+    wanted = None
+    raw = request.args.get("events")
+    if raw is not None:
+        names = {n.strip() for n in raw.split(",") if n.strip()}
+        unknown = sorted(names - set(EVENT_NAMES))
+        if unknown or not names:
+            raise field_error("events", "must be a comma-separated list of " + ", ".join(EVENT_NAMES))
+        wanted = frozenset(names)
+    stream = ctx.broker.open(wanted)
+    if stream is None:
+        message = "shutting down" if ctx.broker.closed else "too many event streams are open"
+        raise ApiError(503, message, headers={"Retry-After": "5"})
+    first = None
+    if wanted is None or "session.status" in wanted:
+        first = Envelope.of(StateChanged(state=ctx.session.state))
+    body = sse.serve(ctx.broker, stream, first, ctx.heartbeat)
+    response = Response(body, mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+@api.get("/metrics")
+def metrics() -> Response:
+    return Response(_ctx().metrics.render(), content_type=METRICS_CONTENT_TYPE)
+
+
+@api.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(_ctx().openapi())

@@ -1,0 +1,128 @@
+"""Prometheus metrics for ``GET /metrics``, in a registry of their own (one per app).
+
+Counters count from process start (Prometheus' ``rate()`` copes with restarts); the
+session state, outbox depth, webhook backlog and reconnect count are read when scraped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.process_collector import ProcessCollector
+
+from .. import __version__
+from ..core.events import (
+    IncomingMessage,
+    MessageFailed,
+    MessageQueued,
+    MessageReceipt,
+    MessageSent,
+    Status,
+)
+from .feed import Envelope
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+MESSAGE_STATUSES = ("queued", "sent", "failed", "delivered", "read", "played")
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self, session: Any = None, *, registry: CollectorRegistry | None = None) -> None:
+        disable_created_metrics()  # no *_created series: they double the output and nobody graphs them
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.session = session
+        self.webhook_backlog: Callable[[], dict[str, int]] | None = None
+        r = self.registry
+        self.http_requests = Counter(
+            "wadesk_http_requests",
+            "HTTP requests by method, route and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "wadesk_http_request_duration_seconds",
+            "HTTP request duration by route",
+            ["route"],
+            buckets=HTTP_BUCKETS,
+            registry=r,
+        )
+        self.messages = Counter(
+            "wadesk_messages", "outgoing messages by outcome since start", ["status"], registry=r
+        )
+        for status in MESSAGE_STATUSES:
+            self.messages.labels(status)
+        self.received = Counter("wadesk_messages_received", "incoming messages since start", registry=r)
+        self.webhook_deliveries = Counter(
+            "wadesk_webhook_deliveries", "webhook events delivered (2xx)", ["receiver"], registry=r
+        )
+        self.webhook_failures = Counter(
+            "wadesk_webhook_failures",
+            "failed webhook attempts: retry (will try again) or dropped (given up)",
+            ["receiver", "outcome"],
+            registry=r,
+        )
+        r.register(_StateCollector(self))
+        ProcessCollector(registry=r)
+
+    # -- feed listener --
+    def observe(self, envelope: Envelope) -> None:
+        event = envelope.source
+        if isinstance(event, MessageQueued | MessageSent | MessageFailed | MessageReceipt):
+            self.messages.labels(event.status).inc()
+        elif isinstance(event, IncomingMessage):
+            self.received.inc()
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_duration.labels(route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _StateCollector:
+    """Values read at scrape time."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def describe(self) -> Iterator[Any]:
+        return iter(())  # values depend on the session; nothing to check at registration
+
+    def collect(self) -> Iterator[Any]:
+        info = InfoMetricFamily("wadesk", "wadesk version")
+        info.add_metric([], {"version": __version__})
+        yield info
+        session = self._m.session
+        if session is not None:
+            state = session.state
+            gauge = GaugeMetricFamily(
+                "wadesk_session_state", "1 for the current session state", labels=["state"]
+            )
+            for status in Status:
+                gauge.add_metric([status.value], 1.0 if state.status is status else 0.0)
+            yield gauge
+            yield GaugeMetricFamily(
+                "wadesk_session_state_since_seconds", "when the current state began (unix time)", state.since
+            )
+            yield CounterMetricFamily(
+                "wadesk_reconnects", "reconnect attempts since start", value=session.reconnects
+            )
+            yield GaugeMetricFamily(
+                "wadesk_uptime_seconds", "seconds since the session started", time.time() - session.started_at
+            )
+            yield GaugeMetricFamily(
+                "wadesk_outbox_depth", "messages waiting to be sent", session.store.outbox_depth()
+            )
+        if self._m.webhook_backlog is not None:
+            backlog = GaugeMetricFamily(
+                "wadesk_webhook_backlog", "webhook events waiting for delivery", labels=["receiver"]
+            )
+            for receiver, count in self._m.webhook_backlog().items():
+                backlog.add_metric([receiver], count)
+            yield backlog

@@ -1,0 +1,473 @@
+"""Signed, durable webhooks.
+
+Every event a receiver subscribed to (``WEBHOOK_EVENTS``) is written to the store's
+``webhook_queue`` table before anything is sent, one row per receiver. Each receiver has
+a delivery thread that posts its rows strictly in order: the next event waits until the
+one before it was delivered or given up, so a receiver always sees events in the order
+they happened. Rows are deleted only once delivered (2xx) or given up, so events survive
+restarts and crashes; delivery is therefore *at least once*: a receiver should ignore an
+``id`` it has already seen.
+
+* network errors, HTTP 5xx and 429 are retried with exponential backoff and jitter
+  (1 s doubling to 5 min, or the receiver's ``Retry-After``) for up to 24 hours;
+* any other status (3xx, other 4xx) is final: the event is dropped and the log says why.
+
+A POST carries the envelope ``{"event", "id", "timestamp", "payload"}`` as its body and::
+
+    X-Wadesk-Timestamp: <unix seconds of this attempt>
+    X-Wadesk-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" keyed by WEBHOOK_SECRET>
+
+A receiver recomputes the HMAC over the raw bytes it received, compares in constant time
+and refuses timestamps older than a few minutes (replay): see :func:`verify`.
+
+Delivery threads never run on the session's or the API's threads: a slow or dead
+receiver holds up only its own queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import hashlib
+import hmac
+import http.client
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .. import __version__
+from ..core.backoff import backoff_delay
+from ..core.events import MessageQueued
+from .feed import Envelope
+
+log = logging.getLogger("wadesk.webhooks")
+
+TIMESTAMP_HEADER = "X-Wadesk-Timestamp"
+SIGNATURE_HEADER = "X-Wadesk-Signature"
+EVENT_HEADER = "X-Wadesk-Event"
+ID_HEADER = "X-Wadesk-Event-Id"
+MAX_AGE = 24 * 3600.0  # give up on an event this old
+TIMEOUT = 10.0  # connect + response, per attempt
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 300.0
+RETRY_AFTER_CAP = 3600.0
+SIGNATURE_TOLERANCE = 300  # seconds a receiver should accept a timestamp for
+
+
+# ---- signing ------------------------------------------------------------------------------
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """``sha256=<hex>``: HMAC-SHA256 over ``b"<timestamp>." + body`` keyed by ``secret``."""
+    mac = hmac.new(secret.encode("utf-8"), f"{int(timestamp)}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(
+    secret: str,
+    body: bytes,
+    timestamp: str | None,
+    signature: str | None,
+    *,
+    tolerance: float = SIGNATURE_TOLERANCE,
+    now: float | None = None,
+) -> bool:
+    """What a receiver does: True if ``signature`` is ours for ``timestamp`` and the raw
+    ``body``, and the timestamp is within ``tolerance`` seconds of ``now``."""
+    if not timestamp or not signature:
+        return False
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return False
+    if abs((time.time() if now is None else now) - ts) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, ts, body).encode(), signature.strip().encode())
+
+
+# ---- outcome of an attempt ----------------------------------------------------------------
+
+
+class Outcome(Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    DROP = "drop"
+
+
+def classify(status: int | None) -> Outcome:
+    """None is a network error. 2xx delivered; 429 and 5xx retried; anything else final."""
+    if status is None or status == 429 or status >= 500:
+        return Outcome.RETRY
+    if 200 <= status < 300:
+        return Outcome.DELIVERED
+    return Outcome.DROP
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def retry_delay(
+    attempts: int,
+    retry_after: float | None = None,
+    *,
+    base: float = BACKOFF_BASE,
+    cap: float = BACKOFF_CAP,
+    rng: random.Random | None = None,
+) -> float:
+    """Wait after the ``attempts``-th failed attempt: backoff with jitter, or longer if the
+    receiver asked for it with Retry-After (up to an hour)."""
+    delay = backoff_delay(max(1, attempts), base=base, cap=cap, rng=rng)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
+    return delay
+
+
+def display_url(url: str) -> str:
+    """The URL without credentials or query (for logs and metric labels)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path or '/'}"
+
+
+# ---- one HTTP attempt ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attempt:
+    status: int | None  # None: no HTTP response (network error, timeout)
+    error: str | None = None
+    retry_after: float | None = None
+
+
+_ssl_context: ssl.SSLContext | None = None
+
+
+def _context() -> ssl.SSLContext:
+    global _ssl_context
+    if _ssl_context is None:
+        _ssl_context = ssl.create_default_context()
+    return _ssl_context
+
+
+def _describe(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host name ({exc.strerror or exc})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc.reason or exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return f"{type(exc).__name__}: {exc}".rstrip(": ")
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float = TIMEOUT) -> Attempt:
+    """POST ``body`` to ``url`` on a fresh connection (standard library only)."""
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = dict(headers)
+    if parts.username is not None:
+        import base64
+
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=_context())
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            response.read(65536)
+        status = response.status
+        error = None if 200 <= status < 300 else f"HTTP {status} {response.reason}".strip()
+        return Attempt(status, error, parse_retry_after(response.getheader("Retry-After")))
+    except (OSError, http.client.HTTPException) as exc:
+        return Attempt(None, _describe(exc, timeout))
+    finally:
+        conn.close()
+
+
+# ---- the dispatcher -----------------------------------------------------------------------
+
+Sender = Callable[[str, bytes, dict[str, str], float], Attempt]
+
+
+@dataclass(frozen=True)
+class _Row:
+    seq: int
+    event_id: str
+    event: str
+    body: bytes
+    attempts: int
+    next_attempt_at: float
+    created_at: float
+
+
+class WebhookDispatcher:
+    """Queues events for every receiver and runs one delivery thread per receiver."""
+
+    def __init__(
+        self,
+        store: Any,
+        urls: Iterable[str],
+        secret: str,
+        *,
+        events: Iterable[str] | None = None,
+        metrics: Any = None,
+        timeout: float = TIMEOUT,
+        backoff_base: float = BACKOFF_BASE,
+        backoff_cap: float = BACKOFF_CAP,
+        max_age: float = MAX_AGE,
+        sender: Sender = post,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.urls = tuple(dict.fromkeys(urls))
+        self.events = frozenset(events) if events is not None else None
+        self.metrics = metrics
+        self.timeout = timeout
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_age = max_age
+        self._secret = secret
+        self._sender = sender
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._stopping = threading.Event()
+        self._workers = {url: _Receiver(self, url) for url in self.urls}
+
+    # -- intake (feed listener; runs on core threads) --
+    def wants(self, envelope: Envelope) -> bool:
+        if isinstance(envelope.source, MessageQueued):
+            return False  # the caller has its 202; message.status reports what happens next
+        return self.events is None or envelope.event in self.events
+
+    def handle(self, envelope: Envelope) -> None:
+        """Queue the event durably for every receiver (one transaction), then wake them."""
+        if not self._workers or not self.wants(envelope):
+            return
+        now = self._clock()
+        with self.store.transaction() as db:
+            db.executemany(
+                "INSERT INTO webhook_queue (receiver, event_id, event, body, attempts, next_attempt_at,"
+                " created_at) VALUES (?, ?, ?, ?, 0, 0, ?)",
+                [(url, envelope.id, envelope.event, envelope.body, now) for url in self.urls],
+            )
+        for worker in self._workers.values():
+            worker.wake.set()
+
+    # -- lifecycle --
+    def start(self) -> None:
+        if not self._workers:
+            return
+        waiting = self.backlog()
+        log.info(
+            "webhooks: %d receiver(s), events %s",
+            len(self._workers),
+            ", ".join(sorted(self.events)) if self.events is not None else "all",
+            extra={"receivers": [display_url(u) for u in self.urls], "backlog": sum(waiting.values())},
+        )
+        for receiver, count in waiting.items():
+            if count:
+                log.info("webhooks: %d event(s) from before the restart wait for %s", count, receiver)
+        orphans = self.store.query("SELECT receiver, count(*) FROM webhook_queue GROUP BY receiver")
+        for row in orphans:
+            if row[0] not in self._workers:
+                log.warning(
+                    "webhooks: %d queued event(s) for %s, which is no longer configured, are kept "
+                    "but not sent",
+                    row[1],
+                    display_url(row[0]),
+                )
+        for worker in self._workers.values():
+            worker.start()
+
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Stop the delivery threads; an attempt in flight is abandoned and retried at the next start."""
+        self._stopping.set()
+        for worker in self._workers.values():
+            worker.wake.set()
+        deadline = time.monotonic() + timeout
+        ok = True
+        for worker in self._workers.values():
+            if worker.is_alive():
+                worker.join(max(0.0, deadline - time.monotonic()))
+                ok = ok and not worker.is_alive()
+        return ok
+
+    # -- reading --
+    def backlog(self) -> dict[str, int]:
+        """Events waiting, per configured receiver (display URL)."""
+        if not self.urls:
+            return {}
+        counts = {display_url(u): 0 for u in self.urls}
+        for row in self.store.query("SELECT receiver, count(*) FROM webhook_queue GROUP BY receiver"):
+            if row[0] in self._workers:
+                counts[display_url(row[0])] = int(row[1])
+        return counts
+
+    def total_backlog(self) -> int:
+        return sum(self.backlog().values())
+
+    # -- for the receivers --
+    def headers_for(self, row: _Row, timestamp: int) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json",
+            "User-Agent": f"wadesk/{__version__}",
+            EVENT_HEADER: row.event,
+            ID_HEADER: row.event_id,
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(self._secret, timestamp, row.body),
+        }
+
+
+class _Receiver:
+    """One receiver's delivery thread."""
+
+    def __init__(self, dispatcher: WebhookDispatcher, url: str) -> None:
+        self.d = dispatcher
+        self.url = url
+        self.label = display_url(url)
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self.run, name=f"wadesk-webhook-{self.label}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def is_alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        self.thread.join(timeout)
+
+    def run(self) -> None:
+        d = self.d
+        while not d._stopping.is_set():
+            self.wake.clear()
+            try:
+                row = self._head()
+            except Exception:
+                log.exception("webhooks: reading the queue for %s failed", self.label)
+                d._stopping.wait(5.0)
+                continue
+            if row is None:
+                self.wake.wait()
+                continue
+            wait = row.next_attempt_at - d._clock()
+            if wait > 0:
+                self.wake.wait(wait)  # new events do not jump the queue: re-read, wait again
+                continue
+            try:
+                self._deliver(row)
+            except Exception:
+                log.exception("webhooks: delivering %s to %s failed", row.event_id, self.label)
+                d._stopping.wait(5.0)
+
+    def _head(self) -> _Row | None:
+        rows = self.d.store.query(
+            "SELECT seq, event_id, event, body, attempts, next_attempt_at, created_at FROM webhook_queue"
+            " WHERE receiver = ? ORDER BY seq LIMIT 1",
+            (self.url,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return _Row(r[0], r[1], r[2], bytes(r[3]), int(r[4]), float(r[5]), float(r[6]))
+
+    def _remove(self, row: _Row) -> None:
+        with self.d.store.transaction() as db:
+            db.execute("DELETE FROM webhook_queue WHERE seq = ?", (row.seq,))
+
+    def _deliver(self, row: _Row) -> None:
+        d = self.d
+        now = d._clock()
+        if now - row.created_at > d.max_age:
+            self._drop(row, f"not delivered within {d.max_age / 3600:g} h")
+            return
+        timestamp = int(now)
+        attempt = d._sender(self.url, row.body, d.headers_for(row, timestamp), d.timeout)
+        outcome = classify(attempt.status)
+        extra = {
+            "receiver": self.label,
+            "event": row.event,
+            "event_id": row.event_id,
+            "attempt": row.attempts + 1,
+            "http_status": attempt.status,
+        }
+        if outcome is Outcome.DELIVERED:
+            self._remove(row)
+            if d.metrics is not None:
+                d.metrics.webhook_deliveries.labels(self.label).inc()
+            if row.attempts:
+                log.info(
+                    "webhook %s delivered to %s after %d attempts",
+                    row.event_id,
+                    self.label,
+                    row.attempts + 1,
+                    extra=extra,
+                )
+            else:
+                log.debug("webhook %s delivered to %s", row.event_id, self.label, extra=extra)
+        elif outcome is Outcome.RETRY:
+            attempts = row.attempts + 1
+            delay = retry_delay(
+                attempts, attempt.retry_after, base=d.backoff_base, cap=d.backoff_cap, rng=d._rng
+            )
+            with d.store.transaction() as db:
+                db.execute(
+                    "UPDATE webhook_queue SET attempts = ?, next_attempt_at = ?, last_error = ?"
+                    " WHERE seq = ?",
+                    (attempts, d._clock() + delay, attempt.error, row.seq),
+                )
+            if d.metrics is not None:
+                d.metrics.webhook_failures.labels(self.label, "retry").inc()
+            log.warning(
+                "webhook %s (%s) to %s failed (attempt %d): %s; next try in %.0f s",
+                row.event_id,
+                row.event,
+                self.label,
+                attempts,
+                attempt.error,
+                delay,
+                extra=extra,
+            )
+        else:
+            self._drop(row, f"the receiver answered {attempt.error}; not retried", extra)
+
+    def _drop(self, row: _Row, reason: str, extra: dict[str, Any] | None = None) -> None:
+        self._remove(row)
+        if self.d.metrics is not None:
+            self.d.metrics.webhook_failures.labels(self.label, "dropped").inc()
+        log.error(
+            "webhook %s (%s) to %s dropped: %s", row.event_id, row.event, self.label, reason, extra=extra
+        )
