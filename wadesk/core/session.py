@@ -55,6 +55,7 @@ NEXT_QR_TTL = 20.0  # ... and each following one for 20 s
 QR_ROUNDS = 5  # fresh batches requested automatically before waiting for refresh_qr()
 CONNECT_TIMEOUT = 30.0  # an attempt with no QR and no connection after this is a failure
 STOP_TIMEOUT = 5.0
+SEND_GRACE = 2.0  # at stop, a send in flight may finish for this long before the connection is cut
 MAX_SEND_ATTEMPTS = 10
 SEND_RETRY_CAP = 300.0
 
@@ -84,6 +85,10 @@ def validate_text(text: object) -> str:
         raise TextError("is empty")
     if len(text) > MAX_TEXT:
         raise TextError(f"is {len(text)} characters long; the limit is {MAX_TEXT}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TextError("is not valid Unicode text (it contains a lone surrogate)") from None
     return text
 
 
@@ -231,9 +236,13 @@ class Session:
         """Stop everything; returns True if both threads ended within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         self._stopping.set()
-        self._queue.put(_STOP)
         with self._outbox_cv:
             self._outbox_cv.notify_all()
+        if self._sender is not None:
+            # Let a send in flight finish and be recorded before the connection is cut: cut
+            # short, it may reach WhatsApp and still be queued again, a duplicate after restart.
+            self._sender.join(min(SEND_GRACE, timeout / 2))
+        self._queue.put(_STOP)
         ok = True
         for thread in (self._worker, self._sender):
             if thread is not None:
