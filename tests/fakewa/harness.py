@@ -1,0 +1,352 @@
+"""A friendly front end to the fake WhatsApp Web server for end-to-end tests.
+
+:class:`FakeWhatsApp` bundles one :class:`~.server.FakeWAServer` (a fresh port on
+127.0.0.1), the account's :class:`~.phone.FakePhone` and a :class:`~.phone.Directory` of fake
+contacts. The client under test reaches it as an HTTP CONNECT proxy (:attr:`FakeWhatsApp.proxy_url`).
+
+Two things must be in place for a real neonize client to accept the server:
+
+* the process was started with ``SSL_CERT_FILE`` pointing at the test CA (the Go runtime
+  only sees the environment the process started with; ``tests/conftest.py`` takes care of
+  that for the pytest process, :meth:`FakeWhatsApp.child_env` for child processes);
+* whatsmeow's pinned Noise root key was swapped for the fake root: :func:`install_process_root`
+  in this process, ``inject/sitecustomize.py`` (via ``child_env``) in child processes.
+
+Every ``wait_*`` method raises :class:`TimeoutError` naming what it waited for and the last
+server events.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
+
+from .codec import JID, Node
+from .inject.wa_root_patch import patch_wa_cert_root
+from .keys import SignKeyPair, TestPKI
+from .phone import Directory, FakePhone, FakeUser, message_text, qr_ref
+from .server import Event, FakeWAServer, WAConnection
+from .tokens import Tokens
+
+INJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inject")
+ROOT_PUB_ENV = "FAKEWA_ROOT_PUB"
+DEFAULT_PHONE = "15550001111"
+DEFAULT_PHONE_LID = "99990001111"
+
+_process_lock = threading.Lock()
+_process_root: SignKeyPair | None = None
+_process_tokens: Tokens | None = None
+
+
+def install_process_root() -> SignKeyPair:
+    """The fake Noise root key of this process, patched into the loaded neonize library.
+
+    Created and patched on first call (loading neonize if needed); later calls return the
+    same key, since the pinned key can only be swapped once per process.
+    """
+    global _process_root
+    with _process_lock:
+        if _process_root is None:
+            import neonize.client  # noqa: F401  (loads the Go library)
+
+            root = SignKeyPair()
+            patch_wa_cert_root(root.pub)
+            _process_root = root
+        return _process_root
+
+
+def library_tokens() -> Tokens:
+    """whatsmeow's token tables, read once from the neonize library loaded in this process."""
+    global _process_tokens
+    with _process_lock:
+        if _process_tokens is None:
+            _process_tokens = Tokens.from_library()
+        return _process_tokens
+
+
+class FakePeer:
+    """A fake contact of the account (one phone number, one device)."""
+
+    def __init__(self, wa: FakeWhatsApp, user: FakeUser) -> None:
+        self._wa = wa
+        self.user = user
+
+    def __repr__(self) -> str:
+        return f"<FakePeer {self.phone} lid={self.lid}>"
+
+    @property
+    def phone(self) -> str:
+        return self.user.pn
+
+    @property
+    def lid(self) -> str:
+        return self.user.lid
+
+    def send_text(self, text: str, timeout: float = 10) -> str:
+        """Deliver a Signal-encrypted text message to the logged-in client; returns its message id."""
+        conn = self._wa.wait_connected(timeout)
+        return self._wa.directory.send_text(conn, self.user, text, timeout)
+
+    def texts_received(self) -> list[str]:
+        """Every text this peer decrypted from the client so far, in order."""
+        return self._wa.texts_received(self.phone)
+
+    def wait_text(
+        self, timeout: float = 10, predicate: Callable[[str], bool] | None = None
+    ) -> tuple[str, str]:
+        """See :meth:`FakeWhatsApp.wait_text_from_client`."""
+        return self._wa.wait_text_from_client(self.phone, timeout, predicate)
+
+
+class FakeWhatsApp:
+    """One fake WhatsApp Web server with its account phone and fake contacts.
+
+    ``root`` must be the key patched into the client's library (:func:`install_process_root`
+    in this process; child processes get it through :meth:`child_env`).
+    """
+
+    def __init__(
+        self,
+        pki: TestPKI,
+        root: SignKeyPair,
+        tokens: Tokens | None = None,
+        phone: str = DEFAULT_PHONE,
+        phone_lid: str = DEFAULT_PHONE_LID,
+    ) -> None:
+        self.pki = pki
+        self.root = root
+        self.server = FakeWAServer(pki, tokens or library_tokens(), root)
+        self.directory = Directory(self.server)
+        self.phone = FakePhone(phone, phone_lid)
+        self._peers: dict[str, FakePeer] = {}
+        self._returned: dict[str, set[str]] = {}  # peer phone -> message ids already returned by a wait
+
+    def __enter__(self) -> FakeWhatsApp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<FakeWhatsApp {self.proxy_url} connections={self.connection_count}>"
+
+    # -- addressing --
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def proxy_url(self) -> str:
+        """``http://127.0.0.1:PORT``: the HTTP CONNECT proxy through which the client reaches the server."""
+        return self.server.proxy_url
+
+    def child_env(self, **extra: str) -> dict[str, str]:
+        """A complete environment for a child process that runs a neonize client against this server.
+
+        A copy of ``os.environ`` plus ``SSL_CERT_FILE`` (the test CA), ``FAKEWA_ROOT_PUB`` and
+        ``PYTHONPATH`` starting with ``inject/`` (its ``sitecustomize`` patches the root key at
+        start-up), then ``extra``. The proxy is not set: pass ``HTTPS_PROXY=fake.proxy_url`` or
+        configure the application's own proxy setting.
+        """
+        env = dict(os.environ)
+        env["SSL_CERT_FILE"] = self.pki.ca_file
+        env[ROOT_PUB_ENV] = self.root.pub.hex()
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (INJECT_DIR, env.get("PYTHONPATH")) if p)
+        env.update(extra)
+        return env
+
+    # -- QR codes and pairing --
+    @property
+    def qr_refs(self) -> list[str]:
+        """The refs of the latest ``<pair-device>``; the client shows the first one."""
+        return list(self.server.qr_refs)
+
+    @property
+    def sent_qr_refs(self) -> list[str]:
+        """Every ref this server has sent so far."""
+        return [ref for kind, refs in self.server.events if kind == "pair-device" for ref in refs]
+
+    def is_own_qr(self, qr: str) -> bool:
+        """Whether ``qr`` (the string encoded in the QR code) carries a ref sent by this server."""
+        return qr_ref(qr) in self.sent_qr_refs
+
+    def wait_qr_ref(self, timeout: float = 10) -> str:
+        """Wait until the server asked a client to show QR codes; returns the ref shown first."""
+        self.wait_for(lambda k, d: k == "pair-device", timeout, what="<pair-device> sent to a client")
+        return self.qr_refs[0]
+
+    def rotate_qr(self, timeout: float = 10) -> list[str]:
+        """Send fresh refs to the unpaired client; it shows a QR code with the first one at once."""
+        conn = self._wait_connection(
+            lambda c: not c.logged_in and self._is_pairing(c), timeout, "a live unpaired connection"
+        )
+        refs = [base64.b64encode(secrets.token_bytes(12)).decode() for _ in range(6)]
+        self.server.send_pair_device(conn, refs)
+        return refs
+
+    def scan(self, qr: str) -> None:
+        """The account's phone scans ``qr`` (the exact string the application shows) and links
+        that client; wait for :meth:`wait_connected` (or the client's Connected event) after it."""
+        if not self.is_own_qr(qr):
+            raise ValueError(f"QR ref {qr_ref(qr)!r} was not sent by this server ({self.proxy_url}): {qr!r}")
+        self.phone.scan(self.server, qr, directory=self.directory)
+
+    # -- contacts and messages --
+    def peer(self, phone: str) -> FakePeer:
+        """The fake contact with this phone number (digits only), created on first use."""
+        if phone not in self._peers:
+            self._peers[phone] = FakePeer(self, self.directory.get(JID(phone, "s.whatsapp.net")))
+        return self._peers[phone]
+
+    def _decrypted_by(self, peer_phone: str) -> list[tuple[str, Message]]:
+        user = self.peer(peer_phone).user
+        with self.server.cond:
+            decrypted = [data for kind, data in self.server.events if kind == "decrypted"]
+        return [(mid, msg) for jid, mid, msg in decrypted if user.is_addressed_by(jid)]
+
+    def texts_received(self, peer_phone: str) -> list[str]:
+        """Every text the fake peer decrypted from the client so far, in order (for exactly-once checks)."""
+        return [message_text(msg) for _, msg in self._decrypted_by(peer_phone)]
+
+    def wait_text_from_client(
+        self, peer_phone: str, timeout: float = 10, predicate: Callable[[str], bool] | None = None
+    ) -> tuple[str, str]:
+        """Wait until the fake peer decrypted a text message from the client; returns (message id, text).
+
+        Returns the earliest message (already received or arriving within ``timeout``) that
+        satisfies ``predicate`` and was not returned by an earlier call for this peer, so
+        successive calls step through the messages.
+        """
+        user = self.peer(peer_phone).user
+        returned = self._returned.setdefault(peer_phone, set())
+
+        def matches(kind: str, data: Any) -> bool:
+            if kind != "decrypted":
+                return False
+            jid, mid, msg = data
+            text = message_text(msg)
+            return (
+                user.is_addressed_by(jid) and mid not in returned and (predicate is None or predicate(text))
+            )
+
+        what = f"message from the client decrypted by fake peer {peer_phone}"
+        if predicate is not None:
+            what += " matching the predicate"
+        try:
+            _, (_, mid, msg) = self.wait_for(matches, timeout, what=what)
+        except TimeoutError as e:
+            raise TimeoutError(
+                f"{e}\ntexts received by {peer_phone}: {self.texts_received(peer_phone)!r}"
+            ) from None
+        returned.add(mid)
+        return mid, message_text(msg)
+
+    def send_receipt(self, message_id: str, peer_phone: str, type: str | None = "read") -> None:
+        """Deliver a receipt from the fake peer for a message the client sent to it.
+
+        ``type="read"`` is a read receipt, ``None`` a delivery receipt.
+        """
+        user = self.peer(peer_phone).user
+        conn = self.wait_connected()
+        conn.send_node(
+            Node(
+                "receipt",
+                {"from": JID(user.lid, "lid"), "id": message_id, "t": str(int(time.time())), "type": type},
+            )
+        )
+
+    def set_message_error(self, peer_phone: str, code: str | None) -> None:
+        """Make the server reject messages to this peer with ``code`` (e.g. "463", reach-out
+        timelock): the client's send raises. ``None`` clears it.
+
+        The fake peer still decrypts a rejected message before the server answers with the
+        error, so it shows up in :meth:`texts_received`.
+        """
+        user = self.peer(peer_phone).user
+        for key in (user.pn, user.lid):
+            if code is None:
+                self.server.message_errors.pop(key, None)
+            else:
+                self.server.message_errors[key] = code
+
+    # -- connection control --
+    @property
+    def connection_count(self) -> int:
+        """How many WebSocket connections the server accepted so far."""
+        return len(self.server.connections)
+
+    def live_connection(self, timeout: float = 10) -> WAConnection:
+        """The newest open connection (past the Noise handshake)."""
+        return self._wait_connection(lambda c: True, timeout, "a live connection")
+
+    def wait_connected(self, timeout: float = 15) -> WAConnection:
+        """Wait until a logged-in connection exists (the server sent ``<success>``); returns it."""
+        return self._wait_connection(lambda c: c.logged_in, timeout, "a logged-in connection")
+
+    def drop_connection(self, timeout: float = 10) -> None:
+        """Cut the newest live connection like a network failure; the client reconnects on its own."""
+        conn = self.live_connection(timeout)
+        conn.drop()
+        if not conn.closed.wait(timeout):
+            raise TimeoutError(f"connection {conn!r} did not end within {timeout:g}s after the drop")
+
+    def remove_device(self, timeout: float = 10) -> None:
+        """The phone unlinks this device: the client gets LoggedOut and forgets its session."""
+        self.server.remove_device(self.wait_connected(timeout))
+
+    def replace_stream(self, timeout: float = 10) -> None:
+        """Another client took over the session: the client gets StreamReplaced."""
+        self.server.replace_stream(self.wait_connected(timeout))
+
+    def set_login_failure(self, code: str | None) -> None:
+        """Make the next logins fail with ``code`` ("402" temporary ban, "405" client outdated,
+        "401" logged out); ``None`` lets logins succeed again. Takes effect on the next
+        connection, e.g. after :meth:`drop_connection`."""
+        self.server.login_failure = code
+
+    # -- events --
+    @property
+    def events(self) -> list[Event]:
+        """Everything the server recorded, as ``(kind, data)`` (see :mod:`.server`)."""
+        return self.server.events
+
+    def wait_for(
+        self, pred: Callable[[str, Any], bool], timeout: float = 10, what: str = "a matching server event"
+    ) -> Event:
+        """Return the first server event, past or future, for which ``pred(kind, data)`` holds."""
+        return self.server.wait_for(pred, timeout, what)
+
+    def close(self) -> None:
+        """Close the listening socket and every connection, and wait for the server threads."""
+        self.server.close()
+
+    # -- helpers --
+    @staticmethod
+    def _is_pairing(conn: WAConnection) -> bool:
+        payload = conn.client_payload
+        return payload is not None and payload.HasField("devicePairingData")
+
+    def _wait_connection(
+        self, pred: Callable[[WAConnection], bool], timeout: float, what: str
+    ) -> WAConnection:
+        found: list[WAConnection] = []
+
+        def check(_kind: str, _data: Any) -> bool:
+            live = [c for c in self.server.live_connections() if pred(c)]
+            if live:
+                found.append(live[-1])
+            return bool(live)
+
+        # Connection state changes are recorded as events, so re-checking on each event suffices;
+        # the extra first check covers a state reached before any event is recorded.
+        if check("", None):
+            return found[-1]
+        self.wait_for(check, timeout, what=what)
+        return found[-1]

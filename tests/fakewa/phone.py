@@ -1,0 +1,307 @@
+"""The account's primary phone and the fake contacts around it.
+
+* :class:`FakePhone` scans a QR code and pairs the client (``pair-success``, then the
+  ``stream:error 515`` restart after which the client logs in with its new identity).
+* :class:`Directory` answers device-list queries (usync) and prekey requests for fake
+  users, decrypts what the client sends them and delivers Signal-encrypted messages from
+  them to the client.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from neonize.proto.waAdv.WAAdv_pb2 import (
+    ADVDeviceIdentity,
+    ADVSignedDeviceIdentity,
+    ADVSignedDeviceIdentityHMAC,
+)
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
+
+from . import signal_lite as sl
+from .codec import JID, S_WHATSAPP_NET, Node
+from .keys import SignKeyPair, x25519_pub
+from .server import FakeWAServer, WAConnection
+
+log = logging.getLogger("fakewa")
+
+
+def message_text(msg: Message) -> str:
+    """The text of a plain or extended text message ("" for anything else)."""
+    return msg.conversation or msg.extendedTextMessage.text
+
+
+def qr_ref(qr: str) -> str:
+    """The server ref inside a WhatsApp QR string (``https://wa.me/...#ref,noise,identity,adv,6``)."""
+    return qr.split("#", 1)[-1].split(",", 1)[0]
+
+
+class FakePhone:
+    """The primary phone of the account the client links to."""
+
+    def __init__(self, phone: str = "15550001111", lid: str = "99990001111") -> None:
+        self.phone = phone
+        self.lid = lid
+        self.account = SignKeyPair()
+
+    def scan(
+        self, server: FakeWAServer, qr: str, device: int = 1, directory: Directory | None = None
+    ) -> None:
+        """Scan ``qr`` and link the client showing it as ``device`` of this account.
+
+        Sends an ADV-signed ``pair-success`` to the newest live connection; once the client
+        confirms, the server restarts the stream (515) and the client logs in.
+        """
+        ref, noise_b64, ident_b64, adv_b64 = qr.split("#", 1)[-1].split(",")[:4]
+        noise_pub, ident_pub, adv = (base64.b64decode(x) for x in (noise_b64, ident_b64, adv_b64))
+        details = ADVDeviceIdentity(
+            rawID=1234, timestamp=int(time.time()), keyIndex=1, accountType=0, deviceType=0
+        ).SerializeToString()
+        signed = ADVSignedDeviceIdentity(
+            details=details,
+            accountSignatureKey=self.account.pub,
+            accountSignature=self.account.sign(b"\x06\x00" + details + ident_pub),
+        ).SerializeToString()
+        container = ADVSignedDeviceIdentityHMAC(
+            details=signed, HMAC=hmac.new(adv, signed, hashlib.sha256).digest(), accountType=0
+        )
+        jid = JID(self.phone, "s.whatsapp.net", device)
+        lid = JID(self.lid, "lid", device)
+        server.paired_devices[noise_pub] = {"jid": jid, "lid": lid, "identity": ident_pub}
+        if directory is not None:  # the phone's own Signal identity is its account key
+            directory.add(self.phone, self.lid, self.account)
+        live = [c for c in server.live_connections() if c.client_static == noise_pub]
+        if not live:
+            raise RuntimeError(f"no live connection of the client that showed QR ref {ref!r}")
+        conn = live[-1]
+        pair_id = server.next_id()
+
+        def on_sign(c: WAConnection, node: Node) -> bool:
+            if node.tag == "iq" and node.attrs.get("id") == pair_id and node.attrs.get("type") == "result":
+                server.node_hooks.remove(on_sign)
+                server.record("pair-device-sign", node)
+                # as the real server: restart the stream so the client logs in with its new identity
+                c.send_node(Node("stream:error", {"code": "515"}))
+                # Let the client hang up itself: closing right away races with the client
+                # processing the 515 frame (it then never reconnects). Close later as a fallback.
+                server.call_later(3.0, c.close)
+                return True
+            return False
+
+        server.node_hooks.append(on_sign)
+        conn.send_node(
+            Node(
+                "iq",
+                {
+                    "from": S_WHATSAPP_NET,
+                    "type": "set",
+                    "id": pair_id,
+                    "xmlns": "md",
+                    "t": str(int(time.time())),
+                },
+                [
+                    Node(
+                        "pair-success",
+                        {},
+                        [
+                            Node("device-identity", {}, container.SerializeToString()),
+                            Node("platform", {"name": "android"}),
+                            Node("device", {"jid": jid, "lid": lid}),
+                            Node("biz", {}),
+                        ],
+                    )
+                ],
+            )
+        )
+
+
+class FakeUser:
+    """A WhatsApp user with one device (0) and a Signal identity, signed prekey and one-time prekey."""
+
+    def __init__(self, pn: str, lid: str, identity: SignKeyPair | None = None) -> None:
+        self.pn, self.lid = pn, lid
+        self.identity = identity or SignKeyPair()
+        self.reg_id = secrets.randbelow(16380) + 1
+        self.spk, self.spk_id = X25519PrivateKey.generate(), 1
+        self.spk_sig = self.identity.sign(b"\x05" + x25519_pub(self.spk))
+        self.opk, self.opk_id = X25519PrivateKey.generate(), 1
+
+    def __repr__(self) -> str:
+        return f"<FakeUser {self.pn} lid={self.lid}>"
+
+    def is_addressed_by(self, jid: JID) -> bool:
+        return jid.user == (self.lid if jid.server == "lid" else self.pn)
+
+    def bundle_node(self, jid: JID) -> Node:
+        return Node(
+            "user",
+            {"jid": jid},
+            [
+                Node("registration", {}, self.reg_id.to_bytes(4, "big")),
+                Node("type", {}, b"\x05"),
+                Node("identity", {}, self.identity.pub),
+                Node(
+                    "skey",
+                    {},
+                    [
+                        Node("id", {}, self.spk_id.to_bytes(3, "big")),
+                        Node("value", {}, x25519_pub(self.spk)),
+                        Node("signature", {}, self.spk_sig),
+                    ],
+                ),
+                Node(
+                    "key",
+                    {},
+                    [Node("id", {}, self.opk_id.to_bytes(3, "big")), Node("value", {}, x25519_pub(self.opk))],
+                ),
+            ],
+        )
+
+
+class Directory:
+    """Fake contacts: usync device lists, prekey bundles, and Signal sessions with the client.
+
+    Users are created on first use: an unknown phone number gets a made-up LID and vice versa.
+    """
+
+    def __init__(self, server: FakeWAServer) -> None:
+        self.server = server
+        self.by_pn: dict[str, FakeUser] = {}
+        self.by_lid: dict[str, FakeUser] = {}
+        self.sessions: dict[tuple[str, bytes], sl.Session] = {}  # (user LID, client noise key) -> session
+        self.client_keys: dict[bytes, dict[str, Any]] = {}  # client noise key -> uploaded prekeys
+        server.iq_handlers["usync"] = self._usync
+        server.iq_handlers["encrypt"] = self._encrypt
+        server.node_hooks.append(self._on_message)
+
+    def add(self, pn: str, lid: str, identity: SignKeyPair | None = None) -> FakeUser:
+        u = FakeUser(pn, lid, identity)
+        self.by_pn[pn], self.by_lid[lid] = u, u
+        return u
+
+    def get(self, jid: JID) -> FakeUser:
+        if jid.server == "lid":
+            return self.by_lid.get(jid.user) or self.add("1555" + jid.user[-7:], jid.user)
+        return self.by_pn.get(jid.user) or self.add(jid.user, str(90000000000 + len(self.by_pn)))
+
+    def _usync(self, conn: WAConnection, iq: Node) -> list[Node]:
+        us = iq.child("usync")
+        assert us is not None
+        query = us.child("query")
+        wanted = [q.tag for q in query.children()] if query else []
+        users = us.child("list")
+        out = []
+        for u in users.children() if users else []:
+            jid = u.attrs.get("jid")
+            if not isinstance(jid, JID):
+                continue
+            fu, kids = self.get(jid), []
+            if "devices" in wanted:
+                kids.append(Node("devices", {}, [Node("device-list", {}, [Node("device", {"id": "0"})])]))
+            if "lid" in wanted:
+                kids.append(Node("lid", {"val": JID(fu.lid, "lid")}))
+            out.append(Node("user", {"jid": jid}, kids))
+        return [Node("usync", dict(us.attrs), [Node("list", {}, out)])]
+
+    def _encrypt(self, conn: WAConnection, iq: Node) -> list[Node] | None:
+        if iq.child("count") is not None:
+            return [Node("count", {"value": "812"})]
+        key = iq.child("key")
+        if key is not None:
+            return [
+                Node(
+                    "list", {}, [self.get(u.attrs["jid"]).bundle_node(u.attrs["jid"]) for u in key.children()]
+                )
+            ]
+        identity, reg, sk, keys = (iq.child(t) for t in ("identity", "registration", "skey", "list"))
+        if iq.attrs.get("type") == "set" and identity and reg and sk and keys:  # prekey upload
+            sk_id, sk_value = sk.child("id"), sk.child("value")
+            assert sk_id is not None and sk_value is not None
+            opks = []
+            for k in keys.children():
+                k_id, k_value = k.child("id"), k.child("value")
+                assert k_id is not None and k_value is not None
+                opks.append((int.from_bytes(k_id.content, "big"), k_value.content))
+            self.client_keys[conn.client_static or b""] = {
+                "identity": identity.content,
+                "reg_id": int.from_bytes(reg.content, "big"),
+                "spk_id": int.from_bytes(sk_id.content, "big"),
+                "spk": sk_value.content,
+                "opks": opks,
+            }
+            self.server.record("prekeys", conn.client_static)
+        return None
+
+    def _on_message(self, conn: WAConnection, node: Node) -> bool:
+        participants = node.child("participants") if node.tag == "message" else None
+        if participants is None:
+            return False
+        for to in participants.children():
+            enc = to.child("enc")
+            if enc is None:
+                continue
+            user = self.get(to.attrs["jid"])
+            key = (user.lid, conn.client_static or b"")
+            try:
+                if enc.attrs["type"] == "pkmsg":
+                    pk = sl.parse_pkmsg(enc.content)
+                    self.sessions[key] = sl.Session.respond(
+                        user.identity, user.reg_id, pk, user.spk, user.opk if 1 in pk else None
+                    )
+                    inner = pk[4]
+                else:
+                    inner = enc.content
+                msg = Message.FromString(sl.wa_unpad(self.sessions[key].decrypt_signal_message(inner)))
+                self.server.record("decrypted", (to.attrs["jid"], node.attrs.get("id"), msg))
+            except Exception as e:
+                log.exception("failed to decrypt for %s", to.attrs["jid"])
+                self.server.record("decrypt-error", (to.attrs["jid"], repr(e)))
+        return False  # let the default handler ack it
+
+    def send_text(self, conn: WAConnection, sender: FakeUser, text: str, timeout: float = 10) -> str:
+        """Deliver a Signal-encrypted text message from ``sender`` to the client; returns its id.
+
+        The first message to a client starts a session from the client's uploaded prekeys;
+        waits up to ``timeout`` for that upload if it has not arrived yet.
+        """
+        client = conn.client_static or b""
+        key = (sender.lid, client)
+        sess = self.sessions.get(key)
+        if sess is None:
+            self.server.wait_for(
+                lambda k, d: k == "prekeys" and d == client, timeout, what="prekey upload by the client"
+            )
+            ck = self.client_keys[client]
+            opk_id, opk = ck["opks"].pop(0)
+            bundle = {
+                "identity": ck["identity"],
+                "spk": ck["spk"],
+                "spk_id": ck["spk_id"],
+                "opk": opk,
+                "opk_id": opk_id,
+            }
+            sess = self.sessions[key] = sl.Session.initiate(sender.identity, sender.reg_id, bundle)
+        typ, ct = sess.encrypt(sl.wa_pad(Message(conversation=text).SerializeToString()))
+        msg_id = "FAKE" + secrets.token_hex(8).upper()
+        conn.send_node(
+            Node(
+                "message",
+                {
+                    "from": JID(sender.pn, "s.whatsapp.net"),
+                    "sender_lid": JID(sender.lid, "lid"),
+                    "id": msg_id,
+                    "t": str(int(time.time())),
+                    "type": "text",
+                    "notify": "Fake " + sender.pn,
+                },
+                [Node("enc", {"v": "2", "type": typ}, ct)],
+            )
+        )
+        return msg_id
