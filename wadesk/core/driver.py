@@ -258,6 +258,15 @@ def _text_of(message: Any) -> str | None:
     return None
 
 
+def unix_seconds(value: float | int | None) -> float:
+    """A neonize timestamp as Unix seconds: MessageInfo.Timestamp comes in milliseconds,
+    other events in seconds. Anything past the year 5138 in seconds is milliseconds."""
+    if not value:
+        return time.time()
+    value = float(value)
+    return value / 1000.0 if value > 1e11 else value
+
+
 _RECEIPT_STATUS = {1: "delivered", 4: "read", 6: "played"}
 _TEMP_BAN_REASONS = {
     1: "sending to too many people",
@@ -488,7 +497,7 @@ class NeonizeDriver:
                 sender=_jid_str(sender),
                 push_name=e.Info.Pushname,
                 text=text,
-                timestamp=float(e.Info.Timestamp or time.time()),
+                timestamp=unix_seconds(e.Info.Timestamp),
                 is_group=bool(source.IsGroup),
             )
         )
