@@ -201,7 +201,14 @@ def check_libmagic() -> str:
 
     from . import qr
 
-    detector = magic.Magic(mime=True)
+    database = os.environ.get("MAGIC") or "built-in path"
+    try:
+        detector = magic.Magic(mime=True)
+    except Exception as exc:  # noqa: BLE001  (python-magic raises its own MagicException)
+        message = exc.args[0] if exc.args else exc
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        raise CheckFailed(f"libmagic cannot load its database ({database}): {message}") from None
     found = {
         "image/png": detector.from_buffer(qr.png("wadesk")),
         "application/pdf": detector.from_buffer(SAMPLE_PDF),
@@ -221,7 +228,6 @@ def check_libmagic() -> str:
             version = f" {raw // 100}.{raw % 100:02d}"
         except Exception:  # noqa: BLE001  (an old libmagic without magic_version)
             version = ""
-    database = os.environ.get("MAGIC") or "built-in path"
     return f"libmagic{version} ({lib}), database {database}"
 
 
