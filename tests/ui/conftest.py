@@ -1,0 +1,101 @@
+"""Fixtures for the desktop window tests (pytest-qt, offscreen).
+
+The Qt platform is chosen here, before any QApplication exists. The real keyring is never
+touched: tests that need a secure keyring pass an in-memory one to the token store.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
+if not os.environ.get("XDG_RUNTIME_DIR"):  # Qt warns (and the warning fails a test) without it
+    os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="wadesk-test-xdg-")
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wadesk.config import Config
+from wadesk.core.datadir import DataDir
+
+from .fakes import FakeSession
+
+# The offscreen platform cannot pass size hints to a window system it does not have, and says
+# so when a top-level window is shown. That is about the test platform, not about wadesk.
+OFFSCREEN_NOISE = r"^This plugin does not support propagateSizeHints\(\)$"
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _themed_app(qapp: Any) -> Any:
+    """The application as ``wadesk`` sets it up: name, icon, Fusion style, palette, style sheet."""
+    from wadesk.ui import theme
+    from wadesk.ui.app import application
+
+    app = application()
+    theme.apply(app)
+    return app
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> DataDir:
+    return DataDir(tmp_path / "data").prepare()
+
+
+@pytest.fixture
+def fake_session(data: DataDir) -> Iterator[FakeSession]:
+    session = FakeSession(data.store_db)
+    yield session
+    session.store.close()
+
+
+class MemoryKeyring:
+    """A secure-looking keyring backend that keeps passwords in a dict."""
+
+    priority = 5
+    name = "Memory test keyring"
+
+    def __init__(self) -> None:
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[(service, username)] = password
+
+
+@pytest.fixture
+def make_window(qtbot: Any, data: DataDir) -> Iterator[Callable[..., Any]]:
+    """Build MainWindow instances; every one is shut down (its session stopped) at teardown."""
+    from wadesk.ui.localapi import TokenStore
+    from wadesk.ui.window import MainWindow
+
+    windows: list[MainWindow] = []
+
+    def make(
+        session: Any, *, config: Config | None = None, keyring: Any = None, show: bool = True
+    ) -> MainWindow:
+        cfg = config or Config(data_dir=data.path)
+        window = MainWindow(
+            session, data, cfg, use_tray=False, token_store=TokenStore(cfg, data, backend=keyring)
+        )
+        qtbot.addWidget(window)
+        windows.append(window)
+        if show:
+            window.show()
+            qtbot.waitExposed(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.shutdown()
+        window.jobs.wait(5)

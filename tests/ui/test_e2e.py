@@ -1,0 +1,266 @@
+"""The real window with the real neonize client, against the fake WhatsApp server.
+
+Everything a person does is done through the widgets: the QR code is read back from the
+widget's pixels, the message is typed and sent with the Send button, and what the window
+shows is what is checked. The client runs in this process (the root conftest started it
+with the test CA and patched the library's pinned key).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QPushButton
+
+from wadesk.config import Config
+from wadesk.core import open_session
+from wadesk.core.datadir import DataDir
+from wadesk.ui.localapi import TokenStore
+from wadesk.ui.window import PAGE_MESSAGES, PAGE_PAIRING, MainWindow
+
+from .qtimage import decode_qr
+
+pytestmark = pytest.mark.e2e
+
+PHONE = "15550001111"  # the fake account's phone
+PEER = "15550002222"
+WAIT_MS = 30_000
+
+
+class Harness:
+    """Builds real windows on one data folder; stops their sessions at the end."""
+
+    def __init__(self, qtbot: Any, fake_wa: Any, data: DataDir) -> None:
+        self.qtbot = qtbot
+        self.fake_wa = fake_wa
+        self.data = data
+        self.config = Config(data_dir=data.path, proxy=fake_wa.proxy_url, send_interval=0)
+        self.windows: list[MainWindow] = []
+        self.shown: list[str] = []  # every banner text the last window displayed, in order
+
+    def open(self) -> MainWindow:
+        session = open_session(self.config, self.data)
+        window = MainWindow(
+            session,
+            self.data,
+            self.config,
+            use_tray=False,
+            token_store=TokenStore(self.config, self.data, backend=None),
+        )
+        self.qtbot.addWidget(window)
+        self.windows.append(window)
+        self.shown = []
+        # connected after the window's own slot: records what the window showed
+        window.bridge.stateChanged.connect(lambda _state: self.shown.append(window.banner.text))
+        window.show()
+        self.qtbot.waitExposed(window)
+        session.start()
+        return window
+
+    def close(self, window: MainWindow) -> float:
+        started = time.monotonic()
+        window.close()
+        elapsed = time.monotonic() - started
+        window.jobs.wait(5)
+        window.session.store.close()
+        return elapsed
+
+    def wait_banner(self, window: MainWindow, prefix: str, timeout: int = WAIT_MS) -> None:
+        self.qtbot.waitUntil(lambda: window.banner.text.startswith(prefix), timeout=timeout)
+
+    def scan_qr_from_pixels(self, window: MainWindow) -> str:
+        self.qtbot.waitUntil(lambda: window.pairing.qr.code is not None, timeout=WAIT_MS)
+        assert window.pages.currentIndex() == PAGE_PAIRING
+        [decoded] = decode_qr(window.pairing.qr.grab())
+        assert self.fake_wa.is_own_qr(decoded)
+        self.fake_wa.scan(decoded)
+        return decoded
+
+
+@pytest.fixture
+def harness(qtbot: Any, fake_wa: Any, data: DataDir) -> Iterator[Harness]:
+    h = Harness(qtbot, fake_wa, data)
+    yield h
+    for window in h.windows:
+        if not window.is_shut_down:
+            assert h.close(window) < 5.0
+
+
+def test_pair_send_receive_reconnect(qtbot: Any, harness: Harness, fake_wa: Any) -> None:
+    window = harness.open()
+    # the window shows a QR code; its pixels are what the phone scans
+    harness.wait_banner(window, "Scan the QR code")
+    harness.scan_qr_from_pixels(window)
+    harness.wait_banner(window, "Connected as +1 555-000-1111")
+    assert window.banner.property("tone") == "ok"
+    qtbot.waitUntil(lambda: window.pages.currentIndex() == PAGE_MESSAGES)
+
+    # type a recipient and a text, click Send
+    text = "hello from the wadesk window"
+    qtbot.keyClicks(window.compose.recipient, "+1 555 000 2222")
+    qtbot.keyClicks(window.compose.message, text)
+    assert window.compose.send_button.isEnabled()
+    qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
+    assert window.compose.message.toPlainText() == ""
+    _, received = fake_wa.wait_text_from_client(PEER, timeout=20)
+    assert received == text
+    [sent] = [e for e in window.model.entries() if e.outgoing]
+    qtbot.waitUntil(
+        lambda: window.model.entry(sent.id).status in ("sent", "delivered", "read"), timeout=WAIT_MS
+    )
+    assert window.model.entry(sent.id).heading == "To +1 555-000-2222"
+
+    # a peer's message appears in the log
+    fake_wa.peer(PEER).send_text("hi back from the peer")
+    qtbot.waitUntil(
+        lambda: any(not e.outgoing and e.text == "hi back from the peer" for e in window.model.entries()),
+        timeout=WAIT_MS,
+    )
+    [incoming] = [e for e in window.model.entries() if not e.outgoing]
+    assert "+1 555-000-2222" in incoming.heading
+    assert abs(incoming.at - time.time()) < 120  # shown at the time it was sent
+    assert window.model.entries()[-1] == incoming  # newest last
+
+    # the server drops the connection: Reconnecting, then Connected again
+    harness.shown.clear()
+    fake_wa.drop_connection()
+
+    def reconnected() -> bool:
+        texts = harness.shown
+        first = next((i for i, t in enumerate(texts) if t.startswith("Reconnecting (attempt 1")), None)
+        return first is not None and any(t.startswith("Connected as +1 555-000-1111") for t in texts[first:])
+
+    qtbot.waitUntil(reconnected, timeout=WAIT_MS)
+    reconnecting = next(t for t in harness.shown if t.startswith("Reconnecting"))
+    assert reconnecting.endswith(": Connection to WhatsApp lost")
+    harness.wait_banner(window, "Connected as +1 555-000-1111")
+
+    # and sending still works
+    window.compose.message.setPlainText("after the reconnect")
+    qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
+    assert fake_wa.wait_text_from_client(PEER, timeout=20)[1] == "after the reconnect"
+
+    # closing the window stops the session within 5 s
+    worker = window.session._worker
+    assert harness.close(window) < 5.0
+    assert worker is not None and not worker.is_alive()
+
+
+def test_restart_reconnects_without_a_qr_and_keeps_the_log(
+    qtbot: Any, harness: Harness, fake_wa: Any
+) -> None:
+    window = harness.open()
+    harness.scan_qr_from_pixels(window)
+    harness.wait_banner(window, "Connected as")
+    window.compose.recipient.setText("+15550002222")
+    window.compose.message.setPlainText("before the restart")
+    qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
+    fake_wa.wait_text_from_client(PEER, timeout=20)
+    assert harness.close(window) < 5.0
+
+    again = harness.open()
+    assert again.pages.currentIndex() == PAGE_MESSAGES  # paired before: no pairing page, even while starting
+    assert [e.text for e in again.model.entries()] == ["before the restart"]
+    harness.wait_banner(again, "Connected as +1 555-000-1111")
+    assert not any(t.startswith("Scan the QR code") for t in harness.shown)
+    assert again.pairing.qr.code is None
+
+
+def test_a_message_sent_while_reconnecting_goes_out_on_reconnect(
+    qtbot: Any, harness: Harness, fake_wa: Any
+) -> None:
+    window = harness.open()
+    harness.scan_qr_from_pixels(window)
+    harness.wait_banner(window, "Connected as")
+    window.compose.recipient.setText("+15550002222")
+    harness.shown.clear()
+    fake_wa.drop_connection()
+    qtbot.waitUntil(lambda: any(t.startswith("Reconnecting") for t in harness.shown), timeout=WAIT_MS)
+    assert window.compose.offline_note.isVisible()
+    window.compose.message.setPlainText("written while offline")
+    qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
+    [entry] = window.model.entries()
+    assert entry.status == "queued"
+    assert fake_wa.wait_text_from_client(PEER, timeout=20)[1] == "written while offline"
+    qtbot.waitUntil(lambda: window.model.entry(entry.id).status != "queued", timeout=WAIT_MS)
+    assert window.model.entry(entry.id).status in ("sent", "delivered", "read")
+
+
+def test_no_server_at_all(qtbot: Any, harness: Harness, fake_wa: Any) -> None:
+    fake_wa.close()  # nothing answers on the proxy port
+    window = harness.open()
+    qtbot.waitUntil(lambda: window.banner.text.startswith("Reconnecting (attempt"), timeout=WAIT_MS)
+    assert "Cannot reach WhatsApp" in window.banner.detail.text()
+    assert window.pages.currentIndex() == PAGE_PAIRING  # never paired: the pairing page says what is going on
+    assert window.pairing.qr.code is None
+    window.compose.recipient.setText("+15550002222")
+    window.compose.message.setPlainText("kept for later")
+    window.compose.submit()
+    assert window.session.store.outbox_depth() == 1
+    assert harness.close(window) < 5.0
+
+
+def test_link_with_phone_number(qtbot: Any, harness: Harness, fake_wa: Any) -> None:
+    window = harness.open()
+    qtbot.waitUntil(lambda: window.pairing.qr.code is not None, timeout=WAIT_MS)
+    qtbot.mouseClick(window.pairing.phone_link, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(window.pairing.phone, "+1 555 000 1111")
+    qtbot.mouseClick(window.pairing.get_code_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}", window.pairing.code_label.text()) is not None,
+        timeout=WAIT_MS,
+    )
+    fake_wa.wait_for(lambda kind, _data: kind == "pair-code-requested", what="pairing code request")
+    assert window.pairing.copy_code_button.isEnabled()
+
+
+def test_log_out_from_the_menu(qtbot: Any, harness: Harness, fake_wa: Any) -> None:
+    window = harness.open()
+    first = harness.scan_qr_from_pixels(window)
+    harness.wait_banner(window, "Connected as")
+    gui_thread = threading.get_ident()
+    window.logout_action.trigger()
+    box = window.findChild(QMessageBox, "logoutConfirm")
+    assert box is not None
+    qtbot.mouseClick(box.findChild(QPushButton, "confirmLogout"), Qt.MouseButton.LeftButton)
+    assert threading.get_ident() == gui_thread
+    qtbot.waitUntil(lambda: any(t.startswith("Logged out") for t in harness.shown), timeout=WAIT_MS)
+    # a fresh QR code to link again
+    qtbot.waitUntil(lambda: window.pairing.qr.code not in (None, first), timeout=WAIT_MS)
+    assert window.pages.currentIndex() == PAGE_PAIRING
+    [decoded] = decode_qr(window.pairing.qr.grab())
+    assert decoded == window.pairing.qr.code != first
+
+
+def test_local_api_beside_the_window(qtbot: Any, harness: Harness, fake_wa: Any) -> None:
+    from .test_localapi import call, free_port
+
+    window = harness.open()
+    harness.scan_qr_from_pixels(window)
+    harness.wait_banner(window, "Connected as")
+    port = free_port()
+    window.settings.setValue("local_api/enabled", "true")
+    window.settings.setValue("local_api/port", port)
+    window.apply_api_setting()
+    qtbot.waitUntil(lambda: window.api is not None, timeout=WAIT_MS)
+    token = window.token_store.get().value
+    status, body = call(f"http://127.0.0.1:{port}/status", token)
+    assert status == 200 and body["state"] == "connected"
+    status, body = call(
+        f"http://127.0.0.1:{port}/send", token, {"to": "+1 555 000 2222", "text": "via the API"}
+    )
+    assert status == 202, body
+    assert fake_wa.wait_text_from_client(PEER, timeout=20)[1] == "via the API"
+    qtbot.waitUntil(
+        lambda: any(e.text == "via the API" and e.status != "queued" for e in window.model.entries()),
+        timeout=WAIT_MS,
+    )
+    assert harness.close(window) < 5.0
+    with pytest.raises(OSError):
+        call(f"http://127.0.0.1:{port}/health")

@@ -1,0 +1,207 @@
+"""The local API of the desktop app: where its token lives, and the server beside the window."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from keyring.backends import fail, null
+
+from wadesk.config import Config
+from wadesk.core.datadir import API_TOKEN_FILE, DataDir
+from wadesk.core.events import SessionState, Status
+from wadesk.ui.localapi import (
+    KEYRING_SERVICE,
+    LocalApiServer,
+    TokenStore,
+    backend_is_secure,
+    secure_backend,
+)
+from wadesk.ui.window import MainWindow
+
+from .conftest import MemoryKeyring
+from .fakes import FakeSession
+
+
+def plaintext_backend() -> Any:
+    """Looks like keyrings.alt's PlaintextKeyring (not installed here): a file in disguise."""
+    cls = type("PlaintextKeyring", (), {"priority": 0.5, "__module__": "keyrings.alt.file"})
+    return cls()
+
+
+def encrypted_file_backend() -> Any:
+    cls = type("EncryptedKeyring", (), {"priority": 0.6, "__module__": "keyrings.alt.file"})
+    return cls()
+
+
+class BrokenKeyring(MemoryKeyring):
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise RuntimeError("the collection is locked")
+
+
+# ---- which keyrings count as secure -----------------------------------------------------------
+
+
+def test_placeholders_and_files_are_not_secure() -> None:
+    assert not backend_is_secure(fail.Keyring())
+    assert not backend_is_secure(null.Keyring())
+    assert not backend_is_secure(plaintext_backend())
+    assert not backend_is_secure(encrypted_file_backend())
+    assert backend_is_secure(MemoryKeyring())
+
+
+def test_no_secure_keyring_in_the_test_environment() -> None:
+    assert os.environ["PYTHON_KEYRING_BACKEND"] == "keyring.backends.null.Keyring"
+    assert secure_backend() is None
+
+
+# ---- where the token comes from -------------------------------------------------------------
+
+
+def test_token_in_a_secure_keyring(data: DataDir) -> None:
+    keyring = MemoryKeyring()
+    store = TokenStore(Config(data_dir=data.path), data, backend=keyring)
+    info = store.get()
+    assert info.in_keyring and info.created
+    assert info.warning == ""
+    assert "Memory test keyring" in info.where
+    [((service, user), value)] = keyring.passwords.items()
+    assert (service, value) == (KEYRING_SERVICE, info.value)
+    assert str(data.path.resolve()) in user
+    assert not data.file(API_TOKEN_FILE).exists()  # never also on disk
+    again = TokenStore(Config(data_dir=data.path), data, backend=keyring).get()
+    assert again.value == info.value and not again.created
+
+
+def test_without_a_secure_keyring_the_token_stays_in_a_private_file(data: DataDir) -> None:
+    info = TokenStore(Config(data_dir=data.path), data, backend=None).get()
+    path = data.file(API_TOKEN_FILE)
+    assert not info.in_keyring
+    assert info.path == path
+    assert path.read_text().strip() == info.value
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "No secure keyring is available" in info.warning
+    assert str(path) in info.warning
+    assert len(info.value) >= 32
+
+
+def test_a_keyring_that_refuses_falls_back_to_the_file(data: DataDir) -> None:
+    info = TokenStore(Config(data_dir=data.path), data, backend=BrokenKeyring()).get()
+    assert not info.in_keyring
+    assert data.file(API_TOKEN_FILE).read_text().strip() == info.value
+    assert info.warning
+
+
+def test_environment_and_token_file_win(data: DataDir, tmp_path: Any) -> None:
+    env = TokenStore(Config(data_dir=data.path, api_token="x" * 20), data, backend=MemoryKeyring()).get()
+    assert env.value == "x" * 20 and env.warning == ""
+    secret = tmp_path / "token"
+    secret.write_text("from-a-docker-secret-0123\n")
+    from_file = TokenStore(
+        Config(data_dir=data.path, api_token_file=secret), data, backend=MemoryKeyring()
+    ).get()
+    assert from_file.value == "from-a-docker-secret-0123"
+    assert from_file.where == str(secret)
+
+
+# ---- the server -------------------------------------------------------------------------------
+
+
+def call(url: str, token: str | None = None, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_server_serves_the_api_on_loopback_and_stops(fake_session: FakeSession) -> None:
+    token = "t" * 32
+    server = LocalApiServer(fake_session, token, port=free_port())
+    server.start()
+    try:
+        assert server.running
+        assert call(f"{server.url}/health")[0] == 200
+        assert call(f"{server.url}/status")[0] == 401
+        assert call(f"{server.url}/status", "wrong-token-0123456789")[0] == 401
+        status, body = call(f"{server.url}/status", token)
+        assert status == 200 and body["state"] == "starting"
+        assert fake_session.subscribers == 1  # the API's event feed
+    finally:
+        server.stop()
+    assert not server.running
+    assert fake_session.subscribers == 0
+    with pytest.raises(OSError):
+        call(f"{server.url}/health")
+
+
+def test_port_in_use_is_an_error(fake_session: FakeSession) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError):
+            LocalApiServer(fake_session, "t" * 32, port=port).start()
+    assert fake_session.subscribers == 0
+
+
+def test_window_runs_the_api_while_open(
+    qtbot: Any, make_window: Callable[..., MainWindow], fake_session: FakeSession, data: DataDir
+) -> None:
+    keyring = MemoryKeyring()
+    port = free_port()
+    window = make_window(fake_session, keyring=keyring)
+    fake_session.set_state(SessionState(Status.STARTING))
+    dialog = window.show_api_settings()
+    qtbot.waitUntil(lambda: dialog.token is not None)
+    assert dialog.storage.text().startswith("Kept in the system keyring (Memory test keyring)")
+    dialog.enabled.setChecked(True)
+    dialog.port.setValue(port)
+    dialog.accept()
+    qtbot.waitUntil(lambda: window.api is not None, timeout=10_000)
+    assert window.api_label.text() == f"Local API: http://127.0.0.1:{port}"
+    token = next(iter(keyring.passwords.values()))
+    status, body = call(
+        f"http://127.0.0.1:{port}/send", token, {"to": "+15550002222", "text": "from a script"}
+    )
+    assert status == 202, body
+    # the window's log shows what came in through the API
+    qtbot.waitUntil(lambda: any(e.text == "from a script" for e in window.model.entries()))
+    window.shutdown()
+    assert window.api is None
+    with pytest.raises(OSError):
+        call(f"http://127.0.0.1:{port}/health")
+    assert window.api_enabled  # the setting stays for the next start
+
+
+def test_port_in_use_is_shown(
+    qtbot: Any, make_window: Callable[..., MainWindow], fake_session: FakeSession
+) -> None:
+    window = make_window(fake_session)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        window.settings.setValue("local_api/enabled", "true")
+        window.settings.setValue("local_api/port", taken.getsockname()[1])
+        window.apply_api_setting()
+        qtbot.waitUntil(lambda: window.api_label.text() == "Local API: not running", timeout=10_000)
+        assert "could not start" in window.statusBar().currentMessage()

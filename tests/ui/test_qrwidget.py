@@ -1,0 +1,122 @@
+"""The QR code is drawn sharp: whole device pixels per module, square modules, quiet zone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QColor, QImage
+
+from wadesk import qr as qrmod
+from wadesk.ui.qrwidget import DARK, LIGHT, QUIET, QRWidget
+
+from .qtimage import decode_qr, to_pil
+
+CODE = (
+    "2@Jq3nE1bV0m6cFq9mZl5c0XyQwOe3C0G4m1qk1Zx5q7cVfQ0zB3oA1Qp8YH7eK1Nw,"
+    "nR1x8h4qvQJvYw7m0h7cTn0T8q2a3sC1ZQ7bXcVd0Aw=,Wq8N2m3cV1b7K0x9Zl4j5H6g7F8d9S0a1Q2w3E4r5T=,"
+    "q1W2e3R4t5Y6u7I8o9P0aSdFgHjKlZxCvBnM1234567="
+)
+
+
+def render(widget: QRWidget, size: QSize, dpr: float) -> QImage:
+    widget.resize(size)
+    image = QImage(round(size.width() * dpr), round(size.height() * dpr), QImage.Format.Format_RGB32)
+    image.setDevicePixelRatio(dpr)
+    image.fill(QColor("#EEEEEE"))
+    widget.render(image)
+    return image
+
+
+@pytest.mark.parametrize("dpr", [1.0, 1.25, 1.5, 2.0, 3.0])
+@pytest.mark.parametrize("size", [QSize(221, 221), QSize(288, 288), QSize(301, 257), QSize(380, 380)])
+def test_modules_are_whole_device_pixels_and_square(qtbot: Any, size: QSize, dpr: float) -> None:
+    widget = QRWidget()
+    qtbot.addWidget(widget)
+    widget.set_code(CODE)
+    image = render(widget, size, dpr)
+    modules = widget.modules
+    assert modules == len(qrmod.matrix(CODE))
+    count = modules + 2 * QUIET
+
+    # find the light square (code + quiet zone) in device pixels
+    pil = to_pil(image)
+    light = LIGHT.rgb() & 0xFFFFFF
+    dark = DARK.rgb() & 0xFFFFFF
+    pixels = pil.load()
+    w, h = pil.size
+
+    def rgb(x: int, y: int) -> int:
+        r, g, b = pixels[x, y]
+        return r << 16 | g << 8 | b
+
+    xs = [x for x in range(w) if rgb(x, h // 2) in (light, dark)]
+    ys = [y for y in range(h) if rgb(w // 2, y) in (light, dark)]
+    side = xs[-1] - xs[0] + 1
+    assert ys[-1] - ys[0] + 1 == side, "the code is square"
+    assert len(xs) == side and len(ys) == side
+    assert side % count == 0, "every module is a whole number of device pixels"
+    module = side // count
+    assert module >= 1
+    assert side <= min(w, h)
+    # no anti-aliased edge: inside the square there are only the two colours
+    left, top = xs[0], ys[0]
+    colours = {rgb(x, y) for y in range(top, top + side) for x in range(left, left + side)}
+    assert colours == {light, dark}
+    # the quiet zone (4 modules all round) is light
+    quiet = QUIET * module
+    for i in range(side):
+        for x, y in (
+            (left + i, top + quiet - 1),
+            (left + quiet - 1, top + i),
+            (left + i, top + side - quiet),
+        ):
+            assert rgb(x, y) == light
+    # square modules that match the matrix, module by module
+    matrix = qrmod.matrix(CODE)
+    for row in range(modules):
+        for col in range(modules):
+            cx = left + quiet + col * module + module // 2
+            cy = top + quiet + row * module + module // 2
+            assert (rgb(cx, cy) == dark) == matrix[row][col]
+            # the whole module is one colour: square, and exactly module x module pixels
+            x0, y0 = cx - module // 2, cy - module // 2
+            assert rgb(x0, y0) == rgb(x0 + module - 1, y0 + module - 1) == rgb(cx, cy)
+    assert decode_qr(pil) == [CODE]
+
+
+def test_grab_decodes_and_a_new_code_replaces_the_old(qtbot: Any) -> None:
+    widget = QRWidget()
+    qtbot.addWidget(widget)
+    widget.resize(300, 300)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.set_code(CODE)
+    assert decode_qr(widget.grab()) == [CODE]
+    rotated = CODE.replace("2@Jq3", "2@Zz9")
+    widget.set_code(rotated)
+    assert decode_qr(widget.grab()) == [rotated]
+
+
+def test_placeholder_without_a_code(qtbot: Any) -> None:
+    widget = QRWidget()
+    qtbot.addWidget(widget)
+    widget.resize(260, 260)
+    widget.set_placeholder("The QR code expired")
+    assert widget.code is None
+    assert widget.accessibleDescription() == "The QR code expired"
+    assert decode_qr(widget.grab()) == []
+    assert widget.code_rect().isEmpty()
+
+
+def test_dimmed_code_is_not_scannable(qtbot: Any) -> None:
+    widget = QRWidget()
+    qtbot.addWidget(widget)
+    widget.resize(300, 300)
+    widget.set_code(CODE)
+    widget.set_dimmed(True)
+    assert decode_qr(widget.grab()) == []
+    assert widget.accessibleName() == "WhatsApp pairing QR code"
+    assert widget.heightForWidth(250) == 250
+    assert widget.hasHeightForWidth()

@@ -1,0 +1,143 @@
+"""``wadesk`` without --headless: the desktop window.
+
+Start-up order is chosen for speed: Qt and the window first; the WhatsApp session (whose
+worker thread loads neonize's Go library) starts only once the window has been painted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from PySide6.QtCore import QSocketNotifier, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from .. import __version__, logs
+from ..config import Config
+from ..core import open_session
+from ..core.datadir import DataDir
+from . import theme as themes
+from .icons import app_icon
+from .single import SingleInstance, server_name
+from .window import MainWindow
+
+log = logging.getLogger("wadesk.ui")
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux), for the start-up log line."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def application() -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("wadesk")
+    app.setApplicationDisplayName("wadesk")
+    app.setApplicationVersion(__version__)
+    app.setOrganizationName("wadesk")
+    app.setDesktopFileName("wadesk")
+    app.setWindowIcon(app_icon())
+    return app
+
+
+class _SignalRelay:
+    """SIGINT/SIGTERM end the app cleanly: Python runs the handler when the Qt loop wakes up
+    on the wake-up socket."""
+
+    def __init__(self, app: QApplication, on_signal: Any) -> None:
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+        self._previous_fd = signal.set_wakeup_fd(self._write.fileno())
+        self._notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Type.Read, app)
+        self._notifier.activated.connect(self._drain)
+        self._previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, lambda signum, frame: on_signal(signum))
+
+    def _drain(self) -> None:
+        with contextlib.suppress(OSError):
+            self._read.recv(256)
+
+    def close(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(self._previous_fd)
+        self._notifier.setEnabled(False)
+        self._read.close()
+        self._write.close()
+
+
+def run(config: Config, data: DataDir) -> int:
+    logs.setup(config.log_level, config.log_format)
+    app = application()
+    single = SingleInstance(server_name(data.path))
+    if single.notify_running():
+        print("wadesk is already running with this data folder; its window was brought to the front.")
+        return 0
+    single.listen()
+    themes.apply(app)
+    try:
+        session = open_session(config, data)
+    except Exception as exc:
+        log.exception("the data folder %s cannot be used", data.path)
+        QMessageBox.critical(None, "wadesk", f"wadesk cannot use its data folder {data.path}:\n{exc}")
+        single.close()
+        return 1
+
+    window = MainWindow(session, data, config)
+    single.raiseRequested.connect(window.bring_to_front)
+    window.quitRequested.connect(app.quit)
+    app.setQuitOnLastWindowClosed(window.tray is None)
+
+    started = False
+
+    def start_session() -> None:
+        nonlocal started
+        if started or window.is_shut_down:
+            return
+        started = True
+        age = process_age()
+        log.info(
+            "window shown%s",
+            f" {age:.2f} s after start" if age is not None else "",
+            extra={"startup_s": round(age, 3) if age is not None else None},
+        )
+        session.start()
+        if window.api_enabled:
+            window.apply_api_setting()
+
+    window.firstPainted.connect(start_session)
+    QTimer.singleShot(1500, start_session)  # in case the window is never painted (minimised, hidden)
+
+    def on_signal(signum: int) -> None:
+        log.info("signal %d: quitting", signum)
+        window.quit()
+
+    relay = _SignalRelay(app, on_signal)
+    window.show()
+    try:
+        app.exec()
+    finally:
+        started = time.monotonic()
+        window.shutdown()
+        single.close()
+        relay.close()
+        log.debug("shut down in %.2f s", time.monotonic() - started)
+    return 0

@@ -1,0 +1,86 @@
+"""One window per data folder: a second start asks the first to come to the front, then exits.
+
+The first instance listens on a local socket (a Unix socket or a Windows named pipe, only
+for the current user) whose name derives from the user and the data folder. A second
+start connects, writes ``raise``, and ends.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+log = logging.getLogger("wadesk.ui")
+
+RAISE = b"raise\n"
+
+
+def server_name(data_dir: Path) -> str:
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        user = "user"
+    digest = hashlib.sha256(f"{user}\0{Path(data_dir).expanduser().resolve()}".encode()).hexdigest()
+    return f"wadesk-{digest[:20]}"
+
+
+class SingleInstance(QObject):
+    raiseRequested = Signal()
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self._server: QLocalServer | None = None
+
+    def notify_running(self, timeout_ms: int = 500) -> bool:
+        """If an instance is running, ask it to raise its window; True if one answered."""
+        socket = QLocalSocket()
+        socket.connectToServer(self.name)
+        if not socket.waitForConnected(timeout_ms):
+            return False
+        socket.write(RAISE)
+        socket.flush()
+        socket.waitForBytesWritten(timeout_ms)
+        socket.disconnectFromServer()
+        if socket.state() != QLocalSocket.LocalSocketState.UnconnectedState:
+            socket.waitForDisconnected(timeout_ms)
+        return True
+
+    def listen(self) -> bool:
+        """Become the running instance. False if the name cannot be claimed."""
+        server = QLocalServer(self)
+        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if not server.listen(self.name):
+            # a socket file left by a crashed instance: nobody answered, so it is stale
+            QLocalServer.removeServer(self.name)
+            if not server.listen(self.name):
+                log.warning("single-instance socket %s unavailable: %s", self.name, server.errorString())
+                return False
+        server.newConnection.connect(self._accept)
+        self._server = server
+        return True
+
+    def _accept(self) -> None:
+        server = self._server
+        while server is not None and server.hasPendingConnections():
+            socket = server.nextPendingConnection()
+            socket.readyRead.connect(lambda s=socket: self._read(s))
+            socket.disconnected.connect(socket.deleteLater)
+            if socket.bytesAvailable():
+                self._read(socket)
+
+    def _read(self, socket: QLocalSocket) -> None:
+        data = bytes(socket.readAll().data())
+        if RAISE.strip() in data:
+            log.info("wadesk was started again: bringing the window to the front")
+            self.raiseRequested.emit()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
