@@ -126,6 +126,7 @@ class FakeWhatsApp:
         self.directory = Directory(self.server)
         self.phone = FakePhone(phone, phone_lid)
         self._peers: dict[str, FakePeer] = {}
+        self._peers_lock = threading.Lock()
         self._returned: dict[str, set[str]] = {}  # peer phone -> message ids already returned by a wait
 
     def __enter__(self) -> FakeWhatsApp:
@@ -201,9 +202,10 @@ class FakeWhatsApp:
     # -- contacts and messages --
     def peer(self, phone: str) -> FakePeer:
         """The fake contact with this phone number (digits only), created on first use."""
-        if phone not in self._peers:
-            self._peers[phone] = FakePeer(self, self.directory.get(JID(phone, "s.whatsapp.net")))
-        return self._peers[phone]
+        with self._peers_lock:
+            if phone not in self._peers:
+                self._peers[phone] = FakePeer(self, self.directory.get(JID(phone, "s.whatsapp.net")))
+            return self._peers[phone]
 
     def _decrypted_by(self, peer_phone: str) -> list[tuple[str, Message]]:
         user = self.peer(peer_phone).user

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import threading
 import time
 from typing import Any
 
@@ -177,19 +178,23 @@ class Directory:
         self.by_lid: dict[str, FakeUser] = {}
         self.sessions: dict[tuple[str, bytes], sl.Session] = {}  # (user LID, client noise key) -> session
         self.client_keys: dict[bytes, dict[str, Any]] = {}  # client noise key -> uploaded prekeys
+        self._lock = threading.RLock()  # users are created from server threads and from tests
         server.iq_handlers["usync"] = self._usync
         server.iq_handlers["encrypt"] = self._encrypt
         server.node_hooks.append(self._on_message)
 
     def add(self, pn: str, lid: str, identity: SignKeyPair | None = None) -> FakeUser:
         u = FakeUser(pn, lid, identity)
-        self.by_pn[pn], self.by_lid[lid] = u, u
+        with self._lock:
+            self.by_pn[pn], self.by_lid[lid] = u, u
         return u
 
     def get(self, jid: JID) -> FakeUser:
-        if jid.server == "lid":
-            return self.by_lid.get(jid.user) or self.add("1555" + jid.user[-7:], jid.user)
-        return self.by_pn.get(jid.user) or self.add(jid.user, str(90000000000 + len(self.by_pn)))
+        """The user a phone-number or LID JID points to, created on first use."""
+        with self._lock:
+            if jid.server == "lid":
+                return self.by_lid.get(jid.user) or self.add("1555" + jid.user[-7:], jid.user)
+            return self.by_pn.get(jid.user) or self.add(jid.user, str(90000000000 + len(self.by_pn)))
 
     def _usync(self, conn: WAConnection, iq: Node) -> list[Node]:
         us = iq.child("usync")
