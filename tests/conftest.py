@@ -61,6 +61,7 @@ def _reexec_with_test_environment(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """Restart once with the test environment (see the module docstring), then check it."""
     if os.environ.get(BOOTSTRAP_ENV) != "1":
         _reexec_with_test_environment(config)  # does not return
     pki_dir = os.environ.get(PKI_DIR_ENV, "")
@@ -73,6 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the test CA directory in the process that created it (execve keeps the pid)."""
     pki_dir = os.environ.get(PKI_DIR_ENV)
     if pki_dir and os.environ.get(PKI_OWNER_ENV) == str(os.getpid()):
         shutil.rmtree(pki_dir, ignore_errors=True)
