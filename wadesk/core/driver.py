@@ -8,17 +8,23 @@ the session in any other way.
 
 neonize facts this module works around (neonize 0.5.2):
 
+* neonize keeps its clients in Go maps without locks. Its call writes them when it
+  starts, reads them when its event loop starts (after connecting, or after the QR loop
+  for an unpaired device), and ``Stop`` deletes from them. A read racing a write aborts
+  the process, so one process-wide readers-writer lock (:data:`_MAPS`) guards them:
+  our calls share it; ``Stop``, the call's start-up and the event loop's start-up hold it
+  exclusively.
+* ``Stop`` before the event loop started makes that loop dereference a deleted client
+  and abort the process later. So ``stop`` calls ``Stop`` only once the call returned or
+  its event loop runs; a call still connecting is stopped by a reaper thread when it
+  gets there.
 * Before a device is paired, neonize's Go side waits in a QR loop that ``Stop`` does not
-  end, and after that loop it waits for a device ID that never comes. Such a call can
-  never be joined. The thread is a daemon, the session does not wait for it, and on
-  Linux the driver closes the pairing socket from our side so that whatsmeow ends the QR
-  loop at once instead of calling back for up to 160 s.
-* neonize keeps its clients in Go maps without locks: a call racing with ``Stop`` (which
-  deletes from those maps) can crash the process. Calls pass a gate that ``stop`` closes
-  and drains before it calls ``Stop``; it disconnects first so an in-flight send fails
-  fast instead of holding the gate.
-* neonize's garbage-collection finalizer stops the client by its uuid, so every driver
-  uses a fresh uuid and never shares one with a later client.
+  end, and after that loop it waits for a device ID that never comes: such a call never
+  returns. Its thread is a daemon and is left behind; on Linux the driver shuts the
+  pairing socket from our side so that whatsmeow ends the QR loop at once instead of
+  calling back for up to 160 s.
+* neonize's garbage-collection finalizer would call ``Stop`` from any thread at any time:
+  the driver detaches it and stops its clients itself.
 """
 
 from __future__ import annotations
@@ -147,6 +153,64 @@ class DriverError(RuntimeError):
 class NotRunning(DriverError):
     def __init__(self) -> None:
         super().__init__("not connected to WhatsApp")
+
+
+class _RWLock:
+    """Readers-writer lock whose exclusive side may be released by another thread."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    def acquire_shared(self, timeout: float = 60.0) -> bool:
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._writer, timeout):
+                return False
+            self._readers += 1
+            return True
+
+    def release_shared(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            self._cond.notify_all()
+
+    def acquire_exclusive(self, timeout: float = 60.0) -> bool:
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._writer and self._readers == 0, timeout):
+                return False
+            self._writer = True
+            return True
+
+    def release_exclusive(self) -> None:
+        with self._cond:
+            self._writer = False
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def shared(self) -> Any:
+        if not self.acquire_shared():
+            raise DriverError("the WhatsApp library is busy")
+        try:
+            yield
+        finally:
+            self.release_shared()
+
+    @contextlib.contextmanager
+    def exclusive(self, timeout: float = 10.0) -> Any:
+        acquired = self.acquire_exclusive(timeout)
+        if not acquired:
+            log.warning("the WhatsApp library stayed busy for %.0f s; going ahead", timeout)
+        try:
+            yield
+        finally:
+            if acquired:
+                self.release_exclusive()
+
+
+_MAPS = _RWLock()  # guards neonize's unsynchronised Go maps, process-wide
+START_HOLD = 30.0  # longest a starting call keeps _MAPS exclusively (until it shows life)
+REAP_WAIT = 120.0  # how long a reaper waits for a stopped-while-connecting call
 
 
 class _Gate:
@@ -299,6 +363,11 @@ class NeonizeDriver:
         self._returned = threading.Event()
         self._stopped = False
         self._pairing = False  # the QR loop is running (device not paired yet)
+        self._loop_running = threading.Event()  # neonize's event loop started (Stop is safe)
+        self._alive = threading.Event()  # the call showed life: its start-up writes are done
+        self._start_hold = False
+        self._hold_lock = threading.Lock()
+        self._hold_timer: threading.Timer | None = None
 
     # -- lifecycle --
     def start(self) -> None:
@@ -322,12 +391,36 @@ class NeonizeDriver:
         }
         for event_type, handler in handlers.items():
             client.event(event_type)(self._guard(handler))
+        client._stop_finalizer.detach()  # we call Stop ourselves, when it is safe
+        execute = client.event.execute
+
+        def execute_and_watch(uuid: Any, binary: Any, size: Any, code: int) -> Any:
+            if code == 0:  # neonize's event loop starts with the account info
+                self._loop_running.set()
+                self._show_life()
+            return execute(uuid, binary, size, code)
+
+        client.event.execute = execute_and_watch
         self._client = client
         proxy = n["ProxySettings"](proxy_address=self.proxy) if self.proxy else None
         self._thread = threading.Thread(
             target=self._run, args=(proxy,), name=f"wadesk-neonize-{self.id}", daemon=True
         )
+        self._start_hold = _MAPS.acquire_exclusive(10.0)
+        self._hold_timer = threading.Timer(START_HOLD, self._show_life)
+        self._hold_timer.daemon = True
+        self._hold_timer.start()
         self._thread.start()
+
+    def _show_life(self) -> None:
+        """The call is past its start-up map writes: let other calls in."""
+        self._alive.set()
+        with self._hold_lock:
+            hold, self._start_hold = self._start_hold, False
+        if hold:
+            _MAPS.release_exclusive()
+            if self._hold_timer is not None:
+                self._hold_timer.cancel()
 
     def _run(self, proxy: Any) -> None:
         error: str | None = None
@@ -337,30 +430,51 @@ class NeonizeDriver:
             error = str(exc) or type(exc).__name__
         finally:
             self._returned.set()
+            self._show_life()
         if not self._stopped:
             self._post(Exited(self.id, error))
 
     def stop(self, timeout: float = 3.0) -> bool:
-        """Disconnect and cancel the neonize call. True if it returned within ``timeout``."""
+        """Disconnect and cancel the neonize call. True if it returned within ``timeout``;
+        otherwise it is finished in the background (or, unpaired, left behind)."""
         if self._client is None:
             return True
-        if not self._stopped:
-            self._stopped = True
+        if self._stopped:
+            return self._returned.is_set()
+        self._stopped = True
+        if self._returned.is_set() or self._loop_running.is_set():
+            self._stop_now(timeout)
+            return self._returned.wait(timeout)
+        if self._pairing:
+            self._end_pairing_loop()
+            return False
+        threading.Thread(target=self._reap, name=f"wadesk-reap-{self.id}", daemon=True).start()
+        return False
+
+    def _stop_now(self, timeout: float) -> None:
+        if self._gate.enter():
+            try:
+                with contextlib.suppress(Exception), _MAPS.shared():
+                    self._client.disconnect()  # in-flight calls fail fast
+            finally:
+                self._gate.leave()
+        self._gate.close(timeout)
+        with _MAPS.exclusive(), contextlib.suppress(Exception):
+            self._client.stop()
+
+    def _reap(self) -> None:
+        """Finish stopping a call that was still connecting: once it returns or its event
+        loop runs, Stop it; if it turned out to be pairing, end the QR loop."""
+        deadline = time.monotonic() + REAP_WAIT
+        while time.monotonic() < deadline:
+            if self._returned.is_set() or self._loop_running.is_set():
+                self._stop_now(3.0)
+                return
             if self._pairing:
                 self._end_pairing_loop()
-            if self._gate.enter():
-                try:
-                    with contextlib.suppress(Exception):
-                        self._client.disconnect()  # in-flight calls fail fast
-                finally:
-                    self._gate.leave()
-            self._gate.close(timeout)
-            with contextlib.suppress(Exception):
-                self._client.stop()
-        if self._pairing:
-            # It will not return (see module docstring); the daemon thread is left behind.
-            return self._returned.wait(0.2)
-        return self._returned.wait(timeout)
+                return
+            time.sleep(0.1)
+        log.warning("a stopped WhatsApp client did not finish connecting within %.0f s", REAP_WAIT)
 
     @property
     def returned(self) -> bool:
@@ -392,10 +506,13 @@ class NeonizeDriver:
 
     # -- calls --
     def _call(self, name: str, *args: Any) -> Any:
-        if self._stopped or self._client is None or not self._gate.enter():
+        if self._stopped or self._client is None or not self._alive.is_set() or not self._gate.enter():
             raise NotRunning()
         try:
-            return getattr(self._client, name)(*args)
+            with _MAPS.shared():
+                return getattr(self._client, name)(*args)
+        except DriverError:
+            raise
         except Exception as exc:
             raise DriverError(str(exc) or type(exc).__name__) from exc
         finally:
@@ -428,17 +545,23 @@ class NeonizeDriver:
         return wrapped
 
     def _on_qr(self, _client: Any, data: bytes) -> None:
+        self._show_life()
         if self._stopped:
             return
         self._pairing = True
         self._post(QRCode(self.id, data.decode("utf-8", "replace")))
 
     def _on_login_status(self, status: str) -> None:
+        """whatsmeow's QR loop ended. Right after this returns, neonize's Go side reads its
+        maps to start the event loop: keep everyone else out of them for a moment."""
+        self._show_life()
+        self._pairing = False
+        if _MAPS.acquire_exclusive(5.0):
+            release = threading.Timer(0.3, _MAPS.release_exclusive)
+            release.daemon = True
+            release.start()
         if status != "success" and not self._stopped:
-            self._pairing = False
             self._post(PairingEnded(self.id, status))
-        elif status == "success":
-            self._pairing = False
 
     def _on_pair_status(self, e: Any) -> None:
         if e.Status == 2:  # SUCCESS
@@ -449,13 +572,10 @@ class NeonizeDriver:
 
     def _on_connected(self, _e: Any) -> None:
         self._pairing = False
-        jid = phone = push_name = ""
-        try:
-            me = self._call("get_me")
-            jid, push_name = _jid_str(me.JID), me.PushName
-            phone = me.JID.User
-        except DriverError as exc:
-            log.warning("connected, but reading the account failed: %s", exc)
+        me = self._client.me  # set by neonize when its event loop started
+        jid = _jid_str(me.JID) if me is not None else ""
+        phone = me.JID.User if me is not None else ""
+        push_name = me.PushName if me is not None else ""
         self._post(Connected(self.id, jid=jid, phone=phone, push_name=push_name))
 
     def _on_disconnected(self, _e: Any) -> None:
