@@ -1,0 +1,122 @@
+"""The frozen desktop bundle (packaging/dist, built by packaging/build.py), run as a user would.
+
+Skipped with the reason when the bundle was not built; ``WADESK_BUILD_BUNDLE=1`` builds it
+first (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from container_harness import free_port, wait_until
+
+pytestmark = pytest.mark.bundle
+
+BUNDLE_LIMIT = 180e6  # bytes, the one-folder bundle
+
+
+def bundle_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A plain user environment: no Python or Qt variables from the test run, no display."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTHON", "QT_", "WADESK_", "FAKEWA_"))
+        and k not in ("MAGIC", "DISPLAY", "WAYLAND_DISPLAY", "VIRTUAL_ENV")
+    }
+    env.update({"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "xdg"), **extra})
+    return env
+
+
+def run_bundle(program: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(program), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=bundle_env(tmp_path),
+        cwd=tmp_path,
+        check=False,
+    )
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def test_bundle_size(bundle: Path) -> None:
+    folder = bundle.parent if sys.platform != "darwin" else bundle.parents[2]
+    size = folder_size(folder)
+    assert size <= BUNDLE_LIMIT, f"the bundle is {size / 1e6:.1f} MB"
+
+
+def test_bundle_carries_what_neonize_needs(bundle: Path) -> None:
+    internal = bundle.parent / "_internal"
+    if not internal.is_dir():
+        pytest.skip("not a Linux/Windows one-folder layout")
+    assert list((internal / "neonize").glob("neonize-*")), "neonize's Go library is not in the bundle"
+    if sys.platform.startswith("linux"):
+        assert (internal / "libmagic" / "magic.mgc").is_file()
+    assert not (internal / "PySide6" / "Qt" / "translations").exists(), "Qt translations were bundled"
+    assert not list(internal.rglob("libQt6Qml*")), "QtQml was bundled"
+
+
+def test_headless_self_test_in_the_bundle(bundle: Path, tmp_path: Path) -> None:
+    result = run_bundle(bundle, tmp_path, "--headless", "--self-test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(frozen bundle)" in result.stdout
+    assert "ok    no qt" in result.stdout
+    assert str(bundle.parent) in result.stdout, "neonize's library was not loaded from the bundle"
+    assert "self-test (headless) passed" in result.stdout
+
+
+def test_desktop_self_test_in_the_bundle(bundle: Path, tmp_path: Path) -> None:
+    result = run_bundle(bundle, tmp_path, "--self-test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "platform offscreen" in result.stdout
+    assert "self-test (desktop) passed" in result.stdout
+
+
+def test_headless_bundle_answers_health_and_stops_on_sigterm(bundle: Path, tmp_path: Path) -> None:
+    port = free_port()
+    env = bundle_env(
+        tmp_path,
+        PORT=str(port),
+        WADESK_DATA_DIR=str(tmp_path / "data"),
+        WADESK_API_TOKEN="bundle-test-token-0123456789",
+    )
+    log = tmp_path / "wadesk.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(bundle), "--headless"],
+            env=env,
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            cwd=tmp_path,
+        )
+    http = requests.Session()
+    http.trust_env = False
+    try:
+
+        def healthy() -> bool:
+            assert proc.poll() is None, log.read_text(errors="replace")
+            try:
+                return http.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(healthy, 30, "the bundle's GET /health to answer 200")
+        assert http.get(f"http://127.0.0.1:{port}/status", timeout=5).status_code == 401
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0, log.read_text(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        http.close()
+    assert (tmp_path / "data" / "whatsapp.db").is_file()
