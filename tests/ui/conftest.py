@@ -25,13 +25,16 @@ from wadesk.core.datadir import DataDir
 
 from .fakes import FakeSession
 
-# The offscreen platform cannot pass size hints to a window system it does not have, and says
-# so when a top-level window is shown. That is about the test platform, not about wadesk.
-OFFSCREEN_NOISE = r"^This plugin does not support propagateSizeHints\(\)$"
+# The offscreen platform has no window system: it cannot pass size hints to one, nor raise a
+# window above others, and says so. That is about the test platform, not about wadesk.
+OFFSCREEN_NOISE = (
+    r"^This plugin does not support propagateSizeHints\(\)$",
+    r"^This plugin does not support raise\(\)$",
+)
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
-    item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
+    item.add_marker(pytest.mark.qt_log_ignore(*OFFSCREEN_NOISE))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -69,16 +69,14 @@ class SingleInstance(QObject):
         server = self._server
         while server is not None and server.hasPendingConnections():
             socket = server.nextPendingConnection()
-            socket.readyRead.connect(lambda s=socket: self._read(s))
-            socket.disconnected.connect(socket.deleteLater)
-            if socket.bytesAvailable():
-                self._read(socket)
-
-    def _read(self, socket: QLocalSocket) -> None:
-        data = bytes(socket.readAll().data())
-        if RAISE.strip() in data:
-            log.info("wadesk was started again: bringing the window to the front")
-            self.raiseRequested.emit()
+            # the second instance writes at once and then leaves: read it here, then let go
+            if socket.bytesAvailable() or socket.waitForReadyRead(500):
+                data = bytes(socket.readAll().data())
+                if RAISE.strip() in data:
+                    log.info("wadesk was started again: bringing the window to the front")
+                    self.raiseRequested.emit()
+            socket.abort()
+            socket.deleteLater()
 
     def close(self) -> None:
         if self._server is not None:
