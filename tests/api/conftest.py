@@ -17,10 +17,9 @@ from headless_harness import (
     clean_env,
     env_for,
     make_session,
-    wait_until,
+    start_session,
 )
 
-from wadesk.core.events import Status
 from wadesk.core.session import Session
 
 if TYPE_CHECKING:
@@ -42,17 +41,11 @@ def session(tmp_path: Path, world: FakeWorld) -> Iterator[Session]:
     s.stop()
 
 
-def start(session: Session, status: Status = Status.CONNECTED) -> Session:
-    session.start()
-    wait_until(lambda: session.state.status is status, 10, f"session {status.value}")
-    return session
-
-
 @pytest.fixture
 def app(session: Session) -> Flask:
     from wadesk.api.app import create_app
 
-    start(session)
+    start_session(session)
     return create_app(session, token=TOKEN, sse_heartbeat=0.2)
 
 

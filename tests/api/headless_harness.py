@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import requests
 
 from wadesk.core import driver as drv
+from wadesk.core.events import Status
 from wadesk.core.session import Session
 from wadesk.core.store import Store
 
@@ -121,6 +122,12 @@ def make_session(folder: Path, world: FakeWorld, session_class: type[Session] = 
     return session_class(
         Store(folder / "wadesk.db"), folder / "whatsapp.db", send_interval=0, driver_factory=world.factory
     )
+
+
+def start_session(session: Session, status: Status = Status.CONNECTED) -> Session:
+    session.start()
+    wait_until(lambda: session.state.status is status, 10, f"session {status.value}")
+    return session
 
 
 # ---- the wadesk --headless process ----------------------------------------------------------

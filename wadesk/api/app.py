@@ -109,7 +109,7 @@ def create_app(
         heartbeat=sse_heartbeat,
     )
 
-    app = Flask("wadesk.api")
+    app = Flask("wadesk.api", static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, TRUSTED_HOSTS=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.compact = True  # type: ignore[attr-defined]

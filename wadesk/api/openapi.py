@@ -140,11 +140,12 @@ SCHEMAS: dict[str, Any] = {
                 "description": "1 to 65,536 characters, not only white space",
             },
             "idempotency_key": {
-                "type": "string",
+                "type": ["string", "null"],
                 "minLength": 1,
                 "maxLength": 255,
                 "pattern": "^[\\x21-\\x7e]+$",
-                "description": "same as the Idempotency-Key header (they must agree if both are given)",
+                "description": "same as the Idempotency-Key header (they must agree if both are given); "
+                "null is the same as leaving it out",
             },
         },
     },

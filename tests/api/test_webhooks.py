@@ -1,0 +1,324 @@
+"""Webhook signing, retry classification, backoff, and the durable per-receiver queue."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from email.utils import formatdate
+from pathlib import Path
+
+import pytest
+from headless_harness import Receiver, free_port, wait_until
+
+from wadesk.api import webhooks as wh
+from wadesk.api.feed import Envelope
+from wadesk.api.metrics import Metrics
+from wadesk.core.events import IncomingMessage, MessageQueued, MessageSent, SessionState, StateChanged, Status
+from wadesk.core.store import Store
+
+SECRET = "a-webhook-secret-for-unit-tests"
+URL = "http://receiver.test/hook"
+URL2 = "http://other.test/hook"
+
+
+def incoming(text: str) -> Envelope:
+    return Envelope.of(
+        IncomingMessage(
+            id="msg_1",
+            wa_id="W1",
+            chat="15550002222@s.whatsapp.net",
+            sender="15550002222@s.whatsapp.net",
+            push_name="Peer",
+            text=text,
+            timestamp=1.0,
+            is_group=False,
+        )
+    )
+
+
+# ---- signing --------------------------------------------------------------------------------
+
+
+def test_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
+    body = b'{"event":"message","id":"evt_1"}'
+    expected = hmac.new(SECRET.encode(), b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert wh.sign(SECRET, 1700000000, body) == f"sha256={expected}"
+
+
+def test_verify() -> None:
+    body = b'{"a":1}'
+    now = 1_700_000_000
+    sig = wh.sign(SECRET, now, body)
+    assert wh.verify(SECRET, body, str(now), sig, now=now)
+    assert wh.verify(SECRET, body, str(now), sig, now=now + 299)
+    assert not wh.verify(SECRET, body, str(now), sig, now=now + 301)  # replayed later
+    assert not wh.verify(SECRET, body + b" ", str(now), sig, now=now)  # body changed
+    assert not wh.verify(SECRET, body, str(now + 1), sig, now=now)  # timestamp changed
+    assert not wh.verify("another-secret-0123456", body, str(now), sig, now=now)
+    assert not wh.verify(SECRET, body, "soon", sig, now=now)
+    assert not wh.verify(SECRET, body, None, sig, now=now)
+    assert not wh.verify(SECRET, body, str(now), None, now=now)
+    assert not wh.verify(SECRET, body, str(now), "sha256=00", now=now)
+
+
+# ---- classification and backoff ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (None, wh.Outcome.RETRY),
+        (200, wh.Outcome.DELIVERED),
+        (201, wh.Outcome.DELIVERED),
+        (204, wh.Outcome.DELIVERED),
+        (299, wh.Outcome.DELIVERED),
+        (429, wh.Outcome.RETRY),
+        (500, wh.Outcome.RETRY),
+        (502, wh.Outcome.RETRY),
+        (503, wh.Outcome.RETRY),
+        (599, wh.Outcome.RETRY),
+        (301, wh.Outcome.DROP),
+        (307, wh.Outcome.DROP),
+        (400, wh.Outcome.DROP),
+        (401, wh.Outcome.DROP),
+        (403, wh.Outcome.DROP),
+        (404, wh.Outcome.DROP),
+        (408, wh.Outcome.DROP),
+        (410, wh.Outcome.DROP),
+        (422, wh.Outcome.DROP),
+    ],
+)
+def test_classify(status: int | None, outcome: wh.Outcome) -> None:
+    assert wh.classify(status) is outcome
+
+
+def test_retry_delay_doubles_with_jitter_up_to_the_cap() -> None:
+    rng = random.Random(7)
+    for attempt in range(1, 40):
+        delay = wh.retry_delay(attempt, rng=rng)
+        nominal = min(wh.BACKOFF_CAP, 2 ** (attempt - 1))
+        assert 0.8 * nominal <= delay <= min(wh.BACKOFF_CAP, 1.2 * nominal)
+    delays = {round(wh.retry_delay(3, rng=rng), 6) for _ in range(20)}
+    assert len(delays) > 10  # jittered
+
+
+def test_retry_after_is_honoured_up_to_an_hour() -> None:
+    assert wh.retry_delay(1, retry_after=30, rng=random.Random(1)) == 30
+    assert wh.retry_delay(1, retry_after=10**6) == wh.RETRY_AFTER_CAP
+    assert wh.retry_delay(20, retry_after=1, rng=random.Random(1)) >= 0.8 * wh.BACKOFF_CAP
+
+
+def test_parse_retry_after() -> None:
+    now = 1_700_000_000.0
+    assert wh.parse_retry_after("120") == 120
+    assert wh.parse_retry_after(formatdate(now + 90, usegmt=True), now=now) == pytest.approx(90, abs=1)
+    assert wh.parse_retry_after(formatdate(now - 90, usegmt=True), now=now) == 0
+    assert wh.parse_retry_after("soon") is None
+    assert wh.parse_retry_after(None) is None
+
+
+def test_display_url_hides_credentials_and_query() -> None:
+    assert (
+        wh.display_url("https://user:pw@example.com:8443/hook?token=abc") == "https://example.com:8443/hook"
+    )
+    assert wh.display_url("http://[::1]:9000") == "http://[::1]:9000/"
+
+
+# ---- the dispatcher with a scripted receiver ---------------------------------------------------
+
+
+class ScriptedSender:
+    """Answers each URL's attempts from a script of statuses (None: network error), then 200."""
+
+    def __init__(self) -> None:
+        self.scripts: dict[str, list[int | None]] = {}
+        self.calls: list[tuple[str, bytes, dict[str, str]]] = []
+        self.gates: dict[str, threading.Event] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> wh.Attempt:
+        gate = self.gates.get(url)
+        if gate is not None:
+            gate.wait(30)
+        with self.lock:
+            self.calls.append((url, body, headers))
+            script = self.scripts.get(url, [])
+            status = script.pop(0) if script else 200
+        if status is None:
+            return wh.Attempt(None, "connection refused")
+        return wh.Attempt(status, None if status < 300 else f"HTTP {status}")
+
+    def delivered(self, url: str) -> list[str]:
+        with self.lock:
+            return [str(json.loads(b)["payload"].get("text")) for u, b, _ in self.calls if u == url]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "wadesk.db")
+
+
+def dispatcher(
+    store: Store, sender: ScriptedSender, urls: tuple[str, ...] = (URL,), **kw: object
+) -> wh.WebhookDispatcher:
+    kw.setdefault("backoff_base", 0.01)
+    kw.setdefault("backoff_cap", 0.05)
+    return wh.WebhookDispatcher(store, urls, SECRET, sender=sender, **kw)  # type: ignore[arg-type]
+
+
+def backlog_empty(d: wh.WebhookDispatcher) -> Callable[[], bool]:
+    return lambda: d.total_backlog() == 0
+
+
+def test_delivers_in_order_with_signed_headers(store: Store) -> None:
+    sender = ScriptedSender()
+    d = dispatcher(store, sender)
+    d.start()
+    envelopes = [incoming(f"m{i}") for i in range(5)]
+    for e in envelopes:
+        d.handle(e)
+    wait_until(backlog_empty(d), 10, "an empty backlog")
+    d.stop()
+    assert [b for _, b, _ in sender.calls] == [e.body for e in envelopes]
+    for (_, body, headers), e in zip(sender.calls, envelopes, strict=True):
+        assert headers["X-Wadesk-Event"] == "message" and headers["X-Wadesk-Event-Id"] == e.id
+        assert headers["Content-Type"] == "application/json"
+        assert wh.verify(SECRET, body, headers["X-Wadesk-Timestamp"], headers["X-Wadesk-Signature"])
+
+
+def test_network_errors_5xx_and_429_are_retried_and_order_is_kept(store: Store) -> None:
+    sender = ScriptedSender()
+    sender.scripts[URL] = [None, 500, 429, 503]
+    metrics = Metrics()
+    d = dispatcher(store, sender, metrics=metrics)
+    d.start()
+    d.handle(incoming("first"))
+    d.handle(incoming("second"))
+    wait_until(backlog_empty(d), 10, "an empty backlog")
+    d.stop()
+    assert sender.delivered(URL) == ["first"] * 5 + ["second"]
+    assert metrics.webhook_failures.labels(URL, "retry")._value.get() == 4
+    assert metrics.webhook_deliveries.labels(URL)._value.get() == 2
+    row = store.query("SELECT count(*) FROM webhook_queue")[0][0]
+    assert row == 0
+
+
+@pytest.mark.parametrize("status", [400, 404, 410, 301])
+def test_other_statuses_drop_the_event_without_retry(store: Store, status: int) -> None:
+    sender = ScriptedSender()
+    sender.scripts[URL] = [status]
+    metrics = Metrics()
+    d = dispatcher(store, sender, metrics=metrics)
+    d.start()
+    d.handle(incoming("refused"))
+    d.handle(incoming("next"))
+    wait_until(backlog_empty(d), 10, "an empty backlog")
+    d.stop()
+    assert sender.delivered(URL) == ["refused", "next"]
+    assert metrics.webhook_failures.labels(URL, "dropped")._value.get() == 1
+
+
+def test_gives_up_after_the_maximum_age(store: Store) -> None:
+    sender = ScriptedSender()
+    sender.scripts[URL] = [None] * 10_000
+    d = dispatcher(store, sender, max_age=0.3)
+    d.start()
+    d.handle(incoming("never delivered"))
+    wait_until(backlog_empty(d), 10, "the event given up")
+    d.stop()
+    assert 1 < len(sender.calls) < 100  # retried with backoff, not in a tight loop
+
+
+def test_queued_events_survive_a_restart(tmp_path: Path) -> None:
+    first_store = Store(tmp_path / "wadesk.db")
+    sender = ScriptedSender()
+    gone = threading.Event()
+    sender.gates[URL] = gone  # the receiver never answers before the "crash"
+    first = dispatcher(first_store, sender)
+    for i in range(3):
+        first.handle(incoming(f"kept {i}"))  # queued, not started: as if the process died here
+    first_store.close()
+
+    second_store = Store(tmp_path / "wadesk.db")
+    later = ScriptedSender()
+    second = dispatcher(second_store, later)
+    assert second.backlog() == {URL: 3}
+    second.start()
+    wait_until(backlog_empty(second), 10, "an empty backlog")
+    second.stop()
+    assert later.delivered(URL) == ["kept 0", "kept 1", "kept 2"]
+
+
+def test_a_stuck_receiver_blocks_neither_intake_nor_the_others(store: Store) -> None:
+    sender = ScriptedSender()
+    stuck = threading.Event()
+    sender.gates[URL] = stuck
+    d = dispatcher(store, sender, urls=(URL, URL2))
+    d.start()
+    started = time.monotonic()
+    for i in range(20):
+        d.handle(incoming(f"e{i}"))
+    assert time.monotonic() - started < 2
+    wait_until(lambda: len(sender.delivered(URL2)) == 20, 10, "the healthy receiver served")
+    assert sender.delivered(URL) == []
+    stuck.set()
+    wait_until(backlog_empty(d), 10, "an empty backlog")
+    d.stop()
+    assert sender.delivered(URL) == [f"e{i}" for i in range(20)]
+
+
+def test_event_filter_and_queued_status_are_not_forwarded(store: Store) -> None:
+    d = dispatcher(store, ScriptedSender(), events=frozenset({"message", "message.status"}))
+    d.handle(Envelope.of(StateChanged(state=SessionState(Status.CONNECTED))))
+    d.handle(Envelope.of(MessageQueued(id="msg_1", to="x", text="y")))
+    assert d.backlog() == {URL: 0}
+    d.handle(incoming("wanted"))
+    d.handle(Envelope.of(MessageSent(id="msg_1", to="x", wa_id="W", sent_at=1.0)))
+    assert d.backlog() == {URL: 2}
+
+
+def test_stop_returns_promptly_while_waiting_for_a_retry(store: Store) -> None:
+    sender = ScriptedSender()
+    sender.scripts[URL] = [None] * 100
+    d = dispatcher(store, sender, backoff_base=60, backoff_cap=60)
+    d.start()
+    d.handle(incoming("x"))
+    wait_until(lambda: len(sender.calls) == 1, 10, "the first attempt")
+    started = time.monotonic()
+    assert d.stop(2)
+    assert time.monotonic() - started < 1
+    assert d.backlog() == {URL: 1}  # still queued for the next start
+
+
+# ---- one real HTTP attempt -------------------------------------------------------------------
+
+
+def test_post_over_http(receiver: Receiver) -> None:
+    receiver.start()
+    body = b'{"event":"message"}'
+    url = receiver.url.replace("http://", "http://user:p%40ss@") + "?k=1"
+    attempt = wh.post(url, body, {"Content-Type": "application/json", "X-Test": "1"}, 5)
+    assert attempt == wh.Attempt(200, None, None)
+    delivery = receiver.accepted()[0]
+    assert delivery.body == body and delivery.path == "/hook?k=1" and delivery.headers["X-Test"] == "1"
+    assert delivery.headers["Authorization"] == "Basic dXNlcjpwQHNz"  # user:p@ss
+    receiver.statuses = [503]
+    failed = wh.post(receiver.url, body, {}, 5)
+    assert failed.status == 503 and failed.error and wh.classify(failed.status) is wh.Outcome.RETRY
+
+
+def test_post_network_errors() -> None:
+    refused = wh.post(f"http://127.0.0.1:{free_port()}/", b"{}", {}, 5)
+    assert refused == wh.Attempt(None, "connection refused")
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        slow = wh.post(f"http://127.0.0.1:{port}/", b"{}", {}, 0.3)
+    assert slow.status is None and slow.error == "no answer within 0.3 s"
