@@ -128,6 +128,7 @@ class FakeUser:
 
     def __init__(self, pn: str, lid: str, identity: SignKeyPair | None = None) -> None:
         self.pn, self.lid = pn, lid
+        self.push_name = f"Fake {pn}"  # the name its messages carry ("notify")
         self.identity = identity or SignKeyPair()
         self.reg_id = secrets.randbelow(16380) + 1
         self.spk, self.spk_id = X25519PrivateKey.generate(), 1
@@ -304,7 +305,7 @@ class Directory:
                     "id": msg_id,
                     "t": str(int(time.time())),
                     "type": "text",
-                    "notify": "Fake " + sender.pn,
+                    "notify": sender.push_name,
                 },
                 [Node("enc", {"v": "2", "type": typ}, ct)],
             )

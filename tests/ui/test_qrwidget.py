@@ -38,9 +38,8 @@ def test_modules_are_whole_device_pixels_and_square(qtbot: Any, size: QSize, dpr
     image = render(widget, size, dpr)
     modules = widget.modules
     assert modules == len(qrmod.matrix(CODE))
-    count = modules + 2 * QUIET
 
-    # find the light square (code + quiet zone) in device pixels
+    # read the pixels back (device pixels)
     pil = to_pil(image)
     light = LIGHT.rgb() & 0xFFFFFF
     dark = DARK.rgb() & 0xFFFFFF
@@ -51,21 +50,23 @@ def test_modules_are_whole_device_pixels_and_square(qtbot: Any, size: QSize, dpr
         r, g, b = pixels[x, y]
         return r << 16 | g << 8 | b
 
-    xs = [x for x in range(w) if rgb(x, h // 2) in (light, dark)]
-    ys = [y for y in range(h) if rgb(w // 2, y) in (light, dark)]
-    side = xs[-1] - xs[0] + 1
-    assert ys[-1] - ys[0] + 1 == side, "the code is square"
-    assert len(xs) == side and len(ys) == side
-    assert side % count == 0, "every module is a whole number of device pixels"
-    module = side // count
+    # the code itself: from the first to the last dark pixel (finder patterns sit in three corners)
+    dark_xs = [x for x in range(w) if any(rgb(x, y) == dark for y in range(0, h, 2))]
+    dark_ys = [y for y in range(h) if any(rgb(x, y) == dark for x in range(0, w, 2))]
+    code_w = dark_xs[-1] - dark_xs[0] + 1
+    code_h = dark_ys[-1] - dark_ys[0] + 1
+    assert code_w == code_h, "the code is square"
+    assert code_w % modules == 0, "every module is a whole number of device pixels"
+    module = code_w // modules
     assert module >= 1
-    assert side <= min(w, h)
-    # no anti-aliased edge: inside the square there are only the two colours
-    left, top = xs[0], ys[0]
+    quiet = QUIET * module
+    left, top = dark_xs[0] - quiet, dark_ys[0] - quiet
+    side = code_w + 2 * quiet
+    assert left >= 0 and top >= 0 and left + side <= w and top + side <= h
+    # no anti-aliased edge: the code and its quiet zone hold only the two colours
     colours = {rgb(x, y) for y in range(top, top + side) for x in range(left, left + side)}
     assert colours == {light, dark}
     # the quiet zone (4 modules all round) is light
-    quiet = QUIET * module
     for i in range(side):
         for x, y in (
             (left + i, top + quiet - 1),

@@ -75,7 +75,7 @@ class ComposeForm(QFrame):
         self.message = QPlainTextEdit(self)
         self.message.setAccessibleName("Message")
         self.message.setAccessibleDescription("The text to send. Ctrl+Enter sends it.")
-        self.message.setPlaceholderText("Write a message")
+        self.message.setPlaceholderText("Write a message (Ctrl+Enter sends)")
         self.message.setTabChangesFocus(True)
         self.message.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         line = self.message.fontMetrics().lineSpacing()

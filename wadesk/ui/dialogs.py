@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QIntValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -57,6 +56,27 @@ def about_box(parent: QWidget) -> QMessageBox:
     return box
 
 
+class PortEdit(QLineEdit):
+    """A port number field (1024 to 65535)."""
+
+    LOW, HIGH = 1024, 65535
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setValidator(QIntValidator(self.LOW, self.HIGH, self))
+        self.setMaxLength(5)
+
+    def value(self) -> int:
+        try:
+            port = int(self.text())
+        except ValueError:
+            return 8080
+        return port if self.LOW <= port <= self.HIGH else 8080
+
+    def setValue(self, port: int) -> None:
+        self.setText(str(port))
+
+
 class LocalApiDialog(QDialog):
     """Turn the local API on or off, pick its port, see and copy its token."""
 
@@ -74,13 +94,14 @@ class LocalApiDialog(QDialog):
             self,
         )
         intro.setWordWrap(True)
+        intro.setMinimumWidth(470)
         intro.setObjectName("muted")
         self.enabled = QCheckBox("&Run the local API while wadesk is open", self)
         self.enabled.setChecked(enabled)
-        self.port = QSpinBox(self)
-        self.port.setRange(1024, 65535)
-        self.port.setValue(port if 1024 <= port <= 65535 else 8080)
+        self.port = PortEdit(self)
+        self.port.setValue(port if PortEdit.LOW <= port <= PortEdit.HIGH else 8080)
         self.port.setAccessibleName("Port")
+        self.port.setMaximumWidth(120)
         self.address = QLabel(self)
         self.address.setObjectName("muted")
         self.address.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -104,6 +125,7 @@ class LocalApiDialog(QDialog):
         token_row.addWidget(self.copy_button)
         self.storage = QLabel("", self)
         self.storage.setWordWrap(True)
+        self.storage.setMinimumWidth(470)
         self.storage.setObjectName("muted")
         self.storage.setAccessibleName("Where the token is kept")
         self.storage.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -115,7 +137,6 @@ class LocalApiDialog(QDialog):
         form.addRow("&Port", self.port)
         form.addRow("", self.address)
         form.addRow("Token", token_row)
-        form.addRow("", self.storage)
 
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
@@ -130,9 +151,10 @@ class LocalApiDialog(QDialog):
         box.setSpacing(16)
         box.addWidget(intro)
         box.addLayout(form)
+        box.addWidget(self.storage)
         box.addStretch(1)
         box.addWidget(buttons)
-        self.port.valueChanged.connect(self._update_address)
+        self.port.textChanged.connect(self._update_address)
         self.enabled.toggled.connect(self._update_address)
         self._update_address()
 
@@ -154,17 +176,19 @@ class LocalApiDialog(QDialog):
         self.copy_button.setEnabled(True)
         if info.warning:
             self.storage.setText("⚠ " + info.warning)
-            self.storage.setObjectName("error")
+            self.storage.setObjectName("warning")
         else:
             self.storage.setText(f"Kept in {info.where}.")
             self.storage.setObjectName("muted")
         themes.repolish(self.storage)
+        self.adjustSize()
 
     def set_token_error(self, reason: str) -> None:
         self.token_edit.setPlaceholderText("Unavailable")
         self.storage.setText(f"The token could not be loaded: {reason}")
         self.storage.setObjectName("error")
         themes.repolish(self.storage)
+        self.adjustSize()
 
     def copy_token(self) -> None:
         if self.token is not None:

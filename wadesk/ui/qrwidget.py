@@ -18,6 +18,7 @@ from .. import qr as qrmod
 QUIET = qrmod.QUIET_ZONE
 DARK = QColor("#111B21")
 LIGHT = QColor("#FFFFFF")
+FRAME = QColor("#D7DCE1")
 
 
 class QRWidget(QWidget):
@@ -31,7 +32,7 @@ class QRWidget(QWidget):
         sp.setHeightForWidth(True)
         self.setSizePolicy(sp)
         self.setMinimumSize(220, 220)
-        self.setMaximumSize(380, 380)
+        self.setMaximumSize(420, 420)
         self.setAccessibleName("WhatsApp pairing QR code")
         self._update_description()
 
@@ -74,7 +75,7 @@ class QRWidget(QWidget):
 
     # -- geometry --
     def sizeHint(self) -> QSize:
-        return QSize(288, 288)
+        return QSize(300, 300)
 
     def hasHeightForWidth(self) -> bool:
         return True
@@ -93,11 +94,12 @@ class QRWidget(QWidget):
     def _geometry(self, scale: float) -> tuple[int, int, int, int]:
         """(module, side, x, y) in device pixels, relative to the widget's top-left corner."""
         count = len(self._matrix) + 2 * QUIET
-        w = math.floor(self.width() * scale) - 1  # one pixel spare for aligning to the pixel grid
-        h = math.floor(self.height() * scale) - 1
+        margin = math.ceil(6 * scale)  # inside the card's border and rounded corners
+        w = math.floor(self.width() * scale) - 1 - 2 * margin  # 1: spare for aligning to the pixel grid
+        h = math.floor(self.height() * scale) - 1 - 2 * margin
         module = max(1, min(w, h) // count)
         side = module * count
-        return module, side, (w - side) // 2, (h - side) // 2
+        return module, side, margin + (w - side) // 2, margin + (h - side) // 2
 
     # -- painting --
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -110,7 +112,21 @@ class QRWidget(QWidget):
         finally:
             painter.end()
 
+    def card_rect(self) -> QRectF:
+        """The white square the code sits on (the whole widget, squared and centred)."""
+        side = min(self.width(), self.height()) - 1.0
+        return QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
+
+    def _paint_card(self, painter: QPainter, fill: QColor) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(FRAME)
+        painter.setBrush(fill)
+        painter.drawRoundedRect(self.card_rect().adjusted(0.5, 0.5, 0, 0), 12, 12)
+        painter.restore()
+
     def _paint_code(self, painter: QPainter) -> None:
+        self._paint_card(painter, LIGHT)
         # Work in device pixels: the painter's device transform holds the screen's (or the
         # target image's) scale and the widget's offset in the window, which may be fractional
         # at fractional scales; shift by that fraction so every module edge is on a pixel edge.
@@ -148,13 +164,12 @@ class QRWidget(QWidget):
             painter.drawText(self.code_rect(), Qt.AlignmentFlag.AlignCenter, "Refreshing…")
 
     def _paint_placeholder(self, painter: QPainter) -> None:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        side = min(self.width(), self.height()) - 2
-        rect = QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
         pal = self.palette()
+        self._paint_card(painter, pal.alternateBase().color())
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(pal.alternateBase())
-        painter.drawRoundedRect(rect, 12, 12)
+        rect = self.card_rect()
+        side = rect.width()
         # a faint finder-pattern motif, so the empty square still reads as "a QR code goes here"
         ghost = QColor(pal.windowText().color())
         ghost.setAlpha(28)
@@ -164,7 +179,7 @@ class QRWidget(QWidget):
             painter.setBrush(ghost)
             painter.drawRoundedRect(outer, unit * 0.5, unit * 0.5)
         painter.setPen(pal.windowText().color())
-        text_rect = rect.adjusted(side * 0.12, side * 0.3, -side * 0.12, -side * 0.12)
+        text_rect = rect.adjusted(side * 0.1, side * 0.36, -side * 0.1, -side * 0.36)
         painter.drawText(
             text_rect, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder
         )

@@ -160,6 +160,7 @@ QFrame#composer {{ background: {t.surface}; border-top: 1px solid {t.border}; }}
 QLabel#muted, QLabel#hint {{ color: {t.muted}; }}
 QLabel#fieldLabel {{ color: {t.muted}; font-weight: 600; }}
 QLabel#error {{ color: {t.error}; }}
+QLabel#warning {{ color: {t.tones[Tone.WARN][2]}; }}
 QLabel#valid {{ color: {t.tones[Tone.OK][2]}; }}
 QLabel#stepNumber {{
     background: {t.surface_alt}; color: {t.accent}; border-radius: 13px; font-weight: 700;

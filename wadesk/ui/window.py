@@ -230,6 +230,7 @@ class MainWindow(QMainWindow):
             not self._paired and state.status is not Status.CONNECTED
         )
         page = PAGE_PAIRING if show_pairing else PAGE_MESSAGES
+        self.outbox_label.setVisible(page == PAGE_MESSAGES or self.session.store.outbox_depth() > 0)
         if self.pages.currentIndex() != page:
             self.pages.setCurrentIndex(page)
             if page == PAGE_MESSAGES and self.isActiveWindow():
