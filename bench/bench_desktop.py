@@ -1,0 +1,281 @@
+"""Benchmarks of the desktop window, measured in one run on this machine.
+
+    python bench/bench_desktop.py            # about half a minute
+    python bench/bench_desktop.py --rounds 9 --idle 20
+
+* start to the first painted window: from starting the process (``python -m wadesk``) to
+  its log line "window shown", which the window writes at its first paint; next to the same
+  for a bare PySide6 window (bench/desktop_bare_app.py). Median of several rounds, the two
+  alternating. The data folder is one that was paired before (a returning user), so the
+  window opens on the conversation log.
+* idle RSS with the window open and connected: ``wadesk`` linked to the fake WhatsApp server
+  (tests/fakewa), connected, with a short conversation in its log, then left alone; next to
+  the bare window's RSS after the same idle time.
+
+Both run on a virtual X server (Xvfb, Qt's xcb platform) when Xvfb is installed, otherwise on
+Qt's offscreen platform; the report says which. Like the tests, the process that pairs the
+data folder must start with the fake server's CA in its environment: the script re-executes
+itself with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import queue
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CHILD = "WADESK_BENCH_DESKTOP_CHILD"
+X11_SOCKETS = Path("/tmp/.X11-unix")
+TARGETS = {"first_paint_s": 1.5, "idle_rss_mb": 200.0}
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def start_xvfb() -> tuple[subprocess.Popen[bytes] | None, str | None]:
+    if shutil.which("Xvfb") is None:
+        return None, None
+    for n in range(120, 220):
+        if not (X11_SOCKETS / f"X{n}").exists() and not (X11_SOCKETS.parent / f".X{n}-lock").exists():
+            break
+    else:
+        return None, None
+    proc = subprocess.Popen(
+        ["Xvfb", f":{n}", "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not (X11_SOCKETS / f"X{n}").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            return None, None
+        time.sleep(0.05)
+    return proc, f":{n}"
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+class Child:
+    """A child process whose stderr (and stdout) lines are read as they come."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[tuple[float, str]] = queue.Queue()
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, cwd=REPO
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put((time.perf_counter(), line.rstrip("\n")))
+
+    def wait_line(self, needle: str, timeout: float = 60.0) -> float:
+        """Seconds from the start of the process to the first line containing ``needle``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                at, line = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            self.lines.append(line)
+            if needle in line:
+                return at - self.started
+        raise RuntimeError(f"no line with {needle!r}; last lines:\n" + "\n".join(self.lines[-20:]))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+# ---- the benchmark (runs with the test CA in its environment) -------------------------------------
+
+
+def pair_data_folder(fake: Any, path: Path) -> None:
+    """Link a data folder to the fake account and leave a short conversation in its log."""
+    from wadesk.config import Config
+    from wadesk.core import open_session
+    from wadesk.core.datadir import DataDir
+    from wadesk.core.events import Status
+
+    data = DataDir(path).prepare()
+    session = open_session(Config(data_dir=data.path, proxy=fake.proxy_url, send_interval=0), data)
+    session.start()
+    try:
+        deadline = time.monotonic() + 60
+        while session.state.qr is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fake.scan(session.state.qr)
+        while session.state.status is not Status.CONNECTED and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if session.state.status is not Status.CONNECTED:
+            raise RuntimeError(f"pairing failed: {session.state.describe()}")
+        for i in range(3):
+            session.send("+15550002222", f"benchmark message {i}")
+            fake.wait_text_from_client("15550002222", timeout=20)
+        fake.peer("15550002222").send_text("and a reply")
+        deadline = time.monotonic() + 20
+        while not session.store.list(direction="in") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        session.stop()
+        session.store.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from fakewa.harness import FakeWhatsApp, install_process_root
+    from fakewa.keys import TestPKI
+
+    for name in ("fakewa", "wadesk"):  # the pairing step in this process: keep the report readable
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    xvfb, display = (None, None) if args.offscreen else start_xvfb()
+    platform = "xcb (Xvfb)" if display else "offscreen"
+    work = Path(tempfile.mkdtemp(prefix="wadesk-bench-desktop-"))
+    fake = FakeWhatsApp(TestPKI(os.environ[CHILD]), install_process_root())
+    try:
+        base_env = {k: v for k, v in os.environ.items() if k not in (CHILD, "SSL_CERT_FILE")}
+        base_env.update(
+            {
+                "QT_QPA_PLATFORM": "xcb" if display else "offscreen",
+                "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+                "XDG_RUNTIME_DIR": str(work),
+            }
+        )
+        if display:
+            base_env["DISPLAY"] = display
+        os.chmod(work, 0o700)
+        paired = work / "paired"
+        pair_data_folder(fake, paired)
+
+        # -- start to the first painted window (no network: a closed proxy port) --
+        bare_times, wadesk_times = [], []
+        closed_port = "http://127.0.0.1:9"
+        for i in range(args.rounds):
+            bare = Child([sys.executable, str(HERE / "desktop_bare_app.py")], base_env)
+            try:
+                bare_times.append(bare.wait_line("painted"))
+            finally:
+                bare.stop()
+            data = work / f"start-{i}"
+            shutil.copytree(paired, data)
+            app = Child(
+                [sys.executable, "-m", "wadesk", "--data-dir", str(data), "--proxy", closed_port],
+                base_env,
+            )
+            try:
+                wadesk_times.append(app.wait_line("window shown"))
+            finally:
+                app.stop()
+
+        # -- idle RSS, connected (the child needs the fake server's CA and key) --
+        connected_env = fake.child_env()  # the test CA, and the fake root key patched in at start
+        connected_env.update({k: v for k, v in base_env.items() if k != "PYTHONPATH"})
+        app = Child(
+            [sys.executable, "-m", "wadesk", "--data-dir", str(paired), "--proxy", fake.proxy_url],
+            connected_env,
+        )
+        bare = Child([sys.executable, str(HERE / "desktop_bare_app.py")], base_env)
+        try:
+            app.wait_line("session connected as")
+            bare.wait_line("painted")
+            time.sleep(args.idle)
+            app_rss, bare_rss = rss_mb(app.proc.pid), rss_mb(bare.proc.pid)
+            still_connected = fake.connection_count >= 1 and bool(fake.server.live_connections())
+        finally:
+            app.stop()
+            bare.stop()
+    finally:
+        fake.close()
+        if xvfb is not None:
+            xvfb.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                xvfb.wait(5)
+        shutil.rmtree(work, ignore_errors=True)
+
+    first_paint = statistics.median(wadesk_times)
+    bare_paint = statistics.median(bare_times)
+    print(f"wadesk desktop benchmark  (platform {platform}, {os.cpu_count()} CPUs, {args.rounds} rounds)")
+    print(f"{'measure':<42} {'wadesk':>9} {'baseline':>9} {'ratio':>7} {'target':>9}")
+    rows = [
+        ("start to first painted window (median, s)", first_paint, bare_paint, TARGETS["first_paint_s"]),
+        (f"idle RSS, connected, after {args.idle:g} s (MB)", app_rss, bare_rss, TARGETS["idle_rss_mb"]),
+    ]
+    ok = True
+    for name, value, baseline, target in rows:
+        ok = ok and value <= target
+        print(f"{name:<42} {value:>9.2f} {baseline:>9.2f} {value / baseline:>6.1f}x {'<= ' + str(target):>9}")
+    print(f"start rounds, wadesk: {', '.join(f'{t:.2f}' for t in wadesk_times)} s")
+    print(f"start rounds, bare window: {', '.join(f'{t:.2f}' for t in bare_times)} s")
+    print(f"still connected to the fake server while idle: {still_connected}")
+    print("targets met" if ok else "TARGET MISSED")
+    return 0 if ok and still_connected else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="start-up rounds of each (default 5)")
+    parser.add_argument(
+        "--idle", type=float, default=10.0, help="seconds idle before reading RSS (default 10)"
+    )
+    parser.add_argument("--offscreen", action="store_true", help="use Qt's offscreen platform, not Xvfb")
+    args = parser.parse_args()
+    if os.environ.get(CHILD):
+        return run(args)
+    # re-execute with the fake server's CA in the environment the Go runtime starts with
+    sys.path.insert(0, str(REPO / "tests"))
+    from fakewa.keys import TestPKI
+
+    pki_dir = tempfile.mkdtemp(prefix="wadesk-bench-pki-")
+    try:
+        pki = TestPKI(pki_dir)
+        env = {
+            k: v for k, v in os.environ.items() if k.upper() not in {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"}
+        }
+        env.update(
+            {
+                CHILD: pki_dir,
+                "SSL_CERT_FILE": pki.ca_file,
+                "PYTHONPATH": os.pathsep.join(p for p in (str(REPO / "tests"), env.get("PYTHONPATH")) if p),
+            }
+        )
+        return subprocess.call([sys.executable, __file__, *sys.argv[1:]], env=env)
+    finally:
+        shutil.rmtree(pki_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
