@@ -4,50 +4,61 @@
 #   docker run -d --name wadesk -p 127.0.0.1:8080:8080 -v wadesk-session:/app/session wadesk
 #   docker logs -f wadesk          # the pairing QR code is printed here
 #
-# Two stages: "build" installs the package (without the desktop extra: no Qt, no
-# keyring) into a virtual environment and trims it; the runtime stage copies that
-# environment onto a fresh base image with libmagic and tini, and nothing else.
+# Stages: "deps" installs the dependencies (without the desktop extra: no Qt, no keyring)
+# into a virtual environment and trims it; "venv" is that environment without pip; "app"
+# installs wadesk itself on top of "deps" and keeps just its files. The runtime stage copies
+# both onto a fresh base image with libmagic and tini, and nothing else. A change to
+# wadesk's code rebuilds only the small "app" part.
 
 ARG PYTHON_IMAGE=python:3.13-slim
 
-FROM ${PYTHON_IMAGE} AS build
+FROM ${PYTHON_IMAGE} AS deps
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 WORKDIR /src
-
-# Dependencies first, in their own layer, so that a change to wadesk's code does not
-# reinstall them: install the project's metadata with a placeholder package, then drop it.
+# The project's dependencies, read from pyproject.toml with a placeholder package.
 COPY pyproject.toml README.md ./
 RUN mkdir wadesk \
  && echo '__version__ = "0"' > wadesk/__init__.py \
  && /opt/venv/bin/pip install --prefer-binary . \
  && /opt/venv/bin/pip uninstall -y wadesk \
  && rm -rf wadesk build
-
-COPY wadesk ./wadesk
-RUN /opt/venv/bin/pip install --no-deps --no-compile . \
- && rm -rf build
-
-# Trim what is never imported at run time (each line is safe to remove; the self-test
-# at the end imports everything the gateway uses and fails the build otherwise):
-# - pip and setuptools: nothing installs packages inside the running container;
+# Trim what the gateway never imports (the self-test in the runtime stage imports everything
+# the gateway uses and fails the build if a trim went too far):
+# - setuptools: nothing builds packages in the container (pip goes in the "venv" stage);
 # - phonenumbers' geocoding data (40 MB of place names; only phonenumbers.geocoder reads it);
-# - test suites shipped inside wheels (linkpreview installs a top-level "tests" package).
+# - test suites shipped inside wheels (linkpreview installs a top-level "tests" package),
+#   and type stubs (*.pyi), which only type checkers read.
 # Then byte-compile everything once, because the runtime user cannot write next to the
 # sources (and PYTHONDONTWRITEBYTECODE keeps it from trying).
 RUN set -eu; \
     site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-    /opt/venv/bin/python -m pip uninstall -y pip setuptools wheel >/dev/null 2>&1 || true; \
-    rm -rf "$site"/pip "$site"/pip-* "$site"/setuptools* "$site"/_distutils_hack "$site"/distutils-precedence.pth \
-           "$site"/pkg_resources /opt/venv/bin/pip*; \
+    rm -rf "$site"/setuptools* "$site"/_distutils_hack "$site"/distutils-precedence.pth "$site"/pkg_resources; \
     rm -rf "$site"/phonenumbers/geodata "$site"/tests "$site"/certifi/tests; \
     find "$site" -type f \( -name '*.pyi' -o -name py.typed \) -delete; \
     find /opt/venv -name __pycache__ -type d -prune -exec rm -rf {} +; \
     /opt/venv/bin/python -m compileall -q -j 0 -o 0 "$site" >/dev/null; \
     test -f "$site"/neonize/neonize-linux-"$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')".so
+
+FROM deps AS venv
+RUN set -eu; \
+    site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+    /opt/venv/bin/python -m pip uninstall -y pip >/dev/null; \
+    rm -rf "$site"/pip "$site"/pip-* /opt/venv/bin/pip*
+
+FROM deps AS app
+COPY wadesk ./wadesk
+RUN set -eu; \
+    /opt/venv/bin/pip install --no-deps --no-compile . >/dev/null; \
+    site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+    /opt/venv/bin/python -m compileall -q -o 0 "$site"/wadesk >/dev/null; \
+    rel=${site#/opt/venv/}; \
+    mkdir -p /opt/app/"$rel" /opt/app/bin; \
+    cp -a "$site"/wadesk "$site"/wadesk-*.dist-info /opt/app/"$rel"/; \
+    cp -a /opt/venv/bin/wadesk /opt/app/bin/
 
 
 FROM ${PYTHON_IMAGE}
@@ -65,7 +76,8 @@ RUN apt-get update \
  && chown 1001:1001 /app/session \
  && chmod 0700 /app/session
 
-COPY --from=build /opt/venv /opt/venv
+COPY --from=venv /opt/venv /opt/venv
+COPY --from=app /opt/app/ /opt/venv/
 
 # Settings (see README "Configuration"): PORT, LOG_LEVEL, LOG_FORMAT, WEBHOOK_URL,
 # WEBHOOK_EVENTS, WEBHOOK_SECRET, WADESK_API_TOKEN or WADESK_API_TOKEN_FILE,

@@ -96,9 +96,19 @@ class Engine:
     def build(
         self, tag: str, context: Path = ROOT, timeout: float = 1200
     ) -> subprocess.CompletedProcess[str]:
+        """Build ``tag``; the image the tag named before is removed when nothing uses it, so
+        that repeated test runs do not pile up images."""
+        previous = self.image_id(tag)
         # podman records HEALTHCHECK only in Docker's image format; docker ignores the variable
         env = dict(os.environ, BUILDAH_FORMAT="docker")
-        return self.run("build", "-t", tag, str(context), timeout=timeout, env=env)
+        result = self.run("build", "-t", tag, str(context), timeout=timeout, env=env)
+        if previous and previous != self.image_id(tag):
+            self.run("rmi", previous, check=False)
+        return result
+
+    def image_id(self, ref: str) -> str | None:
+        result = self.run("image", "inspect", ref, "--format", "{{.Id}}", check=False)
+        return (result.stdout.strip() or None) if result.returncode == 0 else None
 
     def inspect(self, kind: str, ref: str) -> dict[str, Any]:
         out = self.run(kind, "inspect", ref).stdout
