@@ -1,10 +1,11 @@
 """``wadesk --self-test``: load every component wadesk needs, print what was found, exit.
 
 It checks an installation, a container image or a frozen desktop bundle without a phone
-and without the network: nothing here opens a socket. ``wadesk --headless --self-test``
-checks what the HTTP gateway needs and proves that Qt was not imported;
-``wadesk --self-test`` also loads Qt (on the offscreen platform, so no display is needed)
-and the desktop window's code.
+and without the network: nothing here opens a network connection (the desktop keyring
+check may ask the session's D-Bus, a local socket, which backend is there).
+``wadesk --headless --self-test`` checks what the HTTP gateway needs and proves that Qt was
+not imported; ``wadesk --self-test`` also loads Qt (on the offscreen platform, so no
+display is needed) and the desktop window's code.
 
 One line per component on stdout, ``ok`` or ``FAIL``, then a summary line. Exit code 0
 when everything loaded, 1 otherwise (the failing line says what is missing).
