@@ -7,6 +7,8 @@ first (see conftest.py).
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +81,57 @@ def test_desktop_self_test_in_the_bundle(bundle: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "platform offscreen" in result.stdout
     assert "self-test (desktop) passed" in result.stdout
+
+
+def x_windows(display: str) -> list[tuple[str, int, int]]:
+    """(title, width, height) of every window on ``display``."""
+    out = subprocess.run(
+        ["xwininfo", "-root", "-tree", "-display", display], capture_output=True, text=True, timeout=10
+    ).stdout
+    found = []
+    for title, width, height in re.findall(r'"([^"]*)":.*?\s(\d+)x(\d+)[+-]', out):
+        found.append((title, int(width), int(height)))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 under Xvfb is Linux only")
+def test_desktop_bundle_opens_its_window_on_a_real_x_display(bundle: Path, tmp_path: Path) -> None:
+    """The bundle's own Qt platform plugin (xcb) and its libraries, not offscreen: a window
+    appears on an X server, and SIGTERM closes it."""
+    if not (shutil.which("Xvfb") and shutil.which("xwininfo")):
+        pytest.skip("Xvfb and xwininfo (packages xvfb, x11-utils) are not installed")
+    display_number = next(n for n in range(91, 199) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+    display = f":{display_number}"
+    xvfb = subprocess.Popen(
+        ["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    app = None
+    log = tmp_path / "window.log"
+    try:
+        wait_until(lambda: Path(f"/tmp/.X11-unix/X{display_number}").exists(), 30, "Xvfb to start")
+        env = bundle_env(tmp_path, DISPLAY=display, WADESK_DATA_DIR=str(tmp_path / "data"))
+        env["XDG_RUNTIME_DIR"] = str(tmp_path)
+        with open(log, "wb") as out:
+            app = subprocess.Popen(
+                [str(bundle)], env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL, cwd=tmp_path
+            )
+
+        def main_window() -> bool:
+            assert app.poll() is None, log.read_text(errors="replace")
+            return any(t == "wadesk" and w >= 300 and h >= 300 for t, w, h in x_windows(display))
+
+        wait_until(main_window, 30, "the wadesk window on the X display")
+        app.terminate()
+        assert app.wait(timeout=10) == 0, log.read_text(errors="replace")
+    finally:
+        if app is not None and app.poll() is None:
+            app.kill()
+            app.wait(10)
+        xvfb.terminate()
+        xvfb.wait(10)
+    assert "qt.qpa" not in log.read_text(errors="replace"), log.read_text(errors="replace")
 
 
 def test_headless_bundle_answers_health_and_stops_on_sigterm(bundle: Path, tmp_path: Path) -> None:
