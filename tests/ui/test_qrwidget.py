@@ -121,3 +121,59 @@ def test_dimmed_code_is_not_scannable(qtbot: Any) -> None:
     assert widget.accessibleName() == "WhatsApp pairing QR code"
     assert widget.heightForWidth(250) == 250
     assert widget.hasHeightForWidth()
+
+
+HIDPI_CHECK = """
+import sys
+from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
+from wadesk.ui.qrwidget import DARK, LIGHT, QRWidget
+from ui.qtimage import decode_qr, to_pil
+
+app = QApplication([])
+outer = QWidget()
+layout = QVBoxLayout(outer)
+layout.setContentsMargins(13, 7, 13, 7)  # odd offsets: fractional device pixels at 1.25x
+widget = QRWidget()
+layout.addWidget(widget)
+outer.resize(333, 317)
+outer.show()
+widget.set_code(sys.argv[1])
+for _ in range(5):
+    app.processEvents()
+pixmap = outer.grab()
+image = to_pil(pixmap)
+px = image.load()
+w, h = image.size
+dark = DARK.rgb() & 0xFFFFFF
+rgb = lambda x, y: px[x, y][0] << 16 | px[x, y][1] << 8 | px[x, y][2]
+xs = [x for x in range(w) if any(rgb(x, y) == dark for y in range(h))]
+ys = [y for y in range(h) if any(rgb(x, y) == dark for x in range(w))]
+colours = {rgb(x, y) for x in range(xs[0], xs[-1] + 1) for y in range(ys[0], ys[-1] + 1)}
+decoded = decode_qr(image) == [sys.argv[1]]
+width, height = xs[-1] - xs[0] + 1, ys[-1] - ys[0] + 1
+print(pixmap.devicePixelRatio(), width, height, widget.modules, len(colours), decoded)
+"""
+
+
+@pytest.mark.parametrize("scale", ["1.25", "1.5", "2"])
+def test_sharp_on_hidpi_screens(scale: str, tmp_path: Any) -> None:
+    """A real window at a fractional or double scale factor (Qt's own HiDPI scaling)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests_dir = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, QT_SCALE_FACTOR=scale, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(tmp_path))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tests_dir), env.get("PYTHONPATH")) if p)
+    tmp_path.chmod(0o700)
+    out = subprocess.run(
+        [sys.executable, "-c", HIDPI_CHECK, CODE], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    dpr, width, height, modules, colours, decoded = out.stdout.split()
+    assert float(dpr) == float(scale)
+    assert width == height
+    assert int(width) % int(modules) == 0  # whole device pixels per module
+    assert colours == "2"  # no blended edge
+    assert decoded == "True"
