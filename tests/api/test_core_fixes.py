@@ -1,14 +1,19 @@
-"""Core behaviour the gateway depends on, fixed while building it."""
+"""Shared code the gateway depends on, changed while building it: the session core and QR rendering."""
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from pathlib import Path
 
 import pytest
+import segno
+import zxingcpp
 from headless_harness import FakeDriver, FakeWorld, make_session, wait_until
+from PIL import Image, ImageChops
 
+from wadesk import qr
 from wadesk.core import driver as drv
 from wadesk.core.events import Status
 from wadesk.core.session import TextError, validate_text
@@ -65,3 +70,24 @@ def test_stop_lets_a_send_in_flight_finish_instead_of_queueing_it_again(tmp_path
     assert time.monotonic() - started < 5
     assert session.store.get(record.id).status == "sent"  # type: ignore[union-attr]
     assert world.sent == [("15550002222@s.whatsapp.net", "in flight at shutdown")]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "2@vQ9bNuX1Pz8k0f+0rWdK0SRkzA==,6wS0Bd3zWqcEphl1jv7pDq0pQk1ZBfaVq1TzNSaGPXk=,"
+        "bTEgbDpUnCTcHPDU+DH6Vk0xPn6WTCOz1CC4R8nHSUE=,C4x4ox9Xn6aw1uG2Yjv2ZCLlswE3vdzI6Hvnq6F1sVE=,1",
+        "wadesk",
+        "x" * 300,
+    ],
+)
+@pytest.mark.parametrize(("scale", "border"), [(8, 4), (1, 0), (3, 2)])
+def test_qr_png_has_the_same_pixels_as_segno_draws(code: str, scale: int, border: int) -> None:
+    mine = Image.open(io.BytesIO(qr.png(code, scale=scale, border=border)))
+    reference = io.BytesIO()
+    segno.make_qr(code, error="m").save(reference, kind="png", scale=scale, border=border)
+    theirs = Image.open(reference)
+    assert mine.size == theirs.size
+    assert ImageChops.difference(mine.convert("L"), theirs.convert("L")).getbbox() is None
+    if scale >= 3:
+        assert [r.text for r in zxingcpp.read_barcodes(mine)] == [code]

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, json, jsonify, request
-from werkzeug.wsgi import ClosingIterator
 
 from .. import __version__, qr
 from ..core.events import StateChanged, Status
@@ -31,6 +30,7 @@ from . import errors, sse
 from .auth import TokenChecker, presented_token
 from .errors import ApiError, error_response, field_error
 from .feed import Envelope, EventFeed
+from .logstream import AccessLog
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 
@@ -58,6 +58,7 @@ class ApiContext:
     webhooks: Any = None
     version: str = __version__
     heartbeat: float = 15.0
+    access_log: AccessLog | None = None  # the fast path; None: through the logging module
     draining: bool = False  # set at shutdown: every response says Connection: close
     _openapi: dict[str, Any] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -82,13 +83,15 @@ def create_app(
     version: str = __version__,
     sse_heartbeat: float = 15.0,
     max_streams: int = 8,
+    access: AccessLog | None = None,
 ) -> Flask:
     """Build the API for ``session``.
 
     ``metrics`` (default: a fresh :class:`Metrics` with its own registry), ``feed`` (default:
     a new :class:`EventFeed` on ``session``) and ``webhooks`` (a
     :class:`~.webhooks.WebhookDispatcher`, for its backlog in /status and /metrics) can be
-    shared with the rest of the process.
+    shared with the rest of the process. ``access`` writes the access-log lines (see
+    :mod:`.logstream`); without it they go through the ``wadesk.http`` logger.
     """
     metrics = metrics or Metrics(session)
     metrics.session = session
@@ -107,6 +110,7 @@ def create_app(
         webhooks=webhooks,
         version=version,
         heartbeat=sse_heartbeat,
+        access_log=access,
     )
 
     app = Flask("wadesk.api", static_folder=None)
@@ -126,16 +130,19 @@ def _ctx() -> ApiContext:
 
 
 def _authenticate() -> Response | None:
-    rule = request.url_rule
-    request.environ["wadesk.route"] = rule.rule if rule is not None else UNMATCHED
-    if request.path in OPEN_PATHS:
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not five
+    rule = req.url_rule
+    req.environ["wadesk.route"] = rule.rule if rule is not None else UNMATCHED
+    if req.path in OPEN_PATHS:
         return None
-    if _ctx().check_token(presented_token(request.headers)):
+    presented = presented_token(req.headers)
+    if _ctx().check_token(presented):
         return None
-    sent = presented_token(request.headers) is not None
     return error_response(
         401,
-        "wrong API token" if sent else "send the API token as 'Authorization: Bearer <token>' or 'X-Api-Key'",
+        "wrong API token"
+        if presented is not None
+        else "send the API token as 'Authorization: Bearer <token>' or 'X-Api-Key'",
         headers={"WWW-Authenticate": 'Bearer realm="wadesk"'},
     )
 
@@ -151,10 +158,11 @@ class RequestLog:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         started = time.perf_counter()
         status = [500]
+        ctx = self.ctx
 
         def _start_response(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             status[0] = int(line[:3])
-            if self.ctx.draining:
+            if ctx.draining:
                 headers = [h for h in headers if h[0].lower() != "connection"]
                 headers.append(("Connection", "close"))
             return start_response(line, headers, exc_info)
@@ -164,30 +172,46 @@ class RequestLog:
         except BaseException:
             self._done(environ, 500, started)
             raise
-        return ClosingIterator(body, lambda: self._done(environ, status[0], started))
+        return _Finished(body, lambda: self._done(environ, status[0], started))
 
     def _done(self, environ: dict[str, Any], status: int, started: float) -> None:
         seconds = time.perf_counter() - started
         method = environ.get("REQUEST_METHOD", "")
         route = environ.get("wadesk.route") or UNMATCHED
         self.ctx.metrics.observe_request(method, route, status, seconds)
-        if access_log.isEnabledFor(logging.INFO):
-            path = environ.get("PATH_INFO", "")
+        path = environ.get("PATH_INFO", "")
+        if self.ctx.access_log is not None:
+            self.ctx.access_log(method, path, route, status, seconds)
+        elif access_log.isEnabledFor(logging.INFO):
             access_log.info(
                 "%s %s %d %.1f ms",
                 method,
                 path,
                 status,
                 seconds * 1000,
-                extra={
-                    "method": method,
-                    "route": route,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "remote": environ.get("REMOTE_ADDR"),
-                },
+                extra=AccessLog.fields(method, route, status, seconds),
             )
+
+
+class _Finished:
+    """The response body, with a callback once the server has finished with it."""
+
+    __slots__ = ("_body", "_done")
+
+    def __init__(self, body: Iterable[bytes], done: Callable[[], None]) -> None:
+        self._body = body
+        self._done = done
+
+    def __iter__(self) -> Any:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._done()
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -264,9 +288,14 @@ def _session_error(status: int, error: str, message: str, state: Any, **headers:
 api = Blueprint("api", __name__)
 
 
+_HEALTH = {
+    s: f'{{"status":"ok","state":"{s.value}"}}\n'.encode() for s in Status
+}  # liveness probes are frequent
+
+
 @api.get("/health")
 def health() -> Response:
-    return jsonify(status="ok", state=_ctx().session.state.status.value)
+    return Response(_HEALTH[_ctx().session.state.status], mimetype="application/json")
 
 
 @api.get("/ready")

@@ -51,6 +51,8 @@ class Metrics:
             buckets=HTTP_BUCKETS,
             registry=r,
         )
+        self._requests: dict[tuple[str, str, int], Any] = {}
+        self._durations: dict[str, Any] = {}
         self.messages = Counter(
             "wadesk_messages", "outgoing messages by outcome since start", ["status"], registry=r
         )
@@ -78,8 +80,15 @@ class Metrics:
             self.received.inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_duration.labels(route).observe(seconds)
+        key = (method, route, status)
+        counter = self._requests.get(key)
+        if counter is None:  # the first request of its kind; later ones skip labels()
+            counter = self._requests[key] = self.http_requests.labels(method, route, str(status))
+        counter.inc()
+        histogram = self._durations.get(route)
+        if histogram is None:
+            histogram = self._durations[route] = self.http_duration.labels(route)
+        histogram.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

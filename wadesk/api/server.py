@@ -54,26 +54,38 @@ def run(config: Config, data: DataDir) -> int:
         return EXIT_CONFIG
 
     from .. import logs
+    from .logstream import AccessLog, BufferedLogStream
 
-    logs.setup(config.log_level, config.log_format)
+    stream = BufferedLogStream(sys.stderr.fileno())
+    handler = logs.setup(config.log_level, config.log_format, stream=stream)  # type: ignore[arg-type]
+    handler.addFilter(stream.mark_urgent)
     logs.capture_stray_output()
     _log_secret("API token", token)
     if secret is not None:
         _log_secret("webhook secret", secret)
 
-    gateway = Gateway(config, data, token=token.value, webhook_secret=secret.value if secret else None)
+    gateway = Gateway(
+        config,
+        data,
+        token=token.value,
+        webhook_secret=secret.value if secret else None,
+        access=AccessLog(config.log_format, stream.write),
+    )
 
     def on_signal(signum: int, _frame: Any) -> None:
         if gateway.stopping:
+            stream.sync()
             os.write(2, b"wadesk: second signal, exiting now\n")
             os._exit(1)
         gateway.request_stop(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    code = gateway.serve()
-    logging.shutdown()
-    return code
+    try:
+        return gateway.serve()
+    finally:
+        logging.shutdown()
+        stream.close()
 
 
 def _log_secret(what: str, secret: Secret) -> None:
@@ -102,6 +114,7 @@ class Gateway:
         webhook_secret: str | None = None,
         session: Any = None,
         threads: int = THREADS,
+        access: Any = None,
     ) -> None:
         from ..core import open_session
         from .app import create_app
@@ -134,6 +147,7 @@ class Gateway:
             feed=self.feed,
             webhooks=self.webhooks,
             max_streams=MAX_STREAMS,
+            access=access,
         )
         self.ctx = self.app.extensions["wadesk"]
         self._stop = threading.Event()
