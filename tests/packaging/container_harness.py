@@ -161,7 +161,7 @@ class Container:
         return time.monotonic() - start
 
     def remove(self) -> None:
-        self.engine.run("rm", "-f", self.name, check=False)
+        self.engine.run("rm", "-f", "-v", self.name, check=False)
 
     # -- HTTP side --
     @property
@@ -258,6 +258,6 @@ class Containers:
 
     def cleanup(self) -> None:
         for name in self.names:
-            self.engine.run("rm", "-f", name, check=False, timeout=60)
+            self.engine.run("rm", "-f", "-v", name, check=False, timeout=60)
         for volume in self.volumes:
             self.engine.run("volume", "rm", "-f", volume, check=False, timeout=60)
