@@ -98,3 +98,18 @@ def test_backoff_doubles_to_a_cap_with_jitter():
     delays = {round(backoff_delay(3, rng=rng), 3) for _ in range(20)}
     assert len(delays) > 5  # jittered, not lockstep
     assert backoff_delay(1000, rng=rng) <= 60
+
+
+def test_unwritable_data_dir_says_who_must_own_it(tmp_path, monkeypatch):
+    import pathlib
+
+    import pytest
+
+    from wadesk.core.datadir import DataDirError
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", refuse)
+    with pytest.raises(DataDirError, match=r"Permission denied \(it must be writable by user \d+\)"):
+        DataDir(tmp_path / "x").prepare()

@@ -71,6 +71,11 @@ class DataDir:
             self.tighten()
         except DataDirError:
             raise
+        except PermissionError as exc:
+            who = f"user {os.getuid()}" if hasattr(os, "getuid") else "this user"
+            raise DataDirError(
+                f"cannot use data folder {self.path}: {exc.strerror or exc} (it must be writable by {who})"
+            ) from exc
         except OSError as exc:
             raise DataDirError(f"cannot use data folder {self.path}: {exc.strerror or exc}") from exc
         return self
