@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -35,24 +36,32 @@ def test_access_line_matches_the_configured_formatter(
     record.msecs = (created - int(created)) * 1000
     for key, value in AccessLog.fields(method, route, status, seconds).items():
         setattr(record, key, value)
-    fast = AccessLog(fmt, lambda line: None).line(created, method, path, route, status, seconds)
+    fast = AccessLog(fmt, None).line(created, method, path, route, status, seconds)  # type: ignore[arg-type]
     assert fast == formatter.format(record)
 
 
-def test_access_log_respects_the_level() -> None:
-    lines: list[str] = []
-    access = AccessLog("json", lines.append)
+def test_access_lines_keep_their_place_among_other_records(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    stream = BufferedLogStream(fd, interval=3600)
+    access = AccessLog("json", stream)
     logger = logging.getLogger("wadesk.http")
     old = logger.level
     try:
         logger.setLevel(logging.WARNING)
-        access("GET", "/health", "/health", 200, 0.001)
-        assert lines == []
+        access("GET", "/skipped", "/health", 200, 0.001)  # below the level: nothing
         logger.setLevel(logging.INFO)
+        stream.write("before\n")
         access("GET", "/health", "/health", 200, 0.001)
-        assert len(lines) == 1 and lines[0].endswith("}\n")
+        stream.write("after\n")
+        stream.sync()
+        before, line, after = path.read_text().splitlines()
+        assert (before, after) == ("before", "after")
+        assert json.loads(line)["message"].startswith("GET /health 200 ")
     finally:
         logger.setLevel(old)
+        stream.close()
+        os.close(fd)
 
 
 def test_buffered_stream_writes_in_batches_and_at_once_after_a_warning(tmp_path: Path) -> None:

@@ -9,8 +9,9 @@ GET /health. Two things keep it cheap without changing what is logged:
   thread writes them to the file descriptor in one ``write`` every 50 ms; a WARNING or
   worse is written at once, and so is everything at exit. A hard crash can lose the last
   50 ms of INFO lines, never an error that was logged before it.
-* :class:`AccessLog` formats the access line itself, byte for byte as the configured
-  :mod:`wadesk.logs` formatter would (a test compares them), and writes it to that stream.
+* :class:`AccessLog` hands the stream the request's few fields; the writer thread turns
+  them into the line, byte for byte as the configured :mod:`wadesk.logs` formatter would
+  (a test compares them), in batches, off the request threads.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class BufferedLogStream:
     def __init__(self, fd: int = 2, interval: float = FLUSH_INTERVAL) -> None:
         self._fd = fd
         self._interval = interval
-        self._lines: collections.deque[str] = collections.deque()
+        self._lines: collections.deque[Any] = collections.deque()  # str, or (render, args)
         self._lock = threading.RLock()  # an RLock: sync() may run in a signal handler
         self._urgent = False
         self._closed = threading.Event()
@@ -48,6 +49,10 @@ class BufferedLogStream:
     def write(self, text: str) -> int:
         self._lines.append(text)  # deque.append is atomic: no lock on the request path
         return len(text)
+
+    def defer(self, render: Callable[..., str], *args: Any) -> None:
+        """Queue a line that ``render(*args)`` makes when the batch is written."""
+        self._lines.append((render, args))
 
     def flush(self) -> None:
         """The handler calls this after every record: a real write only after a warning."""
@@ -74,7 +79,17 @@ class BufferedLogStream:
             count = len(self._lines)
             if not count:
                 return
-            data = "".join([self._lines.popleft() for _ in range(count)]).encode("utf-8", "backslashreplace")
+            parts = []
+            for _ in range(count):
+                item = self._lines.popleft()
+                if type(item) is not str:
+                    render, args = item
+                    try:
+                        item = render(*args) + "\n"
+                    except Exception as exc:  # noqa: BLE001 - never lose the rest of the batch
+                        item = f"(a log line could not be written: {exc!r})\n"
+                parts.append(item)
+            data = "".join(parts).encode("utf-8", "backslashreplace")
             view = memoryview(data)
             while view:
                 try:
@@ -98,18 +113,15 @@ class BufferedLogStream:
 class AccessLog:
     """One access-log line per request, in the format of :mod:`wadesk.logs` (json or text)."""
 
-    def __init__(self, fmt: str, write: Callable[[str], Any]) -> None:
+    def __init__(self, fmt: str, stream: BufferedLogStream) -> None:
         self._json = fmt == "json"
-        self._write = write
+        self._stream = stream
         self._logger = logging.getLogger(ACCESS_LOGGER)
         self._name = ACCESS_LOGGER
 
-    def enabled(self) -> bool:
-        return self._logger.isEnabledFor(logging.INFO)
-
     def __call__(self, method: str, path: str, route: str, status: int, seconds: float) -> None:
         if self._logger.isEnabledFor(logging.INFO):
-            self._write(self.line(time.time(), method, path, route, status, seconds) + "\n")
+            self._stream.defer(self.line, time.time(), method, path, route, status, seconds)
 
     def line(self, created: float, method: str, path: str, route: str, status: int, seconds: float) -> str:
         millis = seconds * 1000

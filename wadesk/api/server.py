@@ -69,7 +69,7 @@ def run(config: Config, data: DataDir) -> int:
         data,
         token=token.value,
         webhook_secret=secret.value if secret else None,
-        access=AccessLog(config.log_format, stream.write),
+        access=AccessLog(config.log_format, stream),
     )
 
     def on_signal(signum: int, _frame: Any) -> None:
