@@ -30,7 +30,8 @@ SECRET = "webhook-secret-for-tests-0123456789"
 
 
 def decode_qr_png(png: bytes) -> str:
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    # QR codes only: zxing-cpp sometimes also "finds" an ITF or Codabar barcode inside a QR code
+    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormat.QRCode)
     assert len(results) == 1, f"expected one QR code in the PNG, found {len(results)}"
     return str(results[0].text)
 
