@@ -36,8 +36,12 @@ qr_log = logging.getLogger("wadesk.qr")
 
 THREADS = 16  # waitress worker threads; /events streams take at most MAX_STREAMS of them
 MAX_STREAMS = 8
-DRAIN_TIMEOUT = 3.0  # seconds for requests in flight at shutdown
+# Shutdown budget, well inside Docker's 10 s: requests in flight, the session (a send in flight
+# may finish), the webhook threads, waitress' worker threads.
+DRAIN_TIMEOUT = 3.0
 SESSION_STOP_TIMEOUT = 5.0
+WEBHOOKS_STOP_TIMEOUT = 0.5
+WORKERS_STOP_TIMEOUT = 0.5
 EXIT_CONFIG = 2
 EXIT_LISTEN = 1
 
@@ -251,7 +255,7 @@ class Gateway:
         if not self.session.stop(SESSION_STOP_TIMEOUT):
             log.warning("the session did not stop within %.0f s", SESSION_STOP_TIMEOUT)
         if self.webhooks is not None:
-            self.webhooks.stop(1.0)
+            self.webhooks.stop(WEBHOOKS_STOP_TIMEOUT)
         self._close_all()
         self.feed.close()
         log.info("stopped after %.1f s", time.monotonic() - started)
@@ -278,7 +282,7 @@ class Gateway:
         from waitress import wasyncore
 
         if self._dispatcher is not None:
-            self._dispatcher.shutdown(cancel_pending=True, timeout=1.0)
+            self._dispatcher.shutdown(cancel_pending=True, timeout=WORKERS_STOP_TIMEOUT)
         wasyncore.close_all(self._map)
 
     # -- the QR code in the log --
