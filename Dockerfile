@@ -19,13 +19,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 WORKDIR /src
-# The project's dependencies, read from pyproject.toml with a placeholder package.
-COPY pyproject.toml README.md ./
-RUN mkdir wadesk \
- && echo '__version__ = "0"' > wadesk/__init__.py \
- && /opt/venv/bin/pip install --prefer-binary . \
- && /opt/venv/bin/pip uninstall -y wadesk \
- && rm -rf wadesk build
+# The project's dependencies, as pyproject.toml lists them (no extras: no Qt, no keyring).
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+      > requirements.txt \
+ && /opt/venv/bin/pip install --prefer-binary -r requirements.txt \
+ && rm requirements.txt
 # Trim what the gateway never imports (the self-test in the runtime stage imports everything
 # the gateway uses and fails the build if a trim went too far):
 # - setuptools: nothing builds packages in the container (pip goes in the "venv" stage);
@@ -50,6 +49,8 @@ RUN set -eu; \
     rm -rf "$site"/pip "$site"/pip-* /opt/venv/bin/pip*
 
 FROM deps AS app
+COPY README.md ./
+COPY resources ./resources
 COPY wadesk ./wadesk
 RUN set -eu; \
     /opt/venv/bin/pip install --no-deps --no-compile . >/dev/null; \
