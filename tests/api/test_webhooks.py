@@ -322,3 +322,20 @@ def test_post_network_errors() -> None:
         port = silent.getsockname()[1]
         slow = wh.post(f"http://127.0.0.1:{port}/", b"{}", {}, 0.3)
     assert slow.status is None and slow.error == "no answer within 0.3 s"
+
+
+def test_webhook_sockets_do_not_set_keepalive(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The driver shuts down keep-alive sockets to the WhatsApp proxy's port when it ends a
+    # pairing loop; webhook connections must never look like one.
+    seen: list[int] = []
+    create = socket.create_connection
+
+    def recording(*args: object, **kwargs: object) -> socket.socket:
+        sock = create(*args, **kwargs)  # type: ignore[arg-type]
+        seen.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+        return sock
+
+    monkeypatch.setattr(socket, "create_connection", recording)
+    receiver.start()
+    assert wh.post(receiver.url, b"{}", {}, 5).status == 200
+    assert seen == [0]
