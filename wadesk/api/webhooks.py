@@ -26,6 +26,7 @@ receiver holds up only its own queue.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email.utils
 import hashlib
@@ -188,13 +189,15 @@ def _describe(exc: BaseException, timeout: float) -> str:
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float = TIMEOUT) -> Attempt:
-    """POST ``body`` to ``url`` on a fresh connection (standard library only)."""
+    """POST ``body`` to ``url`` on a fresh connection (standard library only).
+
+    The socket keeps the default of no SO_KEEPALIVE: the WhatsApp driver shuts down
+    keep-alive sockets to its proxy's port when it ends a pairing loop.
+    """
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = dict(headers)
     if parts.username is not None:
-        import base64
-
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
     conn: http.client.HTTPConnection
