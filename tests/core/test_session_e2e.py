@@ -7,6 +7,8 @@ product; only the proxy setting points it at the fake server.
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 
@@ -97,6 +99,22 @@ def test_qr_rotation_scan_and_connected(fake_wa, start_session):
     connected = run.state(Status.CONNECTED)
     assert connected.account.phone == "+" + fake_wa.phone.phone
     assert connected.account.jid.startswith(fake_wa.phone.phone)
+
+
+def test_session_files_are_owner_only(fake_wa, start_session, tmp_path):
+    old = os.umask(0o022)  # a permissive umask: the modes must not depend on it
+    try:
+        run = start_session(fake_wa.proxy_url)
+        fake_wa.scan(run.qr())
+        run.state(Status.CONNECTED)
+    finally:
+        os.umask(old)
+    data = tmp_path / "data"
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data.iterdir() if p.is_file()}
+    assert "whatsapp.db" in files and "wadesk.db" in files
+    assert os.path.getsize(data / "whatsapp.db") > 0  # neonize wrote the account's keys there
+    assert files == dict.fromkeys(files, 0o600)
 
 
 def test_send_is_decrypted_by_the_peer_and_reported_sent(fake_wa, paired):
