@@ -369,6 +369,24 @@ def test_event_stream_limit(session: Session) -> None:
     again.close()
 
 
+def test_a_stream_closed_before_its_first_event_frees_its_slot(session: Session) -> None:
+    # HEAD /events (or a client gone before the body starts) never runs the stream's body
+    start_session(session)
+    app = create_app(session, token=TOKEN, max_streams=1, sse_heartbeat=0.1)
+    broker = app.extensions["wadesk"].broker
+    for _ in range(3):
+        head = app.test_client().head("/events", headers=AUTH)
+        assert head.status_code == 200 and head.mimetype == "text/event-stream"
+        head.close()
+        unread = app.test_client().get("/events", headers=AUTH, buffered=False)
+        assert unread.status_code == 200
+        unread.close()
+        assert len(broker) == 0
+    again = app.test_client().get("/events", headers=AUTH, buffered=False)
+    assert again.status_code == 200
+    again.close()
+
+
 def metrics_of(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = client.get("/metrics", headers=AUTH).get_data(as_text=True)
     return {

@@ -496,6 +496,8 @@ def events() -> Response:
         first = Envelope.of(StateChanged(state=ctx.session.state))
     body = sse.serve(ctx.broker, stream, first, ctx.heartbeat)
     response = Response(body, mimetype="text/event-stream")
+    # a body closed before it started (HEAD, a client gone at once) never runs its finally
+    response.call_on_close(lambda: ctx.broker.release(stream))
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"
     return response
