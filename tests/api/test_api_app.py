@@ -415,6 +415,19 @@ def test_metrics_have_their_own_registry_per_app(app: Flask, client: FlaskClient
     assert key not in fresh  # the other app counted nothing yet
 
 
+def test_unknown_methods_share_one_metrics_label(client: FlaskClient) -> None:
+    for i in range(5):
+        refused = client.open("/health", method=f"X{i}")
+        refused.close()
+        assert_json_error(refused, 405)
+        client.open("/status", method=f"Y{i}").close()  # 401: no token
+    m = metrics_of(client)
+    methods = {dict(labels)["method"] for name, labels in m if name == "wadesk_http_requests_total"}
+    assert methods == {"other"}
+    counted = sum(v for (name, labels), v in m.items() if name == "wadesk_http_requests_total")
+    assert counted == 10
+
+
 def test_openapi_describes_exactly_the_routes(app: Flask, client: FlaskClient) -> None:
     spec = client.get("/openapi.json", headers=AUTH).get_json()
     assert spec["openapi"].startswith("3.1")

@@ -28,6 +28,9 @@ from .feed import Envelope
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 MESSAGE_STATUSES = ("queued", "sent", "failed", "delivered", "read", "played")
+# Any token is a valid HTTP method, and even a refused request is counted: other methods share
+# one label value, or a client could add series without end.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -80,6 +83,8 @@ class Metrics:
             self.received.inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        if method not in HTTP_METHODS:
+            method = "other"
         key = (method, route, status)
         counter = self._requests.get(key)
         if counter is None:  # the first request of its kind; later ones skip labels()
