@@ -198,6 +198,7 @@ def child(args: argparse.Namespace) -> int:
         screenshot("screenshot-connected.png")
     finally:
         window.shutdown()
+        window.wait_stopped()
         fake.close()
         session.store.close()
         shutil.rmtree(data.path, ignore_errors=True)

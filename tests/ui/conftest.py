@@ -101,4 +101,5 @@ def make_window(qtbot: Any, data: DataDir) -> Iterator[Callable[..., Any]]:
     yield make
     for window in windows:
         window.shutdown()
-        window.jobs.wait(5)
+        assert window.wait_stopped(5)
+        assert window.jobs.wait(5)

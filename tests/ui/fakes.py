@@ -39,6 +39,8 @@ class FakeSession:
         self.calls: list[str] = []
         self.started = False
         self.stopped = False
+        self.stopped_in: int | None = None  # the thread that called stop()
+        self.stop_hangs = False  # stop() ignores its timeout (waits for block)
         self.pair_code = "ABCD-EFGH"
         self.pair_error: Exception | None = None
         self.logout_error: Exception | None = None
@@ -70,8 +72,11 @@ class FakeSession:
         self.calls.append("start")
 
     def stop(self, timeout: float = 5.0) -> bool:
-        self.stopped = True
         self.calls.append("stop")
+        self.stopped_in = threading.get_ident()
+        if not self.block.wait(30 if self.stop_hangs else timeout):
+            return False
+        self.stopped = True
         return True
 
     def send(self, recipient: str, text: str, **kw: Any) -> tuple[Any, bool]:

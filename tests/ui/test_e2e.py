@@ -64,10 +64,13 @@ class Harness:
         return window
 
     def close(self, window: MainWindow) -> float:
+        """Close the window; seconds until it asked to quit, its session stopped."""
         started = time.monotonic()
-        window.close()
+        with self.qtbot.waitSignal(window.quitRequested, timeout=6000):
+            window.close()
         elapsed = time.monotonic() - started
-        window.jobs.wait(5)
+        assert window.wait_stopped(0)
+        assert window.jobs.wait(5)
         window.session.store.close()
         return elapsed
 

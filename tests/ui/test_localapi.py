@@ -187,6 +187,7 @@ def test_window_runs_the_api_while_open(
     # the window's log shows what came in through the API
     qtbot.waitUntil(lambda: any(e.text == "from a script" for e in window.model.entries()))
     window.shutdown()
+    assert window.wait_stopped(5)
     assert window.api is None
     with pytest.raises(OSError):
         call(f"http://127.0.0.1:{port}/health")

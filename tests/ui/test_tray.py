@@ -32,6 +32,7 @@ def tray_window(qtbot: Any, data: DataDir, fake_session: FakeSession, monkeypatc
     window.notes = notes
     yield window
     window.shutdown()
+    assert window.wait_stopped(5)
 
 
 def test_no_tray_on_this_platform() -> None:
@@ -82,4 +83,14 @@ def test_closing_to_the_tray_can_be_turned_off(
     tray_window.settings.setValue("window/close_to_tray", "false")
     with qtbot.waitSignal(tray_window.quitRequested):
         tray_window.close()
+    assert fake_session.stopped
+
+
+def test_quit_from_the_tray_while_the_window_is_hidden(
+    qtbot: Any, tray_window: Any, fake_session: FakeSession
+) -> None:
+    tray_window.close()
+    assert not tray_window.isVisible() and not tray_window.is_shut_down
+    with qtbot.waitSignal(tray_window.quitRequested):
+        tray_window.tray.quitRequested.emit()
     assert fake_session.stopped

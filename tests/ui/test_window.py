@@ -480,15 +480,42 @@ def test_geometry_is_remembered(qtbot: Any, make_window: MakeWindow, data: DataD
     assert (again.width(), again.height()) == (777, 555)
 
 
-def test_closing_stops_the_session(qtbot: Any, make_window: MakeWindow, fake_session: FakeSession) -> None:
+def test_closing_stops_the_session_off_the_gui_thread(
+    qtbot: Any, make_window: MakeWindow, fake_session: FakeSession
+) -> None:
     window = make_window(fake_session)
-    subscribers = fake_session.subscribers
-    assert subscribers == 1
-    with qtbot.waitSignal(window.quitRequested):
-        window.close()
-    assert fake_session.stopped
-    assert fake_session.subscribers == 0  # no event reaches a closed window
+    assert fake_session.subscribers == 1
+    quits: list[bool] = []
+    window.quitRequested.connect(lambda: quits.append(True))
+    fake_session.block.clear()  # stopping the session takes a while
+    window.close()  # returns at once: the GUI thread does not wait for the session
     assert not window.isVisible()
+    assert fake_session.subscribers == 0  # no event reaches a closed window
+    qtbot.waitUntil(lambda: "stop" in fake_session.calls)
+    assert fake_session.stopped_in != threading.get_ident()
+    qtbot.wait(200)  # the event loop keeps running while the session stops ...
+    assert quits == [] and not fake_session.stopped
+    with qtbot.waitSignal(window.quitRequested, timeout=5000):
+        fake_session.block.set()  # ... and quitRequested comes once it has stopped
+    assert fake_session.stopped
+    assert quits == [True]
+    window.close()  # closing again does nothing more
+    qtbot.wait(50)
+    assert quits == [True] and fake_session.calls.count("stop") == 1
+
+
+def test_quit_is_requested_even_if_the_session_does_not_stop_in_time(
+    qtbot: Any, make_window: MakeWindow, fake_session: FakeSession
+) -> None:
+    window = make_window(fake_session)
+    fake_session.stop_hangs = True  # stop() overruns its time limit
+    fake_session.block.clear()
+    started = time.monotonic()
+    with qtbot.waitSignal(window.quitRequested, timeout=5000):
+        window.shutdown(timeout=0.5)
+    assert 0.9 <= time.monotonic() - started < 4.0  # the time limit and its half-second margin
+    assert not fake_session.stopped
+    fake_session.block.set()
 
 
 def test_keyboard_and_accessibility(make_window: MakeWindow, fake_session: FakeSession) -> None:

@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from typing import Any
 
 from PySide6.QtCore import QSocketNotifier, QTimer
@@ -103,8 +102,9 @@ def run(config: Config, data: DataDir) -> int:
 
     window = MainWindow(session, data, config)
     single.raiseRequested.connect(window.bring_to_front)
+    # closing the window (or Quit) stops the session on a thread; the loop ends when that is done
     window.quitRequested.connect(app.quit)
-    app.setQuitOnLastWindowClosed(window.tray is None)
+    app.setQuitOnLastWindowClosed(False)
 
     started = False
 
@@ -135,9 +135,8 @@ def run(config: Config, data: DataDir) -> int:
     try:
         app.exec()
     finally:
-        started = time.monotonic()
-        window.shutdown()
+        window.shutdown()  # no-op if closing the window started it already
+        window.wait_stopped()  # the loop has ended: nothing on screen waits
         single.close()
         relay.close()
-        log.debug("shut down in %.2f s", time.monotonic() - started)
     return 0

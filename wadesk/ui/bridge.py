@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -135,13 +136,12 @@ class Background(QObject):
             log.error("background %s failed: %s", job, result)
 
     def wait(self, timeout: float) -> bool:
-        """Join running jobs for up to ``timeout`` seconds in total (for tests and shutdown)."""
-        import time
-
+        """Join running jobs for up to ``timeout`` seconds in total (any thread: tests, shutdown)."""
         deadline = time.monotonic() + timeout
-        for thread in list(self._threads.values()):
+        threads = list(self._threads.values())  # a snapshot: the GUI thread may drop finished jobs
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(t.is_alive() for t in self._threads.values())
+        return not any(t.is_alive() for t in threads)
 
     def close(self) -> None:
         self._closed = True

@@ -9,8 +9,10 @@ session worker and return at once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
+import threading
 import time
 from typing import Any
 
@@ -47,12 +49,15 @@ from .tray import available as tray_available
 log = logging.getLogger("wadesk.ui")
 
 LOG_LIMIT = 500
+SHUTDOWN_TIMEOUT = 4.0  # the session and the local API stop within this; the process ends within 5 s
+JOBS_GRACE = 1.0  # at quit, background calls (a message being queued) may finish for this long
 PAGE_PAIRING, PAGE_MESSAGES = 0, 1
 
 
 class MainWindow(QMainWindow):
     firstPainted = Signal()
-    quitRequested = Signal()
+    quitRequested = Signal()  # after shutdown(): the session has stopped (or the time ran out)
+    _stopped = Signal(bool)  # from the stopper thread
 
     def __init__(
         self,
@@ -74,6 +79,9 @@ class MainWindow(QMainWindow):
         self._painted = False
         self._closed = False
         self._quitting = False
+        self._quit_sent = False
+        self._stopper: threading.Thread | None = None
+        self._stop_deadline = 0.0
         self._told_about_tray = False
         self._paired = has_paired_device(data.session_db)
         self._state: SessionState = session.state
@@ -124,6 +132,7 @@ class MainWindow(QMainWindow):
 
         # ---- plumbing ----
         self.jobs = Background(self)
+        self._stopped.connect(self._shut_down)
         self.bridge = SessionBridge(session, self)
         self.bridge.stateChanged.connect(self.on_state)
         self.bridge.qrChanged.connect(self.on_qr)
@@ -450,9 +459,8 @@ class MainWindow(QMainWindow):
                 self._told_about_tray = True
                 self.tray.notify("wadesk is still running", "Open it from the tray icon; Quit from its menu.")
             return
-        self.shutdown()
         event.accept()
-        self.quitRequested.emit()
+        self.shutdown()  # quitRequested follows once the session has stopped
 
     @property
     def is_shut_down(self) -> bool:
@@ -466,12 +474,17 @@ class MainWindow(QMainWindow):
         self._quitting = True
         self.close()
 
-    def shutdown(self, timeout: float = 4.0) -> bool:
-        """Stop everything this window started; idempotent. True if the session stopped in time."""
+    def shutdown(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
+        """Stop everything this window started; idempotent, and it returns at once.
+
+        The window hides now; the local API and the session stop on a thread of their own, so
+        the GUI thread never waits for them. :attr:`quitRequested` is emitted (GUI thread) when
+        they have stopped, or ``timeout`` + 0.5 s from now if they have not.
+        """
         if self._closed:
-            return True
+            return
         self._closed = True
-        started = time.monotonic()
+        self._stop_deadline = time.monotonic() + timeout + 0.5
         self.hide()
         self.save_geometry()
         self.ticker.stop()
@@ -480,8 +493,35 @@ class MainWindow(QMainWindow):
         if self.tray is not None:
             self.tray.hide()
         api, self.api = self.api, None
+        self._stopper = threading.Thread(
+            target=self._stop_all, args=(api, timeout), name="wadesk-ui-stop", daemon=True
+        )
+        self._stopper.start()
+        QTimer.singleShot(round((timeout + 0.5) * 1000), self, self._shut_down)
+
+    def _stop_all(self, api: LocalApiServer | None, timeout: float) -> None:
+        """Runs on the stopper thread: nothing here touches a widget."""
+        started = time.monotonic()
+        self.jobs.wait(JOBS_GRACE)  # a message being queued is stored before the session stops
         if api is not None:
             api.stop(1.0)
         ok = self.session.stop(max(0.5, timeout - (time.monotonic() - started)))
         log.info("window closed; session stopped in %.2f s", time.monotonic() - started)
-        return ok
+        with contextlib.suppress(RuntimeError):  # the window object is gone (tests)
+            self._stopped.emit(ok)
+
+    def _shut_down(self) -> None:
+        if not self._quit_sent:
+            self._quit_sent = True
+            self.quitRequested.emit()
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Block until the session stopped (after the event loop ended, and in tests); by
+        default no longer than shutdown's own time limit. True if it stopped."""
+        stopper = self._stopper
+        if stopper is None:
+            return False
+        if timeout is None:
+            timeout = self._stop_deadline - time.monotonic()
+        stopper.join(max(0.0, timeout))
+        return not stopper.is_alive()
