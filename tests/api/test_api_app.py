@@ -449,3 +449,12 @@ def test_one_access_log_line_per_request(client: FlaskClient, caplog: Any) -> No
     ]
     assert all(r.levelno == logging.INFO and r.duration_ms >= 0 for r in lines)  # type: ignore[attr-defined]
     assert lines[1].getMessage().startswith("GET /messages/msg_abc 404 ")
+
+
+def test_access_log_escapes_control_characters_in_the_path(client: FlaskClient, caplog: Any) -> None:
+    forged = "/x%0A2026-01-01 00:00:00 ERROR   wadesk.api: forged%0D%C2%85line"
+    with caplog.at_level(logging.INFO, logger="wadesk.http"):
+        client.get(forged).close()
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "wadesk.http"]
+    assert line.startswith("GET /x\\n2026-01-01 00:00:00 ERROR   wadesk.api: forged\\r\\xc2\\x85line 401 ")
+    assert line.isprintable()

@@ -180,7 +180,7 @@ class RequestLog:
         method = environ.get("REQUEST_METHOD", "")
         route = environ.get("wadesk.route") or UNMATCHED
         self.ctx.metrics.observe_request(method, route, status, seconds)
-        path = environ.get("PATH_INFO", "")
+        path = _loggable(environ.get("PATH_INFO", ""))
         if self.ctx.access_log is not None:
             self.ctx.access_log(method, path, route, status, seconds)
         elif access_log.isEnabledFor(logging.INFO):
@@ -192,6 +192,12 @@ class RequestLog:
                 seconds * 1000,
                 extra=AccessLog.fields(method, route, status, seconds),
             )
+
+
+def _loggable(path: str) -> str:
+    """The path for the access log. It arrives percent-decoded: a "%0A" in a request would
+    start a line of the requester's own in a text log, so control characters are escaped."""
+    return path if path.isprintable() else path.encode("unicode_escape").decode("ascii")
 
 
 class _Finished:
