@@ -108,6 +108,10 @@ def _http_url(raw: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
     parts = urlsplit(url)
     if parts.scheme.lower() not in schemes or not parts.hostname:
         raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)} and a host")
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise ValueError("must not contain spaces or control characters")
+    if not (parts.path + parts.query).isascii():
+        raise ValueError("must percent-encode the non-ASCII characters of its path and query")
     try:
         parts.port  # noqa: B018  (raises on a bad port)
     except ValueError:

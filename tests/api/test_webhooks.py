@@ -19,6 +19,7 @@ from headless_harness import Receiver, free_port, wait_until
 from wadesk.api import webhooks as wh
 from wadesk.api.feed import Envelope
 from wadesk.api.metrics import Metrics
+from wadesk.config import ConfigError, load
 from wadesk.core.events import IncomingMessage, MessageQueued, MessageSent, SessionState, StateChanged, Status
 from wadesk.core.store import Store
 
@@ -128,6 +129,16 @@ def test_display_url_hides_credentials_and_query() -> None:
         wh.display_url("https://user:pw@example.com:8443/hook?token=abc") == "https://example.com:8443/hook"
     )
     assert wh.display_url("http://[::1]:9000") == "http://[::1]:9000/"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://example.com/a b", "http://example.com/a\x01b", "http://example.com/caf\u00e9?x=\u00e9"]
+)
+def test_a_webhook_url_no_request_can_carry_is_refused_at_start(url: str) -> None:
+    # http.client cannot send these; each attempt would fail until the event is 24 h old
+    with pytest.raises(ConfigError, match="WEBHOOK_URL"):
+        load({}, {"WEBHOOK_URL": url}, headless=True)
+    assert load({}, {"WEBHOOK_URL": "http://b\u00fccher.example/caf%C3%A9"}, headless=True).webhook_urls
 
 
 # ---- the dispatcher with a scripted receiver ---------------------------------------------------
