@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import stat
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -206,3 +207,62 @@ def test_port_in_use_is_shown(
         window.apply_api_setting()
         qtbot.waitUntil(lambda: window.api_label.text() == "Local API: not running", timeout=10_000)
         assert "could not start" in window.statusBar().currentMessage()
+
+
+class SlowTokenStore(TokenStore):
+    """The keyring takes its time (an unlock prompt): get() waits until ``release`` is set."""
+
+    def __init__(self, config: Config, data: DataDir) -> None:
+        super().__init__(config, data, backend=MemoryKeyring())
+        self.release = threading.Event()
+
+    def get(self) -> Any:
+        assert self.release.wait(10)
+        return super().get()
+
+
+def test_turning_the_api_off_while_it_starts_leaves_it_off(
+    qtbot: Any, make_window: Callable[..., MainWindow], fake_session: FakeSession, data: DataDir
+) -> None:
+    window = make_window(fake_session)
+    window.token_store = slow = SlowTokenStore(Config(data_dir=data.path), data)
+    port = free_port()
+    window.settings.setValue("local_api/port", port)
+    window.settings.setValue("local_api/enabled", "true")
+    window.apply_api_setting()  # waits for the keyring ...
+    window.settings.setValue("local_api/enabled", "false")
+    window.apply_api_setting()  # ... while the person turns it off again
+    slow.release.set()
+    qtbot.waitUntil(lambda: window.jobs.busy == 0, timeout=10_000)
+    assert window.api is None
+    assert window.api_label.text() == ""
+    with pytest.raises(OSError):
+        call(f"http://127.0.0.1:{port}/health")
+    # and on again, then a new port: one server at a time, on the newest port
+    other = free_port()
+    window.settings.setValue("local_api/enabled", "true")
+    window.apply_api_setting()
+    window.settings.setValue("local_api/port", other)
+    window.apply_api_setting()
+    qtbot.waitUntil(lambda: window.jobs.busy == 0, timeout=10_000)
+    assert window.api is not None and window.api.port == other
+    assert call(f"http://127.0.0.1:{other}/health")[0] == 200
+    with pytest.raises(OSError):
+        call(f"http://127.0.0.1:{port}/health")
+
+
+def test_an_api_starting_at_quit_is_stopped_too(
+    qtbot: Any, make_window: Callable[..., MainWindow], fake_session: FakeSession, data: DataDir
+) -> None:
+    window = make_window(fake_session)
+    window.token_store = slow = SlowTokenStore(Config(data_dir=data.path), data)
+    port = free_port()
+    window.settings.setValue("local_api/port", port)
+    window.settings.setValue("local_api/enabled", "true")
+    window.apply_api_setting()
+    window.shutdown()  # quit while the keyring is still being asked
+    slow.release.set()
+    assert window.wait_stopped(5)
+    assert fake_session.stopped
+    with pytest.raises(OSError):
+        call(f"http://127.0.0.1:{port}/health")

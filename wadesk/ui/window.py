@@ -85,8 +85,11 @@ class MainWindow(QMainWindow):
         self._told_about_tray = False
         self._paired = has_paired_device(data.session_db)
         self._state: SessionState = session.state
-        self.api: LocalApiServer | None = None
+        self.api: LocalApiServer | None = None  # the running local API, as the GUI thread knows it
         self.api_error = ""
+        self._api_server: LocalApiServer | None = None  # the running local API (guarded by _api_lock)
+        self._api_lock = threading.Lock()
+        self._api_change = 0
 
         self.setWindowTitle("wadesk")
         self.setWindowIcon(app_icon())
@@ -394,36 +397,41 @@ class MainWindow(QMainWindow):
         return dialog
 
     def apply_api_setting(self) -> None:
-        """Start, restart or stop the local API to match the setting (off the GUI thread)."""
-        old, self.api = self.api, None
+        """Start, restart or stop the local API to match the setting (off the GUI thread).
+
+        Changes are applied one at a time, in order, by whichever job holds ``_api_lock``; the
+        server itself is kept in ``_api_server`` (guarded by that lock), and :attr:`api`
+        mirrors it in the GUI thread once the newest change is done.
+        """
         enabled, port = self.api_enabled, self.api_port
-        if not enabled and old is None:
-            self._show_api_status()
-            return
-        self.api_label.setText("Local API: starting…" if enabled else "")
+        self._api_change += 1
+        change = self._api_change
+        if enabled:
+            self.api_label.setText("Local API: starting…")
 
         def work() -> LocalApiServer | None:
-            if old is not None:
-                old.stop()
-            if not enabled:
-                return None
-            info = self.token_store.get()
-            server = LocalApiServer(self.session, info.value, host="127.0.0.1", port=port)
-            server.start()
-            return server
+            with self._api_lock:
+                server = self._api_server
+                if server is not None and (not enabled or server.port != port):
+                    self._api_server = None
+                    server.stop()
+                if enabled and self._api_server is None and not self._closed:
+                    info = self.token_store.get()
+                    server = LocalApiServer(self.session, info.value, host="127.0.0.1", port=port)
+                    server.start()
+                    self._api_server = server
+                return self._api_server
 
         def done(server: LocalApiServer | None) -> None:
-            if self._closed:
-                if server is not None:
-                    server.stop()
-                return
-            self.api, self.api_error = server, ""
-            self._show_api_status()
+            if change == self._api_change:  # else a newer change is on its way
+                self.api, self.api_error = server, ""
+                self._show_api_status()
 
         def failed(exc: BaseException) -> None:
-            self.api_error = str(exc)
             log.warning("the local API could not start: %s", exc)
-            self._show_api_status()
+            if change == self._api_change:
+                self.api, self.api_error = None, str(exc)
+                self._show_api_status()
 
         self.jobs.run(work, done, failed, name="local-api")
 
@@ -492,19 +500,24 @@ class MainWindow(QMainWindow):
         self.jobs.close()
         if self.tray is not None:
             self.tray.hide()
-        api, self.api = self.api, None
+        self.api = None
         self._stopper = threading.Thread(
-            target=self._stop_all, args=(api, timeout), name="wadesk-ui-stop", daemon=True
+            target=self._stop_all, args=(timeout,), name="wadesk-ui-stop", daemon=True
         )
         self._stopper.start()
         QTimer.singleShot(round((timeout + 0.5) * 1000), self, self._shut_down)
 
-    def _stop_all(self, api: LocalApiServer | None, timeout: float) -> None:
+    def _stop_all(self, timeout: float) -> None:
         """Runs on the stopper thread: nothing here touches a widget."""
         started = time.monotonic()
         self.jobs.wait(JOBS_GRACE)  # a message being queued is stored before the session stops
-        if api is not None:
-            api.stop(1.0)
+        if self._api_lock.acquire(timeout=1.0):  # a local API being started is stopped too
+            try:
+                api, self._api_server = self._api_server, None
+            finally:
+                self._api_lock.release()
+            if api is not None:
+                api.stop(1.0)
         ok = self.session.stop(max(0.5, timeout - (time.monotonic() - started)))
         log.info("window closed; session stopped in %.2f s", time.monotonic() - started)
         with contextlib.suppress(RuntimeError):  # the window object is gone (tests)
