@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -90,11 +89,9 @@ def test_buffered_stream_flushes_periodically(tmp_path: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     stream = BufferedLogStream(fd, interval=0.02)
     try:
-        started = time.monotonic()
         stream.write("line\n")
         stream.flush()
         wait_until(lambda: path.read_text() == "line\n", 5, "the periodic write")
-        assert time.monotonic() - started < 5
     finally:
         stream.close()
         os.close(fd)
