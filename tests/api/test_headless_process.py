@@ -150,6 +150,35 @@ def test_sigint_ends_open_event_streams_and_exits_0(headless: Callable[..., Head
     assert "shutting down (SIGINT)" in gw.logs()
 
 
+def test_while_whatsapp_is_unreachable_each_endpoint_says_so(headless: Callable[..., Headless]) -> None:
+    gw = headless(LOG_FORMAT="text", **OFFLINE).start()
+    status = wait_until(
+        lambda: (s := gw.status())["state"] == "reconnecting" and s, 30, "the session to try WhatsApp"
+    )
+    assert status["attempt"] >= 1 and status["next_try_at"] >= status["since"]
+    assert "connection was refused" in status["reason"] and status["reason"] in status["description"]
+    assert status["outbox_depth"] == 0 and status["webhook_backlog"] == 0 and status["uptime"] > 0
+    assert gw.get("/health", token="").json() == {"status": "ok", "state": "reconnecting"}
+    ready = gw.get("/ready")
+    assert ready.status_code == 503 and ready.json()["state"] == "reconnecting"
+    qr = gw.get("/qr")
+    assert (qr.status_code, qr.json()["error"], qr.headers["Retry-After"]) == (503, "no_qr", "5")
+    pair = gw.post("/pair-code", json={"phone": "+1 555 000 1111"})
+    assert pair.status_code == 503 and pair.json()["state"] == "reconnecting"
+    logout = gw.post("/logout")
+    assert logout.status_code == 409 and logout.json()["error"] == "not_connected"
+    # HEAD /events is answered without holding one of the few event streams
+    for _ in range(10):
+        assert gw.request("HEAD", "/events").status_code == 200
+    with gw.get("/events", stream=True) as events:
+        assert events.status_code == 200
+    # a request cannot write a line of its own into the text log
+    assert gw.get("/x%0A2026-01-01 00:00:00 ERROR   wadesk.api: forged").status_code == 404
+    assert gw.stop() == 0
+    assert not [line for line in gw.logs().splitlines() if line.startswith("2026-01-01 00:00:00 ERROR")]
+    assert "GET /x\\n2026-01-01 00:00:00 ERROR   wadesk.api: forged 404 " in gw.logs()
+
+
 def test_a_port_in_use_is_reported(headless: Callable[..., Headless]) -> None:
     port = free_port()
     with socket.socket() as taken:
