@@ -23,7 +23,7 @@ from wadesk.core.events import (
     Status,
 )
 from wadesk.core.recipients import parse_recipient
-from wadesk.core.session import SessionError, validate_text
+from wadesk.core.session import validate_text
 from wadesk.core.store import Store
 
 
@@ -41,6 +41,7 @@ class FakeSession:
         self.stopped = False
         self.stopped_in: int | None = None  # the thread that called stop()
         self.stop_hangs = False  # stop() ignores its timeout (waits for block)
+        self.send_threads: list[int] = []  # the threads send() ran in
         self.pair_code = "ABCD-EFGH"
         self.pair_error: Exception | None = None
         self.logout_error: Exception | None = None
@@ -82,6 +83,8 @@ class FakeSession:
     def send(self, recipient: str, text: str, **kw: Any) -> tuple[Any, bool]:
         target = parse_recipient(recipient)
         validate_text(text)
+        self.send_threads.append(threading.get_ident())
+        self.block.wait(10)
         self.calls.append(f"send {target.jid}")
         record, created = self.store.enqueue(
             target.jid, text, is_group=target.is_group, source=kw.get("source")
@@ -151,7 +154,3 @@ class FakeSession:
         )
         self.emit(event)
         return event
-
-
-def refuse(message: str) -> SessionError:
-    return SessionError(message)

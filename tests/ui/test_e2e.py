@@ -110,7 +110,7 @@ def test_pair_send_receive_reconnect(qtbot: Any, harness: Harness, fake_wa: Any)
     qtbot.keyClicks(window.compose.message, text)
     assert window.compose.send_button.isEnabled()
     qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
-    assert window.compose.message.toPlainText() == ""
+    qtbot.waitUntil(lambda: window.compose.message.toPlainText() == "")  # queued: the form is cleared
     _, received = fake_wa.wait_text_from_client(PEER, timeout=20)
     assert received == text
     [sent] = [e for e in window.model.entries() if e.outgoing]
@@ -188,8 +188,8 @@ def test_a_message_sent_while_reconnecting_goes_out_on_reconnect(
     assert window.compose.offline_note.isVisible()
     window.compose.message.setPlainText("written while offline")
     qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(window.model.entries()) == 1)
     [entry] = window.model.entries()
-    assert entry.status == "queued"
     assert fake_wa.wait_text_from_client(PEER, timeout=20)[1] == "written while offline"
     qtbot.waitUntil(lambda: window.model.entry(entry.id).status != "queued", timeout=WAIT_MS)
     assert window.model.entry(entry.id).status in ("sent", "delivered", "read")
@@ -205,6 +205,7 @@ def test_no_server_at_all(qtbot: Any, harness: Harness, fake_wa: Any) -> None:
     window.compose.recipient.setText("+15550002222")
     window.compose.message.setPlainText("kept for later")
     window.compose.submit()
+    qtbot.waitUntil(lambda: window.outbox_label.text() == "Outbox: 1 waiting")
     assert window.session.store.outbox_depth() == 1
     assert harness.close(window) < 5.0
 

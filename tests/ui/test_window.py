@@ -207,8 +207,8 @@ def test_send_queues_durably_and_the_log_follows_the_status(
     qtbot.keyClicks(window.compose.recipient, "+1 555 000 2222")
     qtbot.keyClicks(window.compose.message, "hello from the window")
     qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.compose.message.toPlainText() == "")  # queued: the form is cleared
     assert fake_session.calls[-1] == f"send {PEER}@s.whatsapp.net"
-    assert window.compose.message.toPlainText() == ""
     [entry] = window.model.entries()
     assert (entry.outgoing, entry.text, entry.status_text) == (True, "hello from the window", "queued")
     assert entry.heading == "To +1 555-000-2222"
@@ -225,6 +225,48 @@ def test_send_queues_durably_and_the_log_follows_the_status(
     qtbot.waitUntil(lambda: window.model.entry(entry.id).status_text == "read")
     index = window.model.index(0)
     assert "status read: hello from the window" in index.data(Qt.ItemDataRole.AccessibleTextRole)
+
+
+def test_sending_runs_off_the_gui_thread_and_the_form_waits_for_it(
+    qtbot: Any, make_window: MakeWindow, fake_session: FakeSession
+) -> None:
+    window = make_window(fake_session)
+    connected(fake_session)
+    window.compose.recipient.setText("+15550002222")
+    window.compose.message.setPlainText("slow disk")
+    fake_session.block.clear()  # the outbox write takes a while
+    started = time.monotonic()
+    qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
+    assert time.monotonic() - started < 1.0
+    qtbot.waitUntil(lambda: bool(fake_session.send_threads))
+    assert window.compose.busy
+    assert not window.compose.send_button.isEnabled()
+    qtbot.keyClick(window.compose.message, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    fake_session.block.set()
+    qtbot.waitUntil(lambda: window.compose.message.toPlainText() == "")
+    assert fake_session.send_threads != [threading.get_ident()]
+    assert len(fake_session.send_threads) == 1  # Ctrl+Enter while it was queued sent nothing more
+    assert [e.text for e in window.model.entries()] == ["slow disk"]
+    assert not window.compose.busy
+
+
+def test_a_message_the_outbox_refuses_stays_in_the_form(
+    qtbot: Any, make_window: MakeWindow, fake_session: FakeSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = make_window(fake_session)
+    connected(fake_session)
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise SessionError("database is locked")
+
+    monkeypatch.setattr(fake_session, "send", refuse)
+    window.compose.recipient.setText("+15550002222")
+    window.compose.message.setPlainText("keep me")
+    qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.compose.text_status.objectName() == "error")
+    assert window.compose.text_status.text() == "Could not queue the message: database is locked"
+    assert window.compose.message.toPlainText() == "keep me"
+    assert window.compose.send_button.isEnabled()  # it can be tried again
 
 
 def test_failed_message_shows_the_reason(
@@ -256,8 +298,10 @@ def test_sending_while_disconnected_says_it_waits(
     window.compose.recipient.setText("+15550002222")
     window.compose.message.setPlainText("later")
     qtbot.keyClick(window.compose.message, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(
+        lambda: window.statusBar().currentMessage() == "Queued: it goes out when wadesk is connected again."
+    )
     assert fake_session.store.outbox_depth() == 1
-    assert window.statusBar().currentMessage() == "Queued: it goes out when wadesk is connected again."
 
 
 def test_incoming_messages_appear_with_sender_and_time(

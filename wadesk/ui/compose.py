@@ -50,11 +50,10 @@ class ComposeForm(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("composer")
-        self._connected = False
-        self._touched = False
+        self._busy = False
         self.recipient_ok: Recipient | None = None
 
-        self.to_label = QLabel("To", self)
+        self.to_label = QLabel("&To", self)
         self.to_label.setObjectName("fieldLabel")
         self.recipient = QLineEdit(self)
         self.recipient.setAccessibleName("Recipient")
@@ -63,7 +62,6 @@ class ComposeForm(QFrame):
         self.recipient.setClearButtonEnabled(True)
         self.recipient.setMaxLength(100)
         self.to_label.setBuddy(self.recipient)
-        self.to_label.setText("&To")
 
         self.recipient_status = QLabel(RECIPIENT_HINT, self)
         self.recipient_status.setObjectName("hint")
@@ -93,10 +91,9 @@ class ComposeForm(QFrame):
         self.text_status = QLabel("", self)
         self.text_status.setObjectName("hint")
         self.text_status.setAccessibleName("Message check")
-        self.offline_note = QLabel(OFFLINE_NOTE, self)
+        self.offline_note = QLabel("◷  " + OFFLINE_NOTE, self)
         self.offline_note.setObjectName("offline")
         self.offline_note.setWordWrap(True)
-        self.offline_note.setText("◷  " + OFFLINE_NOTE)
         self.offline_note.setAccessibleName("Outbox note")
 
         grid = QGridLayout(self)
@@ -117,7 +114,7 @@ class ComposeForm(QFrame):
         QWidget.setTabOrder(self.recipient, self.message)
         QWidget.setTabOrder(self.message, self.send_button)
 
-        self.recipient.textChanged.connect(self._on_recipient_edited)
+        self.recipient.textChanged.connect(self.validate)
         self.recipient.returnPressed.connect(self.message.setFocus)
         self.message.textChanged.connect(self.validate)
         self.message.textChanged.connect(self._fit_message)
@@ -141,7 +138,6 @@ class ComposeForm(QFrame):
 
     # -- state --
     def set_connected(self, connected: bool) -> None:
-        self._connected = connected
         self.offline_note.setVisible(not connected)
         self.send_button.setToolTip(
             "Send (Ctrl+Enter)" if connected else "Queue in the outbox; it goes out on reconnect (Ctrl+Enter)"
@@ -162,10 +158,6 @@ class ComposeForm(QFrame):
             self.message.setFixedHeight(height)
 
     # -- validation --
-    def _on_recipient_edited(self) -> None:
-        self._touched = True
-        self.validate()
-
     def validate(self) -> bool:
         typed = self.recipient.text()
         if not typed.strip():
@@ -193,7 +185,7 @@ class ComposeForm(QFrame):
             self.text_status.setObjectName("hint")
         themes.repolish(self.text_status)
         ok = self.recipient_ok is not None and not problem
-        self.send_button.setEnabled(ok)
+        self.send_button.setEnabled(ok and not self._busy)
         return ok
 
     def _set_recipient_status(self, text: str, kind: str, invalid: bool) -> None:
@@ -203,25 +195,28 @@ class ComposeForm(QFrame):
         self.recipient.setProperty("invalid", invalid)
         themes.repolish(self.recipient)
 
-    @property
-    def reason(self) -> str:
-        """Why Send is disabled ('' when it is enabled)."""
-        if self.send_button.isEnabled():
-            return ""
-        parts = []
-        if self.recipient_ok is None:
-            parts.append(self.recipient_status.text())
-        problem = text_problem(self.message.toPlainText())
-        if problem:
-            parts.append(problem)
-        return "; ".join(parts)
-
     # -- actions --
     def submit(self) -> None:
+        if self.busy:
+            return
         if not self.validate():
             (self.recipient if self.recipient_ok is None else self.message).setFocus()
             return
         self.sendRequested.emit(self.recipient.text(), self.message.toPlainText())
+
+    @property
+    def busy(self) -> bool:
+        """A message is being put in the outbox: the form waits for that."""
+        return self._busy
+
+    def set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self.message.setReadOnly(busy)
+        self.recipient.setReadOnly(busy)
+        if busy:
+            self.send_button.setEnabled(False)
+        else:
+            self.validate()
 
     def sent(self) -> None:
         """The message is in the outbox: clear the text, keep the recipient."""

@@ -32,7 +32,7 @@ from ..core.datadir import DataDir
 from ..core.driver import has_paired_device
 from ..core.events import IncomingMessage, SessionState, Status
 from ..core.recipients import RecipientError
-from ..core.session import SessionError, TextError
+from ..core.session import TextError
 from . import theme as themes
 from .banner import StatusBanner
 from .bridge import Background, SessionBridge
@@ -297,23 +297,32 @@ class MainWindow(QMainWindow):
         self.session.refresh_qr()
 
     def send(self, recipient: str, text: str) -> None:
-        try:
-            record, _ = self.session.send(recipient, text, source="desktop")
-        except RecipientError as exc:
-            self.compose.show_error(f"Recipient: {exc}")
+        """Queue a message in the durable outbox, off the GUI thread (a database write)."""
+        if self.compose.busy:
             return
-        except TextError as exc:
-            self.compose.show_error(f"Message: {exc}")
-            return
-        except (SessionError, OSError) as exc:
-            log.exception("queueing a message failed")
-            self.compose.show_error(f"Could not queue the message: {exc}")
-            return
-        log.info("message %s queued from the window", record.id, extra={"message_id": record.id})
-        self.compose.sent()
-        if self._state.status is not Status.CONNECTED:
-            self.statusBar().showMessage("Queued: it goes out when wadesk is connected again.", 6000)
-        self.update_outbox()
+        self.compose.set_busy(True)
+
+        def done(record: Any) -> None:
+            log.info("message %s queued from the window", record.id, extra={"message_id": record.id})
+            self.compose.set_busy(False)
+            self.compose.sent()
+            if self._state.status is not Status.CONNECTED:
+                self.statusBar().showMessage("Queued: it goes out when wadesk is connected again.", 6000)
+            self.update_outbox()
+
+        def failed(exc: BaseException) -> None:
+            self.compose.set_busy(False)
+            if isinstance(exc, RecipientError):
+                self.compose.show_error(f"Recipient: {exc}")
+            elif isinstance(exc, TextError):
+                self.compose.show_error(f"Message: {exc}")
+            else:
+                log.error("queueing a message failed: %s", exc)
+                self.compose.show_error(f"Could not queue the message: {exc}")
+
+        self.jobs.run(
+            lambda: self.session.send(recipient, text, source="desktop")[0], done, failed, name="send"
+        )
 
     def request_pairing_code(self, phone: str) -> None:
         def failed(exc: BaseException) -> None:
