@@ -304,6 +304,19 @@ def test_sending_while_disconnected_says_it_waits(
     assert fake_session.store.outbox_depth() == 1
 
 
+def test_the_outbox_count_shows_on_the_pairing_page_once_something_waits(
+    qtbot: Any, make_window: MakeWindow, fake_session: FakeSession
+) -> None:
+    window = make_window(fake_session)
+    fake_session.show_qr(QR)
+    qtbot.waitUntil(lambda: window.pairing.qr.code == QR)
+    assert window.pages.currentIndex() == PAGE_PAIRING
+    assert not window.outbox_label.isVisible()
+    fake_session.send("+15550002222", "through the local API")  # no state change follows
+    qtbot.waitUntil(window.outbox_label.isVisible)
+    assert window.outbox_label.text() == "Outbox: 1 waiting"
+
+
 def test_incoming_messages_appear_with_sender_and_time(
     qtbot: Any, make_window: MakeWindow, fake_session: FakeSession
 ) -> None:

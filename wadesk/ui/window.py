@@ -224,6 +224,8 @@ class MainWindow(QMainWindow):
             self.outbox_label.setText(f"Outbox: {waiting} waiting")
         else:
             self.outbox_label.setText("Outbox empty")
+        # on the pairing page only when something waits (sent through the local API, or earlier)
+        self.outbox_label.setVisible(bool(waiting) or self.pages.currentIndex() == PAGE_MESSAGES)
 
     # ---- core events (GUI thread) ----
     def on_state(self, state: SessionState) -> None:
@@ -242,7 +244,6 @@ class MainWindow(QMainWindow):
             not self._paired and state.status is not Status.CONNECTED
         )
         page = PAGE_PAIRING if show_pairing else PAGE_MESSAGES
-        self.outbox_label.setVisible(page == PAGE_MESSAGES or self.session.store.outbox_depth() > 0)
         if self.pages.currentIndex() != page:
             self.pages.setCurrentIndex(page)
             if page == PAGE_MESSAGES and self.isActiveWindow():
