@@ -27,7 +27,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "packaging"))
+sys.path[:0] = [str(ROOT / "tests" / "packaging"), str(ROOT / "tests")]  # the harness and its helpers
 
 from container_harness import BASE_IMAGE, Containers, Engine, EngineUnavailable, free_port, wait_until  # noqa: E402
 

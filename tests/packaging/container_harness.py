@@ -6,50 +6,32 @@ podman behind a wrapper, the wrapper's path). Every call is a subprocess with a 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
-import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+import polling
 import requests
+from polling import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE_ENV = "WADESK_DOCKER"
 BASE_IMAGE = "python:3.13-slim"  # the Dockerfile's PYTHON_IMAGE default
-T = TypeVar("T")
 
 
 class EngineUnavailable(RuntimeError):
     """No container engine answers; ``str(err)`` says what was tried."""
 
 
-def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    """Poll ``check`` until it returns something truthy; raise TimeoutError naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except (requests.RequestException, OSError) as exc:
-            last_error = exc
-        if time.monotonic() > deadline:
-            extra = f" (last error: {last_error})" if last_error else ""
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}{extra}")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# these tests poll container engine commands: every 0.1 s is often enough
+wait_until = functools.partial(polling.wait_until, interval=0.1)
 
 
 @dataclass
