@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config, ConfigError, _secret
 from ..core.datadir import API_TOKEN_FILE, WEBHOOK_SECRET_FILE, DataDir
-
-log = logging.getLogger("wadesk.api")
 
 
 def presented_token(headers: Mapping[str, str]) -> str | None:
