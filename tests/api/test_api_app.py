@@ -116,6 +116,8 @@ def test_unexpected_exception_is_a_json_500_without_traceback(
     [
         (b'{"to": ', JSON, 400, "body"),
         (b"[1, 2]", JSON, 400, "body"),
+        (b"[" * 100_000 + b"]" * 100_000, JSON, 400, "body"),
+        (b'{"to": ' + b"[" * 50_000, JSON, 400, "body"),
         (b"", JSON, 400, "body"),
         (b'{"to": "+15550002222", "text": "x"}', "text/plain", 415, None),
         (b'{"to": "+15550002222", "text": "x"}', None, 415, None),

@@ -239,6 +239,8 @@ def _json_body(allowed: tuple[str, ...]) -> dict[str, Any]:
     except ValueError as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
         raise field_error("body", f"is not valid JSON{where}") from None
+    except RecursionError:
+        raise field_error("body", "is nested too deeply") from None
     if not isinstance(data, dict):
         raise field_error("body", "must be a JSON object")
     for name in data:
