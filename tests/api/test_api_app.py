@@ -19,6 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from wadesk.api.app import MAX_BODY, create_app
 from wadesk.api.openapi import document
+from wadesk.core import driver as drv
+from wadesk.core import session as session_mod
 from wadesk.core.events import Status
 from wadesk.core.session import Session
 
@@ -269,6 +271,24 @@ def test_qr_in_every_format(waiting: FlaskClient, session: Session) -> None:
     assert as_json["image"].startswith("data:image/png;base64,")
     assert_json_error(waiting.get("/qr?format=gif", headers=AUTH), 400, field="format")
     assert waiting.get("/ready", headers=AUTH).status_code == 503
+
+
+def test_qr_after_the_codes_expired_asks_for_new_ones_once(
+    waiting: FlaskClient, session: Session, world: FakeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(session_mod, "QR_ROUNDS", 1)
+    world.mode = "slow"  # the next client takes a while to bring its first code
+    world.driver.post(drv.PairingEnded(world.driver.id, status="timeout"))
+    wait_until(lambda: session.state.reason and "expired" in session.state.reason, 10, "the codes expired")
+    drivers = len(world.drivers)
+    for _ in range(5):  # a dashboard polling faster than Retry-After
+        body = assert_json_error(waiting.get("/qr", headers=AUTH), 503, "qr_pending")
+        assert body["state"] == "waiting_for_scan"
+    wait_until(lambda: len(world.drivers) > drivers, 10, "a new client for new codes")
+    assert session.state.reason is None  # not expired any more: a code is on its way
+    assert len(world.drivers) == drivers + 1
+    world.driver.post(drv.QRCode(world.driver.id, world.next_qr()))
+    wait_until(lambda: waiting.get("/qr?format=text", headers=AUTH).status_code == 200, 10, "the new code")
 
 
 def test_qr_when_paired_is_409(client: FlaskClient) -> None:

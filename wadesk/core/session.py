@@ -453,8 +453,10 @@ class Session:
             self._restart_pairing("logged out; scan the QR code to link again")
         elif cmd.name == "refresh_qr":
             state = self.state
-            if state.status is Status.WAITING_FOR_SCAN and state.qr is None:
+            if state.status is Status.WAITING_FOR_SCAN and state.qr is None and state.reason:
                 self._qr_rounds = 0
+                # no longer expired: new codes are on their way (asking again would restart the client)
+                self._set_state(SessionState(Status.WAITING_FOR_SCAN))
                 self._restart_pairing()
         elif cmd.name == "reconnect":
             if self.state.status in (Status.FAILED, Status.RECONNECTING, Status.LOGGED_OUT):
