@@ -45,6 +45,37 @@ def test_a_second_start_raises_the_first(qtbot: Any, tmp_path: Path) -> None:
     assert not SingleInstance(name).notify_running(200)
 
 
+def test_a_request_is_read_as_it_arrives_and_a_silent_client_is_let_go(qtbot: Any, tmp_path: Path) -> None:
+    """The first instance reads from its event loop: a request written in pieces still counts,
+    and a client that connects and says nothing is closed, without holding up the window."""
+    name = server_name(tmp_path)
+    first = SingleInstance(name)
+    assert first.listen()
+    path = first._server.fullServerName()
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        silent.connect(path)
+        slow.connect(path)
+        slow.sendall(b"ra")
+        qtbot.wait(100)  # the window keeps handling events while the rest is on its way
+        with qtbot.waitSignal(first.raiseRequested, timeout=5000):
+            slow.sendall(b"ise\n")
+        silent.setblocking(False)
+
+        def closed_by_the_first() -> bool:  # after its idle time
+            try:
+                return silent.recv(16) == b""
+            except BlockingIOError:
+                return False
+
+        qtbot.waitUntil(closed_by_the_first, timeout=10_000)
+    finally:
+        silent.close()
+        slow.close()
+        first.close()
+
+
 def test_a_stale_socket_is_taken_over(tmp_path: Path) -> None:
     name = server_name(tmp_path)
     path = os.path.join(QDir.tempPath(), name)

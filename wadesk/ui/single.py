@@ -2,7 +2,8 @@
 
 The first instance listens on a local socket (a Unix socket or a Windows named pipe, only
 for the current user) whose name derives from the user and the data folder. A second
-start connects, writes ``raise``, and ends.
+start connects, writes ``raise``, and ends. The first reads that line as it arrives, from
+its event loop: a client that connects and says nothing never holds up the window.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import hashlib
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 log = logging.getLogger("wadesk.ui")
 
 RAISE = b"raise\n"
+MAX_REQUEST = 64  # bytes: a request is one short line
+IDLE_MS = 2000  # a connection that sends no request in this time is closed
 
 
 def server_name(data_dir: Path) -> str:
@@ -66,17 +69,41 @@ class SingleInstance(QObject):
         return True
 
     def _accept(self) -> None:
-        server = self._server
-        while server is not None and server.hasPendingConnections():
-            socket = server.nextPendingConnection()
-            # the second instance writes at once and then leaves: read it here, then let go
-            if socket.bytesAvailable() or socket.waitForReadyRead(500):
-                data = bytes(socket.readAll().data())
-                if RAISE.strip() in data:
-                    log.info("wadesk was started again: bringing the window to the front")
-                    self.raiseRequested.emit()
-            socket.abort()
+        while self._server is not None and self._server.hasPendingConnections():
+            self._watch(self._server.nextPendingConnection())
+
+    def _watch(self, socket: QLocalSocket) -> None:
+        """Read a request as it arrives; never wait for it here (this is the GUI thread)."""
+        received = bytearray()
+        finished = False
+
+        def finish() -> None:
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            received.extend(bytes(socket.readAll().data()))
+            if RAISE.strip() in received:
+                log.info("wadesk was started again: bringing the window to the front")
+                self.raiseRequested.emit()
+            # the socket closes itself when deleted, and would signal these Python slots from its
+            # destructor: let go of them first
+            socket.readyRead.disconnect(read)
+            socket.disconnected.disconnect(finish)
             socket.deleteLater()
+
+        def read() -> None:
+            received.extend(bytes(socket.readAll().data()))
+            if b"\n" in received or len(received) > MAX_REQUEST:
+                finish()
+
+        socket.readyRead.connect(read)
+        socket.disconnected.connect(finish)
+        QTimer.singleShot(IDLE_MS, socket, finish)  # a client that says nothing is let go
+        if socket.bytesAvailable():
+            read()
+        elif socket.state() == QLocalSocket.LocalSocketState.UnconnectedState:
+            finish()
 
     def close(self) -> None:
         if self._server is not None:
