@@ -83,6 +83,10 @@ def test_token_from_a_file(headless: Callable[..., Headless], tmp_path: Path) ->
     assert gw.stop() == 0
     assert secret not in gw.logs()
     assert f"read from {path}" in gw.logs()
+    # one JSON access-log line per request
+    access = [r for r in gw.log_records() if r["logger"] == "wadesk.http" and r.get("route") == "/status"]
+    assert [(r["method"], r["status"]) for r in access] == [("GET", 200), ("GET", 401)]
+    assert all(r["level"] == "INFO" and r["duration_ms"] >= 0 for r in access)
 
 
 def test_generated_token_and_webhook_secret_are_kept_private(
