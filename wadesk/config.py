@@ -162,6 +162,11 @@ def _device_name(raw: str) -> str:
     return name
 
 
+def _without_passwords(raw: str) -> str:
+    """Hide the password of any user:password@ in URLs, so an error line leaks no credential."""
+    return re.sub(r"(//[^/@:\s]*:)[^/@\s]*@", r"\1***@", raw)
+
+
 # ---- the settings table ---------------------------------------------------------------------
 
 
@@ -326,7 +331,8 @@ def load(
         try:
             values[s.name] = s.parse(raw)
         except ValueError as exc:
-            raise ConfigError(source, None if s.secret else raw, str(exc)) from None
+            shown = None if s.secret else _without_passwords(raw)
+            raise ConfigError(source, shown, _without_passwords(str(exc))) from None
     if values["api_token"] and values["api_token_file"]:
         raise ConfigError(
             "WADESK_API_TOKEN_FILE", None, "set either WADESK_API_TOKEN or WADESK_API_TOKEN_FILE, not both"

@@ -150,3 +150,13 @@ def test_cli_version_and_help(tmp_path):
             assert setting.flag in help_text
     for flag in ("--headless", "--self-test", "--version"):
         assert flag in help_text
+
+
+def test_a_url_password_is_never_echoed():
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.load({}, {"WEBHOOK_URL": "https://ok.example/h,ftp://alice:s3cr3t-pw@hooks.example/x"})
+    assert "s3cr3t-pw" not in str(info.value)
+    assert "alice:***@hooks.example" in str(info.value)
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.load({}, {"WADESK_PROXY": "gopher://bob:hunter2@proxy.example:8080"})
+    assert "hunter2" not in str(info.value)
