@@ -2,8 +2,10 @@
 
 The first instance listens on a local socket (a Unix socket or a Windows named pipe, only
 for the current user) whose name derives from the user and the data folder. A second
-start connects, writes ``raise``, and ends. The first reads that line as it arrives, from
-its event loop: a client that connects and says nothing never holds up the window.
+start connects, writes ``raise``, and ends. The first reads that line as it arrives, on a
+timer of its event loop: a client that connects and says nothing never holds up the window.
+(No Python slot is connected to a client socket's signals: a socket signals from its
+destructor too.)
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import logging
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -20,7 +23,8 @@ log = logging.getLogger("wadesk.ui")
 
 RAISE = b"raise\n"
 MAX_REQUEST = 64  # bytes: a request is one short line
-IDLE_MS = 2000  # a connection that sends no request in this time is closed
+IDLE_S = 2.0  # a connection that sends no request in this time is closed
+POLL_MS = 20
 
 
 def server_name(data_dir: Path) -> str:
@@ -39,6 +43,10 @@ class SingleInstance(QObject):
         super().__init__(parent)
         self.name = name
         self._server: QLocalServer | None = None
+        self._clients: list[tuple[QLocalSocket, bytearray, float]] = []  # socket, received, deadline
+        self._poll = QTimer(self)
+        self._poll.setInterval(POLL_MS)
+        self._poll.timeout.connect(self._read_clients)
 
     def notify_running(self, timeout_ms: int = 500) -> bool:
         """If an instance is running, ask it to raise its window; True if one answered."""
@@ -70,42 +78,35 @@ class SingleInstance(QObject):
 
     def _accept(self) -> None:
         while self._server is not None and self._server.hasPendingConnections():
-            self._watch(self._server.nextPendingConnection())
+            socket = self._server.nextPendingConnection()
+            self._clients.append((socket, bytearray(), time.monotonic() + IDLE_S))
+        if self._clients and not self._poll.isActive():
+            self._poll.start()
 
-    def _watch(self, socket: QLocalSocket) -> None:
-        """Read a request as it arrives; never wait for it here (this is the GUI thread)."""
-        received = bytearray()
-        finished = False
-
-        def finish() -> None:
-            nonlocal finished
-            if finished:
-                return
-            finished = True
+    def _read_clients(self) -> None:
+        """Read what the clients sent so far (a timer in the GUI thread: never wait here)."""
+        waiting = []
+        for socket, received, deadline in self._clients:
             received.extend(bytes(socket.readAll().data()))
+            gone = socket.state() == QLocalSocket.LocalSocketState.UnconnectedState
+            if not (b"\n" in received or gone or len(received) > MAX_REQUEST or time.monotonic() > deadline):
+                waiting.append((socket, received, deadline))
+                continue
             if RAISE.strip() in received:
                 log.info("wadesk was started again: bringing the window to the front")
                 self.raiseRequested.emit()
-            # the socket closes itself when deleted, and would signal these Python slots from its
-            # destructor: let go of them first
-            socket.readyRead.disconnect(read)
-            socket.disconnected.disconnect(finish)
+            socket.abort()
             socket.deleteLater()
-
-        def read() -> None:
-            received.extend(bytes(socket.readAll().data()))
-            if b"\n" in received or len(received) > MAX_REQUEST:
-                finish()
-
-        socket.readyRead.connect(read)
-        socket.disconnected.connect(finish)
-        QTimer.singleShot(IDLE_MS, socket, finish)  # a client that says nothing is let go
-        if socket.bytesAvailable():
-            read()
-        elif socket.state() == QLocalSocket.LocalSocketState.UnconnectedState:
-            finish()
+        self._clients = waiting
+        if not waiting:
+            self._poll.stop()
 
     def close(self) -> None:
+        self._poll.stop()
+        for socket, _received, _deadline in self._clients:
+            socket.abort()
+            socket.deleteLater()
+        self._clients = []
         if self._server is not None:
             self._server.close()
             self._server = None
