@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
+import time
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
@@ -35,6 +37,24 @@ OFFSCREEN_NOISE = (
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     item.add_marker(pytest.mark.qt_log_ignore(*OFFSCREEN_NOISE))
+
+
+# threads that the window, the session and the local API start (neonize's own calls may be
+# left to finish in the background by the core, by design: not listed)
+OWNED_THREADS = ("wadesk-session", "wadesk-sender", "wadesk-ui-", "wadesk-local-api", "waitress-")
+
+
+@pytest.fixture(autouse=True)
+def _threads_are_stopped() -> Iterator[None]:
+    """Every test's teardown stops the threads the test started."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5
+    left = [t for t in threading.enumerate() if t not in before and t.name.startswith(OWNED_THREADS)]
+    for thread in left:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    running = [t.name for t in left if t.is_alive()]
+    assert not running, f"threads still running after the test: {running}"
 
 
 @pytest.fixture(scope="session", autouse=True)

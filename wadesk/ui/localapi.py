@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,20 +171,24 @@ class LocalApiServer:
 
         from ..api.app import MAX_BODY, create_app
 
-        app = create_app(self.session, token=self.token, max_streams=4)
-        ctx = app.extensions["wadesk"]
+        # bind first: a port in use fails here, before waitress starts its worker threads
+        sock = socket.create_server((self.host, self.port))
+        ctx = None
         try:
+            app = create_app(self.session, token=self.token, max_streams=4)
+            ctx = app.extensions["wadesk"]
             server = create_server(
                 app,
-                host=self.host,
-                port=self.port,
+                sockets=[sock],
                 threads=self.THREADS,
                 ident="wadesk",
                 max_request_body_size=MAX_BODY + 1,
                 asyncore_use_poll=True,
             )
-        except OSError:
-            ctx.feed.close()
+        except BaseException:
+            sock.close()
+            if ctx is not None:
+                ctx.feed.close()
             raise
         self._server, self._ctx = server, ctx
         self.port = int(server.effective_port)
