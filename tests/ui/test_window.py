@@ -510,6 +510,25 @@ def test_local_api_dialog_says_where_the_token_is(
     assert not window.api_enabled
 
 
+def test_the_port_field_looks_disabled_while_the_local_api_is_off(
+    qtbot: Any, make_window: MakeWindow, fake_session: FakeSession
+) -> None:
+    window = make_window(fake_session)
+    dialog = window.show_api_settings()
+    qtbot.waitUntil(lambda: dialog.token is not None)
+
+    def background() -> str:
+        image = dialog.port.grab().toImage()
+        return image.pixelColor(8, image.height() // 2).name().upper()
+
+    assert not dialog.port.isEnabled()
+    assert background() == window.theme.surface_alt
+    dialog.enabled.setChecked(True)
+    assert dialog.port.isEnabled()
+    assert background() == window.theme.surface
+    dialog.reject()
+
+
 def test_open_data_folder(
     make_window: MakeWindow, fake_session: FakeSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -171,14 +171,15 @@ QLabel#pairCode {{
     padding: 14px 18px;
 }}
 
-QLineEdit, QPlainTextEdit, QSpinBox {{
+QLineEdit, QPlainTextEdit {{
     background: {t.surface}; color: {t.text}; border: 1px solid {t.border}; border-radius: 8px;
     padding: 7px 10px; selection-background-color: {t.accent}; selection-color: {t.accent_text};
 }}
-QLineEdit:focus, QPlainTextEdit:focus, QSpinBox:focus {{ border: 2px solid {t.accent}; padding: 6px 9px; }}
+QLineEdit:focus, QPlainTextEdit:focus {{ border: 2px solid {t.accent}; padding: 6px 9px; }}
 QLineEdit[invalid="true"] {{ border: 1px solid {t.error}; }}
 QLineEdit[invalid="true"]:focus {{ border: 2px solid {t.error}; }}
 QLineEdit:read-only {{ background: {t.surface_alt}; }}
+QLineEdit:disabled, QPlainTextEdit:disabled {{ background: {t.surface_alt}; color: {t.disabled_text}; }}
 
 QPushButton {{
     background: {t.surface}; color: {t.text}; border: 1px solid {t.border}; border-radius: 8px;
