@@ -617,3 +617,47 @@ def test_keyboard_and_accessibility(make_window: MakeWindow, fake_session: FakeS
         assert widget.accessibleName(), widget
     assert window.windowTitle() == "wadesk"
     assert not window.windowIcon().isNull()
+
+
+def tab_chain(qtbot: Any, window: MainWindow, start: Any, steps: int) -> list[Any]:
+    """The widgets Tab visits from ``start``, pressing Tab ``steps`` times."""
+    start.setFocus()
+    visited = [QApplication.focusWidget()]
+    for _ in range(steps):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        visited.append(QApplication.focusWidget())
+    return visited
+
+
+def test_tab_goes_top_to_bottom(qtbot: Any, make_window: MakeWindow, fake_session: FakeSession) -> None:
+    window = make_window(fake_session)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    connected(fake_session)
+    fake_session.set_state(
+        SessionState(Status.RECONNECTING, attempt=1, next_try_at=time.time() + 60, reason="lost")
+    )
+    qtbot.waitUntil(window.banner.action.isVisible)
+    compose = window.compose
+    compose.recipient.setText("+15550002222")
+    compose.message.setPlainText("hi")
+    # the banner's action, the log, then the form from top to bottom, and round again
+    assert tab_chain(qtbot, window, window.banner.action, 5) == [
+        window.banner.action,
+        window.log_view,
+        compose.recipient,
+        compose.message,
+        compose.send_button,
+        window.banner.action,
+    ]
+    fake_session.show_qr(QR)
+    qtbot.waitUntil(lambda: window.pages.currentIndex() == PAGE_PAIRING)
+    window.pairing.show_phone_form()
+    window.pairing.phone.setText("+15550001111")
+    pairing = window.pairing
+    assert tab_chain(qtbot, window, pairing.phone, 3) == [
+        pairing.phone,
+        pairing.get_code_button,
+        pairing.qr_link,
+        pairing.phone,
+    ]
