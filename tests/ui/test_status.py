@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wadesk.core.events import Account, SessionState, Status
-from wadesk.ui.status import Action, Tone, describe, needs_ticking, qr_expired, seconds_left
+from wadesk.ui.status import Action, Tone, describe, needs_ticking, qr_expired, seconds_left, sentence
 
 NOW = 1_700_000_000.0
 
@@ -98,3 +98,17 @@ def test_failed_offers_try_again() -> None:
 )
 def test_seconds_left(delta: float | None, expected: int) -> None:
     assert seconds_left(None if delta is None else NOW + delta, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("is not a phone number", "Recipient is not a phone number"),
+        ("must be a phone number, not a group", "Recipient must be a phone number, not a group"),
+        ("'0151' looks like a national number", "'0151' looks like a national number"),
+        ("too long", "Too long"),
+        ("", ""),
+    ],
+)
+def test_sentence(reason: str, expected: str) -> None:
+    assert sentence(reason, "Recipient") == expected

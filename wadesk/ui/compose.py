@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 from ..core.recipients import Recipient, RecipientError, parse_recipient
 from ..core.session import MAX_TEXT, TextError, validate_text
 from . import theme as themes
+from .status import sentence
 
 RECIPIENT_HINT = "Phone number with country code (e.g. +49 151 23456789), or a group ID ending in @g.us"
 OFFLINE_NOTE = "Not connected: messages wait in the outbox and go out when wadesk reconnects."
@@ -28,10 +29,7 @@ def recipient_problem(text: str) -> tuple[Recipient | None, str]:
     try:
         return parse_recipient(text), ""
     except RecipientError as exc:
-        reason = str(exc)
-        if reason.startswith(("is ", "must ")):
-            reason = f"Recipient {reason}"
-        return None, reason[:1].upper() + reason[1:]
+        return None, sentence(str(exc), "Recipient")
 
 
 def text_problem(text: str) -> str:

@@ -24,7 +24,7 @@ from ..core.events import SessionState, Status
 from ..core.recipients import RecipientError, parse_recipient
 from . import theme as themes
 from .qrwidget import QRWidget
-from .status import qr_expired, seconds_left
+from .status import qr_expired, seconds_left, sentence
 
 INSTRUCTION = "On your phone: WhatsApp → Settings → Linked devices → Link a device"
 CODE_INSTRUCTION = (
@@ -315,10 +315,7 @@ class PairingPage(QWidget):
                 if target.is_group:
                     raise RecipientError("must be a phone number, not a group")
             except RecipientError as exc:
-                text = str(exc)
-                if text.startswith(("is ", "must ")):
-                    text = f"The number {text}"
-                message, kind = text[:1].upper() + text[1:], "error"
+                message, kind = sentence(str(exc), "The number"), "error"
             else:
                 ok = True
                 message, kind = f"✓ {target.display()}", "valid"

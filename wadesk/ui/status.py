@@ -51,6 +51,14 @@ def seconds_left(deadline: float | None, now: float | None = None) -> int:
     return max(0, math.ceil(deadline - now - 1e-6))
 
 
+def sentence(reason: str, subject: str) -> str:
+    """A checker's reason as a sentence: ('is not a phone number', 'Recipient') ->
+    'Recipient is not a phone number'; a reason that names its subject is only capitalised."""
+    if reason.startswith(("is ", "must ")):
+        reason = f"{subject} {reason}"
+    return reason[:1].upper() + reason[1:]
+
+
 def account_text(state: SessionState) -> str:
     account = state.account
     if account is None:
