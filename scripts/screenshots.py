@@ -171,21 +171,22 @@ def child(args: argparse.Namespace) -> int:
         form = window.compose
 
         def send(text: str) -> str:
+            """Type and send ``text``; its WhatsApp id once the window shows it sent."""
             form.message.setPlainText(text)
             pump(0.1)
             form.send_button.click()
+            wait("the message in the log", lambda: any(e.text == text for e in window.model.entries()))
             mid, received = fake.wait_text_from_client("15550002222", timeout=20)
             assert received == text, received
+            wait("sent", lambda: all(e.status != "queued" for e in window.model.entries()))
             return mid
 
         form.recipient.setText("+1 555 000 2222")
         first = send("Hi Sam! Your order #1042 is ready. We're open until 6 pm today.")
-        wait("sent", lambda: all(e.status != "queued" for e in window.model.entries()))
         fake.send_receipt(first, "15550002222", type="read")
         peer.send_text("Great, thanks! I'll come by around 5.")
         wait("the reply", lambda: any(not e.outgoing for e in window.model.entries()))
         second = send("Perfect, see you then. It's at the front desk.")
-        wait("sent", lambda: all(e.status != "queued" for e in window.model.entries()))
         fake.send_receipt(second, "15550002222", type=None)
         wait(
             "the receipts",
