@@ -188,7 +188,8 @@ def test_a_message_sent_while_reconnecting_goes_out_on_reconnect(
     assert window.compose.offline_note.isVisible()
     window.compose.message.setPlainText("written while offline")
     qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(window.model.entries()) == 1)
+    # stored while offline: the window says it goes out later
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage().startswith("Queued: it goes out when"))
     [entry] = window.model.entries()
     assert fake_wa.wait_text_from_client(PEER, timeout=20)[1] == "written while offline"
     qtbot.waitUntil(lambda: window.model.entry(entry.id).status != "queued", timeout=WAIT_MS)

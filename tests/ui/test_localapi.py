@@ -221,14 +221,23 @@ class SlowTokenStore(TokenStore):
         return super().get()
 
 
-def test_turning_the_api_off_while_it_starts_leaves_it_off(
-    qtbot: Any, make_window: Callable[..., MainWindow], fake_session: FakeSession, data: DataDir
-) -> None:
+@pytest.fixture
+def slow_keyring_window(
+    make_window: Callable[..., MainWindow], fake_session: FakeSession, data: DataDir
+) -> tuple[MainWindow, SlowTokenStore, int]:
+    """A window whose keyring answers only when the test says so, the local API on a free port."""
     window = make_window(fake_session)
     window.token_store = slow = SlowTokenStore(Config(data_dir=data.path), data)
     port = free_port()
     window.settings.setValue("local_api/port", port)
     window.settings.setValue("local_api/enabled", "true")
+    return window, slow, port
+
+
+def test_turning_the_api_off_while_it_starts_leaves_it_off(
+    qtbot: Any, slow_keyring_window: tuple[MainWindow, SlowTokenStore, int]
+) -> None:
+    window, slow, port = slow_keyring_window
     window.apply_api_setting()  # waits for the keyring ...
     window.settings.setValue("local_api/enabled", "false")
     window.apply_api_setting()  # ... while the person turns it off again
@@ -252,13 +261,9 @@ def test_turning_the_api_off_while_it_starts_leaves_it_off(
 
 
 def test_an_api_starting_at_quit_is_stopped_too(
-    qtbot: Any, make_window: Callable[..., MainWindow], fake_session: FakeSession, data: DataDir
+    slow_keyring_window: tuple[MainWindow, SlowTokenStore, int], fake_session: FakeSession
 ) -> None:
-    window = make_window(fake_session)
-    window.token_store = slow = SlowTokenStore(Config(data_dir=data.path), data)
-    port = free_port()
-    window.settings.setValue("local_api/port", port)
-    window.settings.setValue("local_api/enabled", "true")
+    window, slow, port = slow_keyring_window
     window.apply_api_setting()
     window.shutdown()  # quit while the keyring is still being asked
     slow.release.set()
