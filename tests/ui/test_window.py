@@ -547,13 +547,19 @@ def test_open_data_folder(
 def test_geometry_is_remembered(qtbot: Any, make_window: MakeWindow, data: DataDir) -> None:
     first = FakeSession(data.store_db)
     window = make_window(first)
-    window.resize(777, 555)
-    qtbot.waitUntil(lambda: window.width() == 777)
+    window.resize(700, 530)  # fits the offscreen screen (800 x 600): restoring keeps it on screen
+    window.move(40, 30)
+    qtbot.waitUntil(lambda: window.width() == 700 and window.x() == 40)
     window.shutdown()
+    first.store.close()
     assert QSettings(str(data.file("desktop.ini")), QSettings.Format.IniFormat).contains("window/geometry")
     second = FakeSession(data.store_db)
-    again = make_window(second)
-    assert (again.width(), again.height()) == (777, 555)
+    try:
+        again = make_window(second)
+        assert (again.width(), again.height()) == (700, 530)
+        assert (again.x(), again.y()) == (40, 30)
+    finally:
+        second.store.close()
 
 
 def test_closing_stops_the_session_off_the_gui_thread(
