@@ -1,10 +1,10 @@
 """The main window: connection state, pairing, the send form and the conversation log.
 
 Threading: core events arrive through :class:`~.bridge.SessionBridge` signals (GUI thread).
-``Session.send`` is a quick durable insert and runs here; ``logout``,
-``request_pairing_code``, the keyring and starting the local API run through
-:class:`~.bridge.Background`. ``refresh_qr`` and ``reconnect`` only post a command to the
-session worker and return at once.
+``Session.send`` (a durable database write), ``logout``, ``request_pairing_code``, the
+keyring and starting the local API run through :class:`~.bridge.Background`; at quit, the
+local API and the session stop on a thread of their own. ``refresh_qr`` and ``reconnect``
+only post a command to the session worker and return at once.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ PAGE_PAIRING, PAGE_MESSAGES = 0, 1
 class MainWindow(QMainWindow):
     firstPainted = Signal()
     quitRequested = Signal()  # after shutdown(): the session has stopped (or the time ran out)
-    _stopped = Signal(bool)  # from the stopper thread
+    _stopped = Signal()  # from the stopper thread
 
     def __init__(
         self,
@@ -528,10 +528,10 @@ class MainWindow(QMainWindow):
                 self._api_lock.release()
             if api is not None:
                 api.stop(1.0)
-        ok = self.session.stop(max(0.5, timeout - (time.monotonic() - started)))
+        self.session.stop(max(0.5, timeout - (time.monotonic() - started)))  # it logs an overrun
         log.info("window closed; session stopped in %.2f s", time.monotonic() - started)
         with contextlib.suppress(RuntimeError):  # the window object is gone (tests)
-            self._stopped.emit(ok)
+            self._stopped.emit()
 
     def _shut_down(self) -> None:
         if not self._quit_sent:
