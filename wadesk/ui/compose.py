@@ -208,17 +208,17 @@ class ComposeForm(QFrame):
         return self._busy
 
     def set_busy(self, busy: bool) -> None:
+        """While busy, Send (button and Ctrl+Enter) does nothing; typing goes on."""
         self._busy = busy
-        self.message.setReadOnly(busy)
-        self.recipient.setReadOnly(busy)
         if busy:
             self.send_button.setEnabled(False)
         else:
             self.validate()
 
-    def sent(self) -> None:
-        """The message is in the outbox: clear the text, keep the recipient."""
-        self.message.clear()
+    def sent(self, text: str) -> None:
+        """``text`` is in the outbox: clear it (unless it was edited meanwhile), keep the recipient."""
+        if self.message.toPlainText() == text:
+            self.message.clear()
         self.message.setFocus()
 
     def show_error(self, reason: str) -> None:

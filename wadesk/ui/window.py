@@ -306,7 +306,7 @@ class MainWindow(QMainWindow):
         def done(record: Any) -> None:
             log.info("message %s queued from the window", record.id, extra={"message_id": record.id})
             self.compose.set_busy(False)
-            self.compose.sent()
+            self.compose.sent(text)
             if self._state.status is not Status.CONNECTED:
                 self.statusBar().showMessage("Queued: it goes out when wadesk is connected again.", 6000)
             self.update_outbox()
