@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -22,6 +23,8 @@ from wadesk.core import open_session
 from wadesk.core.datadir import DataDir
 from wadesk.core.events import Status
 from wadesk.ui.single import SingleInstance, server_name
+
+from .conftest import OFFSCREEN_NOISE
 
 START_TIMEOUT = 60.0
 
@@ -113,7 +116,24 @@ class App:
         self.proc = subprocess.Popen(
             args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def qt_warnings(self) -> list[str]:
+        """Every Qt warning (or worse) the process printed, once it has ended (e.g. a widget or
+        timer used from a thread other than the GUI thread)."""
+        assert self.proc.poll() is not None
+        self._reader.join(10)
+        while not self._queue.empty():
+            self.lines.append(self._queue.get())
+        found = []
+        for line in self.lines:
+            kind, _, message = line.partition(": ")
+            if kind in ("qt-warning", "qt-critical", "qt-fatal") and not any(
+                re.match(noise, message) for noise in OFFSCREEN_NOISE
+            ):
+                found.append(line)
+        return found
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -159,6 +179,7 @@ def app_env(fake_wa: Any, tmp_path: Path) -> dict[str, str]:
     runtime.mkdir(mode=0o700)
     return fake_wa.child_env(
         QT_QPA_PLATFORM="offscreen",
+        QT_MESSAGE_PATTERN="qt-%{type}: %{message}",  # Qt's own messages, recognisable in the output
         XDG_RUNTIME_DIR=str(runtime),
         PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
     )
@@ -199,6 +220,7 @@ def test_second_start_raises_the_window_and_sigterm_ends_within_5s(
     assert code == 0, "\n".join(first.lines[-20:])
     assert elapsed < 5.0
     assert first.wait_line("window closed; session stopped")
+    assert first.qt_warnings() == []
 
 
 @pytest.mark.e2e
@@ -229,3 +251,4 @@ def test_connected_app_ends_within_5s(
     assert code == 0
     assert elapsed < 5.0
     assert not os.path.exists(f"/proc/{app.proc.pid}")
+    assert app.qt_warnings() == []
