@@ -56,7 +56,6 @@ class PairingPage(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._state = SessionState(Status.STARTING)
-        self._qr_shown_at = 0.0
         self._qr_ttl = 60.0
         self._busy = False
 
@@ -261,7 +260,6 @@ class PairingPage(QWidget):
         previous = self._state
         self._state = state
         if state.qr and state.qr != previous.qr:
-            self._qr_shown_at = now
             self._qr_ttl = max(1.0, (state.qr_expires_at or now) - now)
         self.qr.set_code(state.qr)
         expired = qr_expired(state)
