@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fakewa.phone import qr_ref
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
@@ -153,6 +154,20 @@ def test_pair_send_receive_reconnect(qtbot: Any, harness: Harness, fake_wa: Any)
     worker = window.session._worker
     assert harness.close(window) < 5.0
     assert worker is not None and not worker.is_alive()
+
+
+def test_a_rotated_qr_code_replaces_the_shown_one(qtbot: Any, harness: Harness, fake_wa: Any) -> None:
+    window = harness.open()
+    qtbot.waitUntil(lambda: window.pairing.qr.code is not None, timeout=WAIT_MS)
+    first = window.pairing.qr.code
+    refs = fake_wa.rotate_qr()
+    qtbot.waitUntil(lambda: window.pairing.qr.code not in (None, first), timeout=WAIT_MS)
+    [shown] = decode_qr(window.pairing.qr.grab())
+    assert shown == window.pairing.qr.code
+    assert qr_ref(shown) == refs[0]  # the server's newest ref, on screen
+    assert window.pairing.countdown_label.text().startswith("This code changes in")
+    fake_wa.scan(shown)
+    harness.wait_banner(window, "Connected as +1 555-000-1111")
 
 
 def test_restart_reconnects_without_a_qr_and_keeps_the_log(
