@@ -58,6 +58,7 @@ class FakeDriverFactory:
         self.drivers: list[FakeDriver] = []
         self.created = threading.Condition()
         self.send_errors: list[Exception] = []
+        self.on_send: Callable[[drv.SendResult], None] | None = None
         self._count = 0
 
     def __call__(self, post: Callable[[drv.DriverEvent], None]) -> FakeDriver:
@@ -71,7 +72,10 @@ class FakeDriverFactory:
         if self.send_errors:
             raise self.send_errors.pop(0)
         self._count += 1
-        return drv.SendResult(wa_id=f"WA{self._count:04d}", timestamp=1_700_000_000.0 + self._count)
+        result = drv.SendResult(wa_id=f"WA{self._count:04d}", timestamp=1_700_000_000.0 + self._count)
+        if self.on_send is not None:
+            self.on_send(result)  # runs before the session learns the result
+        return result
 
     @property
     def current(self) -> FakeDriver:

@@ -395,6 +395,28 @@ def test_receipts_move_status_forward_only(make_session):
     assert [e.status for e in log.of(MessageReceipt)] == ["read"]
 
 
+def test_a_receipt_that_overtakes_the_send_result_is_kept(make_session):
+    session, factory, log = make_session()
+    connect(factory, log)
+    chat = "15550002222@s.whatsapp.net"
+
+    def receipt_first(result):
+        factory.current.emit(drv.Receipt, wa_ids=(result.wa_id,), status="read", chat=chat, timestamp=5.0)
+        deadline = time.monotonic() + 5
+        while result.wa_id not in session._early_receipts:  # the worker has seen it
+            assert time.monotonic() < deadline, "the receipt was not handled"
+            time.sleep(0.01)
+
+    factory.on_send = receipt_first
+    record, _ = session.send("15550002222", "fast reader")
+    receipt = log.wait(lambda e: isinstance(e, MessageReceipt) and e.id == record.id)
+    assert receipt.status == "read"
+    assert session.store.get(record.id).status == "read"
+    kinds = [type(e).__name__ for e in log.events if getattr(e, "id", None) == record.id]
+    assert kinds == ["MessageQueued", "MessageSent", "MessageReceipt"]
+    assert session._early_receipts == {}
+
+
 def test_pairing_code_only_while_waiting_for_scan(make_session):
     session, factory, log = make_session()
     with pytest.raises(SessionError):

@@ -45,7 +45,7 @@ from .events import (
     Status,
 )
 from .recipients import Recipient, RecipientError, parse_recipient
-from .store import IdempotencyConflict, MessageRecord, Store, request_hash
+from .store import RECEIPT_RANK, IdempotencyConflict, MessageRecord, Store, request_hash
 
 log = logging.getLogger("wadesk.session")
 
@@ -58,6 +58,7 @@ STOP_TIMEOUT = 5.0
 SEND_GRACE = 2.0  # at stop, a send in flight may finish for this long before the connection is cut
 MAX_SEND_ATTEMPTS = 10
 SEND_RETRY_CAP = 300.0
+EARLY_RECEIPT_TTL = 300.0  # how long a receipt for a not yet recorded message is kept
 
 __all__ = [
     "MAX_TEXT",
@@ -192,6 +193,8 @@ class Session:
         self._stopping = threading.Event()
         self._outbox_cv = threading.Condition()
         self._outbox_dirty = True
+        self._receipt_lock = threading.Lock()
+        self._early_receipts: dict[str, tuple[str, float, float]] = {}  # wa_id -> (status, at, seen)
         # worker-only state
         self._timer: tuple[float, str] | None = None
         self._attempt = 0
@@ -538,16 +541,18 @@ class Session:
         elif isinstance(ev, drv.Incoming):
             self._on_incoming(ev)
         elif isinstance(ev, drv.Receipt):
-            for record in self.store.apply_receipt(ev.wa_ids, ev.status):
-                self._emit(
-                    MessageReceipt(
-                        id=record.id,
-                        to=record.chat,
-                        wa_id=record.wa_id or "",
-                        status=ev.status,
-                        at=ev.timestamp,
-                    )
-                )
+            with self._receipt_lock:
+                changed, unknown = self.store.apply_receipt(ev.wa_ids, ev.status)
+                # A receipt can overtake the sender recording the message's WhatsApp id:
+                # keep it until then (the sender applies it right after recording).
+                self._early_receipts = {
+                    k: v for k, v in self._early_receipts.items() if now - v[2] < EARLY_RECEIPT_TTL
+                }
+                for wa_id in unknown:
+                    kept = self._early_receipts.get(wa_id)
+                    if kept is None or RECEIPT_RANK[kept[0]] < RECEIPT_RANK[ev.status]:
+                        self._early_receipts[wa_id] = (ev.status, ev.timestamp, now)
+            self._emit_receipts(changed, ev.status, ev.timestamp)
         elif isinstance(ev, drv.Exited):
             if ev.error is not None:
                 log.info("connecting failed: %s", ev.error)
@@ -645,7 +650,9 @@ class Session:
         except drv.DriverError as exc:
             self._send_failed(record, exc)
             return
-        updated = self.store.mark_sent(record.id, result.wa_id, result.timestamp)
+        with self._receipt_lock:
+            updated = self.store.mark_sent(record.id, result.wa_id, result.timestamp)
+            early = self._early_receipts.pop(result.wa_id, None)
         log.info(
             "message %s sent to %s (WhatsApp id %s)",
             record.id,
@@ -657,6 +664,19 @@ class Session:
             with self._emit_lock:
                 self._emit(
                     MessageSent(id=record.id, to=record.chat, wa_id=result.wa_id, sent_at=result.timestamp)
+                )
+        if early is not None:
+            status, at, _ = early
+            changed, _ = self.store.apply_receipt((result.wa_id,), status)
+            self._emit_receipts(changed, status, at)
+
+    def _emit_receipts(self, records: list[MessageRecord], status: str, at: float) -> None:
+        with self._emit_lock:
+            for record in records:
+                self._emit(
+                    MessageReceipt(
+                        id=record.id, to=record.chat, wa_id=record.wa_id or "", status=status, at=at
+                    )
                 )
 
     def _send_failed(self, record: MessageRecord, exc: drv.DriverError) -> None:

@@ -69,6 +69,7 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 
 OUT_PENDING = ("queued", "sending")
+RECEIPT_RANK = {"sent": 0, "delivered": 1, "read": 2, "played": 3}
 
 
 def new_message_id() -> str:
@@ -283,16 +284,22 @@ class Store:
             db.execute(f"UPDATE messages SET {assignments} WHERE id = ?", (*fields.values(), message_id))  # noqa: S608
             return self._record(db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone())
 
-    def apply_receipt(self, wa_ids: tuple[str, ...], status: str) -> list[MessageRecord]:
-        """Record delivered/read/played for our sent messages; never moves a status backwards."""
-        rank = {"sent": 0, "delivered": 1, "read": 2, "played": 3}
+    def apply_receipt(self, wa_ids: tuple[str, ...], status: str) -> tuple[list[MessageRecord], list[str]]:
+        """Record delivered/read/played for our sent messages; never moves a status backwards.
+
+        Returns the records that changed, and the WhatsApp ids no sent message carries (yet).
+        """
         changed = []
+        unknown = []
         with self.transaction() as db:
             for wa_id in wa_ids:
                 row = db.execute(
                     "SELECT * FROM messages WHERE wa_id = ? AND direction = 'out'", (wa_id,)
                 ).fetchone()
-                if row is None or rank.get(row["status"], -1) >= rank[status] or row["status"] not in rank:
+                if row is None:
+                    unknown.append(wa_id)
+                    continue
+                if row["status"] not in RECEIPT_RANK or RECEIPT_RANK[row["status"]] >= RECEIPT_RANK[status]:
                     continue
                 now = time.time()
                 db.execute(
@@ -301,7 +308,7 @@ class Store:
                 record = self._record(dict(row) | {"status": status, "updated_at": now})  # type: ignore[arg-type]
                 assert record is not None
                 changed.append(record)
-        return changed
+        return changed, unknown
 
     # -- incoming --
     def record_incoming(
