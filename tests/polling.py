@@ -1,12 +1,12 @@
 """Helpers shared by the tests that start servers and processes: wait for a condition, pick a
-free loopback port."""
+free loopback port, talk to a running gateway."""
 
 from __future__ import annotations
 
 import socket
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import requests
 
@@ -39,3 +39,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class GatewayHTTP:
+    """HTTP calls to a running wadesk gateway. The class using it provides ``base`` (the URL),
+    ``token`` (None: no token) and ``http`` (a requests.Session); ``token=""`` sends none."""
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        token = self.token if token is None else token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def request(
+        self, method: str, path: str, *, token: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        headers = {**self.headers(token), **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", 10)
+        return self.http.request(method, self.base + path, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from polling import free_port, wait_until
+from polling import GatewayHTTP, free_port, wait_until
 
 from wadesk.core import driver as drv
 from wadesk.core.events import Status
@@ -117,7 +117,7 @@ def clean_env(base: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in base.items() if not k.startswith(_OUR_SETTINGS) or k.startswith("WADESK_TEST_")}
 
 
-class Headless:
+class Headless(GatewayHTTP):
     """``python -m wadesk --headless`` in a child process, talked to over real HTTP."""
 
     def __init__(self, env: dict[str, str], data_dir: Path, token: str | None, log_path: Path) -> None:
@@ -165,23 +165,6 @@ class Headless:
                 return False
 
         wait_until(healthy, timeout, "GET /health to answer 200")
-
-    def headers(self, token: str | None = None) -> dict[str, str]:
-        token = self.token if token is None else token
-        return {"Authorization": f"Bearer {token}"} if token else {}
-
-    def request(
-        self, method: str, path: str, *, token: str | None = None, **kwargs: Any
-    ) -> requests.Response:
-        headers = {**self.headers(token), **kwargs.pop("headers", {})}
-        kwargs.setdefault("timeout", 10)
-        return self.http.request(method, self.base + path, headers=headers, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.request("POST", path, **kwargs)
 
     def status(self) -> dict[str, Any]:
         response = self.get("/status")

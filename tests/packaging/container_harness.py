@@ -19,7 +19,7 @@ from typing import Any
 
 import polling
 import requests
-from polling import free_port
+from polling import GatewayHTTP, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE_ENV = "WADESK_DOCKER"
@@ -105,7 +105,7 @@ class Engine:
 
 
 @dataclass
-class Container:
+class Container(GatewayHTTP):
     engine: Engine
     name: str
     port: int | None = None
@@ -150,21 +150,6 @@ class Container:
     def base(self) -> str:
         assert self.port is not None, "this container has no published port"
         return f"http://127.0.0.1:{self.port}"
-
-    def request(
-        self, method: str, path: str, *, token: str | None = None, **kwargs: Any
-    ) -> requests.Response:
-        token = self.token if token is None else token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        headers.update(kwargs.pop("headers", {}))
-        kwargs.setdefault("timeout", 10)
-        return self.http.request(method, self.base + path, headers=headers, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.request("POST", path, **kwargs)
 
     def wait_healthy(self, timeout: float = 30) -> float:
         """Wait for GET /health to answer 200; returns the seconds waited."""

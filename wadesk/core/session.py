@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -590,29 +590,10 @@ class Session:
         self._restart_pairing(f"{reason}; scan the QR code to link again")
 
     def _on_incoming(self, ev: drv.Incoming) -> None:
-        record = self.store.record_incoming(
-            wa_id=ev.wa_id,
-            chat=ev.chat,
-            sender=ev.sender,
-            push_name=ev.push_name,
-            text=ev.text,
-            timestamp=ev.timestamp,
-            is_group=ev.is_group,
-        )
-        if record is None:
-            return
-        self._emit(
-            IncomingMessage(
-                id=record.id,
-                wa_id=ev.wa_id,
-                chat=ev.chat,
-                sender=ev.sender,
-                push_name=ev.push_name,
-                text=ev.text,
-                timestamp=ev.timestamp,
-                is_group=ev.is_group,
-            )
-        )
+        fields = {k: v for k, v in asdict(ev).items() if k != "driver_id"}
+        record = self.store.record_incoming(**fields)
+        if record is not None:  # None: WhatsApp delivered it again (stored already)
+            self._emit(IncomingMessage(id=record.id, **fields))
 
     # ---- the sender: outbox ------------------------------------------------------------------------
     def _send_loop(self) -> None:
