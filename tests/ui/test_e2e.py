@@ -86,6 +86,13 @@ class Harness:
         self.fake_wa.scan(decoded)
         return decoded
 
+    def open_paired(self) -> tuple[MainWindow, str]:
+        """A new window, linked by scanning the QR code read from its pixels; returns it and the code."""
+        window = self.open()
+        code = self.scan_qr_from_pixels(window)
+        self.wait_banner(window, "Connected as")
+        return window, code
+
 
 @pytest.fixture
 def harness(qtbot: Any, fake_wa: Any, data: DataDir) -> Iterator[Harness]:
@@ -173,9 +180,7 @@ def test_a_rotated_qr_code_replaces_the_shown_one(qtbot: Any, harness: Harness, 
 def test_restart_reconnects_without_a_qr_and_keeps_the_log(
     qtbot: Any, harness: Harness, fake_wa: Any
 ) -> None:
-    window = harness.open()
-    harness.scan_qr_from_pixels(window)
-    harness.wait_banner(window, "Connected as")
+    window, _ = harness.open_paired()
     window.compose.recipient.setText("+15550002222")
     window.compose.message.setPlainText("before the restart")
     qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
@@ -193,9 +198,7 @@ def test_restart_reconnects_without_a_qr_and_keeps_the_log(
 def test_a_message_sent_while_reconnecting_goes_out_on_reconnect(
     qtbot: Any, harness: Harness, fake_wa: Any
 ) -> None:
-    window = harness.open()
-    harness.scan_qr_from_pixels(window)
-    harness.wait_banner(window, "Connected as")
+    window, _ = harness.open_paired()
     window.compose.recipient.setText("+15550002222")
     harness.shown.clear()
     fake_wa.drop_connection()
@@ -241,9 +244,7 @@ def test_link_with_phone_number(qtbot: Any, harness: Harness, fake_wa: Any) -> N
 
 
 def test_log_out_from_the_menu(qtbot: Any, harness: Harness, fake_wa: Any) -> None:
-    window = harness.open()
-    first = harness.scan_qr_from_pixels(window)
-    harness.wait_banner(window, "Connected as")
+    window, first = harness.open_paired()
     ran_in: list[int] = []
     real_logout = window.session.logout
 
@@ -269,9 +270,7 @@ def test_log_out_from_the_menu(qtbot: Any, harness: Harness, fake_wa: Any) -> No
 def test_local_api_beside_the_window(qtbot: Any, harness: Harness, fake_wa: Any) -> None:
     from .test_localapi import call, free_port
 
-    window = harness.open()
-    harness.scan_qr_from_pixels(window)
-    harness.wait_banner(window, "Connected as")
+    window, _ = harness.open_paired()
     port = free_port()
     window.settings.setValue("local_api/enabled", "true")
     window.settings.setValue("local_api/port", port)
