@@ -155,6 +155,16 @@ def _secret(raw: str) -> str:
     return value
 
 
+UNCERTAIN_MODES = ("resend", "fail")
+
+
+def _uncertain(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in UNCERTAIN_MODES:
+        raise ValueError("must be resend (at least once) or fail (at most once)")
+    return mode
+
+
 def _device_name(raw: str) -> str:
     name = raw.strip()
     if not 1 <= len(name) <= 50:
@@ -231,6 +241,15 @@ SETTINGS: tuple[Setting, ...] = (
         flag="--send-interval",
     ),
     Setting(
+        "uncertain",
+        "WADESK_UNCERTAIN",
+        _uncertain,
+        "resend",
+        "a message that may have reached WhatsApp when a crash or a drop cut its send short: "
+        "resend (at least once, marked possible_duplicate) or fail (at most once)",
+        flag="--uncertain",
+    ),
+    Setting(
         "device_name",
         "WADESK_DEVICE_NAME",
         _device_name,
@@ -285,6 +304,7 @@ class Config:
     port: int = 8080
     proxy: str | None = None
     send_interval: float = 1.0
+    uncertain: str = "resend"
     device_name: str = "wadesk"
     webhook_urls: tuple[str, ...] = ()
     webhook_events: frozenset[str] = field(default_factory=lambda: frozenset(WEBHOOK_EVENTS))
