@@ -98,3 +98,28 @@ def test_display_and_phone():
     assert parsed.display().startswith("+49 ")
     assert format_phone("15550002222") == "+1 555-000-2222"
     assert format_phone("999") == "+999"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "\u0661\u0662\u0660\u0663\u0666\u0663\u0660\u0662\u0665\u0662\u0664\u0666@g.us",
+            "not a valid group ID",
+        ),
+        ("\uff11\uff12\uff10\uff13\uff16\uff13\uff10\uff12\uff15\uff12@g.us", "not a valid group ID"),
+        ("120363\u0660\u0662\u0665\u0662\u0664\u0666-1612345678@g.us", "not a valid group ID"),
+        ("120363025246125888\n@g.us", "not a valid group ID"),
+        (
+            "\u0664\u0669\u0661\u0665\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669@s.whatsapp.net",
+            "user ID",
+        ),
+        ("+\u0664\u0669 \u0661\u0665\u0661 \u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669", "digits 0-9"),
+        ("+\uff14\uff19 151 23456789", "digits 0-9"),
+        ("+49 151 2345678\u00b2", "digits 0-9"),
+    ],
+)
+def test_only_ascii_digits_are_digits(text, reason):
+    # str.isdigit() and \d accept other scripts' digits; WhatsApp IDs are ASCII
+    with pytest.raises(RecipientError, match=reason):
+        parse_recipient(text)

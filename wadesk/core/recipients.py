@@ -5,6 +5,10 @@ Pure functions, no I/O. A phone number in any usual international notation
 ("4915123456789@s.whatsapp.net") becomes "<digits>@s.whatsapp.net"; a group JID
 ("120363...@g.us" or the older "<creator>-<time>@g.us") passes through unchanged.
 Anything else raises :class:`RecipientError` with a reason a person understands.
+
+Digits are the ASCII digits 0-9 only: Python's ``str.isdigit()`` and ``\\d`` also accept
+other scripts' digits ("١٢٠٣…", fullwidth "１２…"), which WhatsApp does not, and a group ID
+passes through unchanged, so it would be queued and fail only when sent.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ GROUP_SERVER = "g.us"
 
 # Characters people put into phone numbers for readability.
 _SEPARATORS = re.compile(r"[\s\-./()\u00a0\u2010-\u2015]+")
-_GROUP_USER = re.compile(r"^(\d{5,25}|\d{5,20}-\d{5,15})$")
+_GROUP_USER = re.compile(r"[0-9]{5,25}|[0-9]{5,20}-[0-9]{5,15}")
+_DIGITS = re.compile(r"[0-9]+")
 
 _POSSIBLE_REASONS = {
     ValidationResult.TOO_SHORT: "is too short for a phone number",
@@ -85,11 +90,11 @@ def _parse_jid(text: str) -> Recipient:
     user, _, server = text.rpartition("@")
     server = server.lower()
     if server == GROUP_SERVER:
-        if not _GROUP_USER.match(user):
+        if not _GROUP_USER.fullmatch(user):
             raise RecipientError(f"'{text}' is not a valid group ID (expected digits@g.us)")
         return Recipient(jid=f"{user}@{GROUP_SERVER}", is_group=True)
     if server in (USER_SERVER, "c.us"):
-        if ":" in user or not user.isdigit():
+        if not _DIGITS.fullmatch(user):
             raise RecipientError(f"'{text}' is not a valid WhatsApp user ID (expected digits@s.whatsapp.net)")
         return Recipient(jid=f"{_parse_phone('+' + user)}@{USER_SERVER}", is_group=False)
     if server == "lid":
@@ -113,8 +118,10 @@ def _parse_phone(text: str) -> str:
     digits = compact[1:]
     if not digits:
         raise RecipientError(f"'{text}' has no digits")
-    if not digits.isdigit():
-        raise RecipientError(f"'{text}' is not a phone number: only digits, spaces, +, -, ( ) are allowed")
+    if not _DIGITS.fullmatch(digits):
+        raise RecipientError(
+            f"'{text}' is not a phone number: only the digits 0-9, spaces, +, -, ( ) are allowed"
+        )
     try:
         number = phonenumbers.parse(compact)
     except NumberParseException as exc:
