@@ -58,10 +58,13 @@ def routes(app: Flask) -> set[tuple[str, str]]:
 # ---- auth -----------------------------------------------------------------------------------
 
 
-def test_only_health_is_open(app: Flask, client: FlaskClient) -> None:
+def test_only_the_probes_are_open(app: Flask, client: FlaskClient) -> None:
     assert client.get("/health").status_code == 200
-    protected = [(m, p) for m, p in routes(app) if p != "/health"]
-    assert len(protected) == 11
+    # /ready reveals only the state, so Kubernetes and compose health checks need no token
+    ready = client.get("/ready")
+    assert ready.status_code == 200 and ready.get_json()["state"] == "connected"
+    protected = [(m, p) for m, p in routes(app) if p not in ("/health", "/ready")]
+    assert len(protected) == 10
     for method, path in protected:
         url = path.replace("{id}", "msg_x")
         for headers in ({}, {"Authorization": "Bearer nope-nope-nope-nope"}, {"X-Api-Key": "nope"}):
@@ -220,7 +223,11 @@ def test_messages_are_paginated_newest_first(client: FlaskClient) -> None:
         url = f"/messages?limit=2&cursor={page['next_cursor']}"
     assert seen == ids[::-1] and pages == 3
     assert client.get("/messages?direction=in", headers=AUTH).get_json()["messages"] == []
-    for bad in ("limit=0", "limit=201", "limit=x", "cursor=abc", "cursor=-1", "direction=up"):
+    assert len(client.get("/messages?limit=0002", headers=AUTH).get_json()["messages"]) == 2
+    many = "9" * 5000  # longer than Python's limit for int() of a string
+    bad_args = ("limit=0", "limit=201", "limit=x", "limit=\u0665", f"limit={many}", f"limit=0{many}")
+    bad_args += ("cursor=abc", "cursor=-1", "cursor=\u0665", f"cursor={many}", "direction=up")
+    for bad in bad_args:
         field = bad.split("=")[0]
         assert_json_error(client.get(f"/messages?{bad}", headers=AUTH), 400, field=field)
     assert_json_error(client.get("/messages/msg_nope", headers=AUTH), 404, "not_found")

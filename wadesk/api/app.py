@@ -5,8 +5,8 @@
 (:class:`ApiContext`); nothing is global, so several apps (tests) can live side by side,
 each with its own Prometheus registry.
 
-Every endpoint but ``/health`` needs the API token. Every error is JSON (see
-:mod:`.errors`). One access-log line (method, route, status, duration) per request.
+Every endpoint but the probes ``/health`` and ``/ready`` needs the API token. Every error is
+JSON (see :mod:`.errors`). One access-log line (method, route, status, duration) per request.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ MAX_BODY = 1024 * 1024  # bytes; larger request bodies get 413
 MAX_IDEMPOTENCY_KEY = 255
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", "/ready"})  # probes: they reveal only the session state
 QR_FORMATS = ("png", "svg", "text", "json")
 EVENT_NAMES = ("message", "message.status", "session.status", "qr")
 UNMATCHED = "unmatched"
@@ -466,9 +466,17 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits, and no more of them than ``high`` has before int(): int() of a few
+    # thousand digits raises ValueError (Python's limit on the length of integer strings)
+    digits = raw.lstrip("0") or "0"
+    if (
+        not raw.isascii()
+        or not raw.isdigit()
+        or len(digits) > len(str(high))
+        or not low <= int(digits) <= high
+    ):
         raise field_error(name, f"must be a whole number from {low} to {high}")
-    return int(raw)
+    return int(digits)
 
 
 @_route("POST", "/logout")

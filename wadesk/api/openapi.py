@@ -227,7 +227,8 @@ def document(version: str) -> dict[str, Any]:
             "title": "wadesk",
             "version": version,
             "description": "WhatsApp gateway: pair once by QR code, then send and receive messages. "
-            "Every endpoint except /health needs the API token (Authorization: Bearer, or X-Api-Key). "
+            "Every endpoint except the probes /health and /ready needs the API token "
+            "(Authorization: Bearer, or X-Api-Key). "
             "Errors are JSON objects with `error` and `message`.",
         },
         "security": [{"bearer": []}, {"apiKey": []}],
@@ -240,13 +241,14 @@ def document(version: str) -> dict[str, Any]:
                 }
             },
             "/ready": {
-                "get": _op(
-                    "readiness: 200 only when connected to WhatsApp",
-                    {
+                "get": {
+                    "summary": "readiness: 200 only when connected to WhatsApp",
+                    "security": [],
+                    "responses": {
                         "200": _json(_ref("Ready"), "connected"),
                         "503": _json(_ref("Ready"), "not connected (the state says why)"),
                     },
-                )
+                }
             },
             "/status": {"get": _op("session state and counters", {"200": _json(_ref("Status"), "status")})},
             "/qr": {
