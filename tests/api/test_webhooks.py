@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -9,7 +10,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.utils import formatdate
 from pathlib import Path
 
@@ -330,7 +331,99 @@ def test_post_network_errors() -> None:
         silent.listen()
         port = silent.getsockname()[1]
         slow = wh.post(f"http://127.0.0.1:{port}/", b"{}", {}, 0.3)
-    assert slow.status is None and slow.error == "no answer within 0.3 s"
+    assert slow.status is None and slow.error == "no complete answer within 0.3 s"
+
+
+class TricklingReceiver:
+    """A receiver on 127.0.0.1 that reads the request, then sends ``head`` at once and
+    ``trickle`` one byte every ``interval`` seconds: each byte arrives well within a per-read
+    timeout, so only a deadline for the whole attempt ends it."""
+
+    def __init__(self, head: bytes, trickle: bytes, interval: float = 0.5) -> None:
+        self.head = head
+        self.trickle = trickle
+        self.interval = interval
+        self.sent = 0  # bytes of ``trickle`` sent
+        self.closed_by_client = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/hook"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self._listener.settimeout(10)
+        try:
+            conn, _ = self._listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            received = b""
+            while b"\r\n\r\n" not in received and len(received) < 65536:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                received += chunk
+            try:
+                conn.sendall(self.head)
+                for byte in self.trickle:
+                    if self._stop.wait(self.interval):
+                        return
+                    conn.sendall(bytes([byte]))
+                    self.sent += 1
+            except OSError:
+                self.closed_by_client.set()
+                return
+            conn.settimeout(0.2)
+            with contextlib.suppress(OSError):
+                if conn.recv(1) == b"":
+                    self.closed_by_client.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def trickling() -> Iterator[Callable[[bytes, bytes], TricklingReceiver]]:
+    made: list[TricklingReceiver] = []
+
+    def make(head: bytes, trickle: bytes) -> TricklingReceiver:
+        made.append(TricklingReceiver(head, trickle))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+def test_an_attempt_has_a_deadline_however_slowly_the_receiver_answers(
+    trickling: Callable[[bytes, bytes], TricklingReceiver],
+) -> None:
+    # the status line and headers arrive a byte every 0.5 s: 60 bytes would take 30 s
+    slow = trickling(b"", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Padding: " + b"x" * 30 + b"\r\n\r\n")
+    started = time.monotonic()
+    attempt = wh.post(slow.url, b"{}", {}, 2)
+    took = time.monotonic() - started
+    assert attempt == wh.Attempt(None, "no complete answer within 2 s")
+    assert wh.classify(attempt.status) is wh.Outcome.RETRY
+    assert 1.9 <= took < 3.0, took
+    assert 2 <= slow.sent <= 5  # it was trickling, each byte within the per-read timeout
+    assert slow.closed_by_client.wait(5)  # the connection was given up, not left open
+
+
+def test_a_complete_answer_with_a_trickling_body_counts_and_ends_at_the_deadline(
+    trickling: Callable[[bytes, bytes], TricklingReceiver],
+) -> None:
+    # the head is complete at once, so the outcome is known; the body is not waited for
+    slow = trickling(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", b"y" * 100)
+    started = time.monotonic()
+    attempt = wh.post(slow.url, b"{}", {}, 2)
+    took = time.monotonic() - started
+    assert attempt == wh.Attempt(200, None, None)
+    assert 1.9 <= took < 3.0, took
 
 
 def test_webhook_sockets_do_not_set_keepalive(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,6 +27,7 @@ receiver holds up only its own queue.
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import email.utils
 import hashlib
@@ -47,6 +48,7 @@ from urllib.parse import unquote, urlsplit
 from .. import __version__
 from ..core.backoff import backoff_delay
 from ..core.events import MessageQueued
+from ..core.session import StorageError
 from .feed import Envelope
 
 log = logging.getLogger("wadesk.webhooks")
@@ -191,6 +193,14 @@ def _describe(exc: BaseException, timeout: float) -> str:
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float = TIMEOUT) -> Attempt:
     """POST ``body`` to ``url`` on a fresh connection (standard library only).
 
+    ``timeout`` bounds the whole attempt (connect, send, the answer's head), not only each
+    read: a receiver trickling a byte at a time would reset a per-read timeout for ever. At
+    the deadline a timer shuts the socket down, which ends any read or write blocked on it;
+    the attempt is then a network error ("no complete answer within N s"), retried. Once
+    the status line and headers are in before the deadline, the outcome is known: the rest
+    of the body is read only until the deadline. (A host name is resolved before the socket exists, so a slow
+    resolver is bounded by the system's resolver timeout, not by this one.)
+
     The socket keeps the default of no SO_KEEPALIVE: the WhatsApp driver shuts down
     keep-alive sockets to its proxy's port when it ends a pairing loop.
     """
@@ -205,17 +215,38 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float = TIMEOU
         conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=_context())
     else:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()  # before looking at conn.sock: a socket made after this is checked below
+        sock = conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the TCP socket, even under TLS
+
+    late = Attempt(None, f"no complete answer within {timeout:g} s")
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
     try:
+        conn.connect()
+        if expired.is_set():
+            return late
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
+        if expired.is_set():
+            return late
         with contextlib.suppress(OSError, http.client.HTTPException):
             response.read(65536)
         status = response.status
         error = None if 200 <= status < 300 else f"HTTP {status} {response.reason}".strip()
         return Attempt(status, error, parse_retry_after(response.getheader("Retry-After")))
     except (OSError, http.client.HTTPException) as exc:
+        if expired.is_set() or isinstance(exc, TimeoutError):
+            return late
         return Attempt(None, _describe(exc, timeout))
     finally:
+        timer.cancel()
         conn.close()
 
 
@@ -253,6 +284,7 @@ class WebhookDispatcher:
         sender: Sender = post,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        supervise: Callable[[Callable[[], None]], Callable[[], None]] | None = None,
     ) -> None:
         self.store = store
         self.urls = tuple(dict.fromkeys(urls))
@@ -267,6 +299,11 @@ class WebhookDispatcher:
         self._clock = clock
         self._rng = rng or random.Random()
         self._stopping = threading.Event()
+        self._intake_lock = threading.Lock()
+        self._pending: collections.deque[Envelope] = collections.deque()  # not stored yet
+        self._pending_logged = False
+        self._last_backlog: dict[str, int] = {}
+        self._supervise = supervise
         self._workers = {url: _Receiver(self, url) for url in self.urls}
 
     # -- intake (feed listener; runs on core threads) --
@@ -276,18 +313,47 @@ class WebhookDispatcher:
         return self.events is None or envelope.event in self.events
 
     def handle(self, envelope: Envelope) -> None:
-        """Queue the event durably for every receiver (one transaction), then wake them."""
+        """Queue the event durably for every receiver (one transaction), then wake them.
+
+        While the store cannot be written the event waits in memory, behind any others
+        waiting, and the delivery threads store them as soon as it works again."""
         if not self._workers or not self.wants(envelope):
             return
-        now = self._clock()
-        with self.store.transaction() as db:
-            db.executemany(
-                "INSERT INTO webhook_queue (receiver, event_id, event, body, attempts, next_attempt_at,"
-                " created_at) VALUES (?, ?, ?, ?, 0, 0, ?)",
-                [(url, envelope.id, envelope.event, envelope.body, now) for url in self.urls],
-            )
-        for worker in self._workers.values():
-            worker.wake.set()
+        with self._intake_lock:
+            self._pending.append(envelope)
+            self._flush_locked()
+
+    def flush_pending(self) -> bool:
+        """Store the events waiting in memory; True when none is left waiting."""
+        with self._intake_lock:
+            return self._flush_locked()
+
+    def _flush_locked(self) -> bool:
+        stored = 0
+        while self._pending:
+            envelope = self._pending[0]
+            now = self._clock()
+            try:
+                with self.store.transaction("webhook_enqueue") as db:
+                    db.executemany(
+                        "INSERT INTO webhook_queue (receiver, event_id, event, body, attempts,"
+                        " next_attempt_at, created_at) VALUES (?, ?, ?, ?, 0, 0, ?)",
+                        [(url, envelope.id, envelope.event, envelope.body, now) for url in self.urls],
+                    )
+            except StorageError as exc:
+                if not self._pending_logged:
+                    self._pending_logged = True
+                    log.warning("webhooks: events wait in memory until the store works again: %s", exc)
+                break
+            self._pending.popleft()
+            stored += 1
+        if stored:
+            if self._pending_logged and not self._pending:
+                self._pending_logged = False
+                log.info("webhooks: the store works again; events waiting in memory are queued")
+            for worker in self._workers.values():
+                worker.wake.set()
+        return not self._pending
 
     # -- lifecycle --
     def start(self) -> None:
@@ -334,9 +400,17 @@ class WebhookDispatcher:
         if not self.urls:
             return {}
         counts = {display_url(u): 0 for u in self.urls}
-        for row in self.store.query("SELECT receiver, count(*) FROM webhook_queue GROUP BY receiver"):
+        try:
+            rows = self.store.query("SELECT receiver, count(*) FROM webhook_queue GROUP BY receiver")
+        except StorageError:
+            return dict(self._last_backlog or counts)  # the last count read
+        for row in rows:
             if row[0] in self._workers:
                 counts[display_url(row[0])] = int(row[1])
+        waiting = len(self._pending)
+        if waiting:
+            counts = {k: v + waiting for k, v in counts.items()}
+        self._last_backlog = counts
         return counts
 
     def total_backlog(self) -> int:
@@ -362,7 +436,8 @@ class _Receiver:
         self.url = url
         self.label = display_url(url)
         self.wake = threading.Event()
-        self.thread = threading.Thread(target=self.run, name=f"wadesk-webhook-{self.label}", daemon=True)
+        main = dispatcher._supervise(self.run) if dispatcher._supervise is not None else self.run
+        self.thread = threading.Thread(target=main, name=f"wadesk-webhook-{self.label}", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
@@ -377,6 +452,8 @@ class _Receiver:
         d = self.d
         while not d._stopping.is_set():
             self.wake.clear()
+            if d._pending and not d.flush_pending():
+                d._stopping.wait(1.0)  # the store still refuses writes; what it holds goes on
             try:
                 row = self._head()
             except Exception:
@@ -384,7 +461,7 @@ class _Receiver:
                 d._stopping.wait(5.0)
                 continue
             if row is None:
-                self.wake.wait()
+                self.wake.wait(1.0 if d._pending else None)
                 continue
             wait = row.next_attempt_at - d._clock()
             if wait > 0:
