@@ -24,7 +24,7 @@ from wadesk.core.events import (
 )
 from wadesk.core.recipients import parse_recipient
 from wadesk.core.session import validate_text
-from wadesk.core.store import Store
+from wadesk.core.store import StorageHealth, Store
 
 
 class FakeSession:
@@ -52,6 +52,15 @@ class FakeSession:
     @property
     def state(self) -> SessionState:
         return self._state
+
+    def outbox_depth(self) -> int:
+        return self.store.outbox_depth()
+
+    @property
+    def storage(self) -> StorageHealth:
+        return self.store.health
+
+    dead_threads: dict[str, str] = {}  # noqa: RUF012 (never written)
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         with self._lock:

@@ -312,17 +312,41 @@ _HEALTH = {
 
 @_route("GET", "/health")
 def health() -> Response:
-    return Response(_HEALTH[_ctx().session.state.status], mimetype="application/json")
+    """Liveness: 200 while every core thread runs (the state may be anything); 503 once one
+    has died, so that Docker or Kubernetes restarts the process."""
+    session = _ctx().session
+    if session.dead_threads:
+        body = {
+            "status": "failed",
+            "state": session.state.status.value,
+            "reason": "a core thread died: "
+            + "; ".join(f"{name}: {why}" for name, why in session.dead_threads.items()),
+        }
+        return Response(json.dumps(body) + "\n", status=503, mimetype="application/json")
+    return Response(_HEALTH[session.state.status], mimetype="application/json")
 
 
 @_route("GET", "/ready")
 def ready() -> tuple[Response, int]:
-    state = _ctx().session.state
-    ok = state.status is Status.CONNECTED
-    body = {"ready": ok, "state": state.status.value, "description": state.describe()}
+    """Readiness: 200 only while connected, the store takes writes and every core thread runs."""
+    session = _ctx().session
+    state = session.state
+    storage = session.storage
+    body: dict[str, Any] = {"ready": False, "state": state.status.value, "description": state.describe()}
+    headers = {"Cache-Control": "no-store"}
+    if session.dead_threads:
+        body["reason"] = "a core thread died; restart wadesk"
+    elif not storage.available:
+        body["reason"] = f"storage_unavailable: {storage.reason}"
+        body["storage"] = storage.kind
+        headers["Retry-After"] = str(storage.retry_after)
+    elif state.status is Status.CONNECTED:
+        body["ready"] = True
+    else:
+        body["reason"] = state.describe()
     response = jsonify(body)
-    response.headers["Cache-Control"] = "no-store"
-    return response, 200 if ok else 503
+    response.headers.update(headers)
+    return response, 200 if body["ready"] else 503
 
 
 @_route("GET", "/status")
@@ -331,7 +355,9 @@ def status() -> Response:
     session = ctx.session
     body = _state_body(session.state)
     body.update(
-        outbox_depth=session.store.outbox_depth(),
+        outbox_depth=session.outbox_depth(),
+        storage=session.storage.to_dict(),
+        healthy=not session.dead_threads,
         webhook_backlog=ctx.webhooks.total_backlog() if ctx.webhooks is not None else 0,
         reconnects=session.reconnects,
         version=ctx.version,

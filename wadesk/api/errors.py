@@ -14,6 +14,8 @@ from typing import Any
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
+from ..core.session import StorageError
+
 log = logging.getLogger("wadesk.api")
 
 CODES = {
@@ -35,6 +37,7 @@ CODES = {
     501: "not_implemented",
     502: "bad_gateway",
     503: "unavailable",
+    507: "storage_full",
 }
 
 MESSAGES = {
@@ -101,6 +104,22 @@ def _from_http_exception(exc: HTTPException) -> Response:
     return error_response(status, message, headers=headers)
 
 
+def _from_storage_error(exc: StorageError) -> Response:
+    """The store cannot take the request now: 507 for a full disk, else 503; never a 500.
+    Nothing was changed (the failed write was rolled back)."""
+    status = 507 if exc.kind == "full" else 503
+    log.warning("storage unavailable (%s): %s", exc.kind, exc.detail, extra={"storage": exc.kind})
+    return error_response(
+        status,
+        "the message store cannot be written right now "
+        + ("(the disk is full)" if exc.kind == "full" else f"({exc.kind})")
+        + "; nothing was stored: try again later",
+        error="storage_full" if exc.kind == "full" else "storage_unavailable",
+        headers={"Retry-After": str(exc.retry_after)},
+        storage=exc.kind,
+    )
+
+
 def _from_exception(exc: Exception) -> Response:
     log.error("request failed: %s", type(exc).__name__, exc_info=exc)
     return error_response(500, MESSAGES[500])
@@ -108,5 +127,6 @@ def _from_exception(exc: Exception) -> Response:
 
 def register(app: Flask) -> None:
     app.register_error_handler(ApiError, _from_api_error)
+    app.register_error_handler(StorageError, _from_storage_error)
     app.register_error_handler(HTTPException, _from_http_exception)
     app.register_error_handler(Exception, _from_exception)

@@ -131,7 +131,28 @@ class _StateCollector:
                 "wadesk_uptime_seconds", "seconds since the session started", time.time() - session.started_at
             )
             yield GaugeMetricFamily(
-                "wadesk_outbox_depth", "messages waiting to be sent", session.store.outbox_depth()
+                "wadesk_outbox_depth", "messages waiting to be sent", session.outbox_depth()
+            )
+            storage = session.storage
+            yield GaugeMetricFamily(
+                "wadesk_storage_available",
+                "1 while the message store takes writes, 0 while it does not (locked, full, I/O error)",
+                1.0 if storage.available else 0.0,
+            )
+            yield CounterMetricFamily(
+                "wadesk_storage_errors",
+                "store operations that failed (the outbox paused and retried) since start",
+                value=storage.failures,
+            )
+            yield CounterMetricFamily(
+                "wadesk_possible_duplicates",
+                "messages whose send may have reached WhatsApp before an error or a crash, since start",
+                value=session.possible_duplicates,
+            )
+            yield GaugeMetricFamily(
+                "wadesk_threads_dead",
+                "core threads that died (restart wadesk if not 0)",
+                len(session.dead_threads),
             )
         if self._m.webhook_backlog is not None:
             backlog = GaugeMetricFamily(

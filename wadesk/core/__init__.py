@@ -40,6 +40,7 @@ def open_session(config: Config, data: DataDir | None = None) -> Session:
         device_name=config.device_name,
         proxy=config.proxy,
         send_interval=config.send_interval,
+        uncertain=config.uncertain,
     )
     session.on_connected = data.tighten
     return session

@@ -151,8 +151,42 @@ class DriverError(RuntimeError):
 
 
 class NotRunning(DriverError):
+    """Nothing was handed to neonize: the client is not connected (or is being stopped)."""
+
     def __init__(self) -> None:
         super().__init__("not connected to WhatsApp")
+
+
+class SendFailed(DriverError):
+    """A send that neonize reported as failed. ``written`` is False only when whatsmeow's
+    error proves the message never left this process, or that WhatsApp refused it; True
+    when it may have been written to WhatsApp before the failure (no answer, connection
+    lost after the write, or an error this module does not know)."""
+
+    def __init__(self, message: str, *, written: bool) -> None:
+        super().__init__(message)
+        self.written = written
+
+
+# whatsmeow errors raised before the message node is written, or WhatsApp's own refusal
+# of it (an error ack means the server did not take the message)
+_NOT_WRITTEN = (
+    "websocket not connected",  # ErrNotConnected, checked before the write
+    "the store doesn't contain a device jid",  # ErrNotLoggedIn
+    "failed to get device list",  # usync before the message is built
+    "failed to encrypt",
+    "failed to marshal",
+    "unknown server",
+    "invalid jid",
+    "can't send message to",
+    "server returned error",  # the server's ack carried an error: it refused the message
+)
+
+
+def send_error_written(text: str) -> bool:
+    """True unless ``text`` (whatsmeow's send error) proves the message was not delivered."""
+    low = text.lower()
+    return not any(marker in low for marker in _NOT_WRITTEN)
 
 
 class _RWLock:
@@ -523,7 +557,12 @@ class NeonizeDriver:
         target = load_neonize()["jid_class"](
             User=user, Server=server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False
         )
-        response = self._call("send_message", target, text)
+        try:
+            response = self._call("send_message", target, text)
+        except NotRunning:
+            raise
+        except DriverError as exc:
+            raise SendFailed(str(exc), written=send_error_written(str(exc))) from exc
         return SendResult(wa_id=response.ID, timestamp=float(response.Timestamp or time.time()))
 
     def pair_phone(self, phone_digits: str) -> str:

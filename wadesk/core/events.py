@@ -139,6 +139,7 @@ class MessageSent(Event):
     wa_id: str
     sent_at: float
     status: str = "sent"
+    possible_duplicate: bool = False  # an earlier attempt may have reached WhatsApp too
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class MessageFailed(Event):
     to: str
     reason: str
     status: str = "failed"
+    possible_duplicate: bool = False  # the message may have reached WhatsApp all the same
 
 
 @dataclass(frozen=True)

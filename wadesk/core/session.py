@@ -7,6 +7,20 @@ Threads:
   so state changes never race.
 * the **sender** drains the outbox while CONNECTED, one message at a time, paced by
   ``send_interval``. Sending blocks on the network, so it has a thread of its own.
+
+Neither thread ends on an error. When our database cannot be written (another process
+holds its lock, the disk is full), the outbox pauses and retries with backoff, and a
+received message or receipt that could not be stored is kept in memory and stored as
+soon as the database takes writes again. A thread that dies anyway is recorded in
+:attr:`Session.dead_threads` (``/health`` turns 503) and logged once with its traceback.
+
+What is guaranteed for outgoing messages: neonize 0.5.2 cannot send with a message id of
+our choosing, so a send cut short after it was written to WhatsApp (a crash, or a lost
+connection before WhatsApp's answer) cannot be proven sent or not. Only that one
+message can be repeated, at most once per such fault; it is marked
+``possible_duplicate``, and ``uncertain="fail"`` fails it instead (at most once).
+Errors that prove nothing left (not connected, refused before the write, refused by
+WhatsApp) are retried without that mark.
 * callers (HTTP handlers, the GUI bridge) call :meth:`Session.send`,
   :meth:`Session.logout`, :meth:`Session.request_pairing_code` from their own threads;
   blocking WhatsApp calls run on the caller's thread, never on the worker.
@@ -45,7 +59,15 @@ from .events import (
     Status,
 )
 from .recipients import Recipient, RecipientError, parse_recipient
-from .store import RECEIPT_RANK, IdempotencyConflict, MessageRecord, Store, request_hash
+from .store import (
+    RECEIPT_RANK,
+    IdempotencyConflict,
+    MessageRecord,
+    StorageError,
+    StorageHealth,
+    Store,
+    request_hash,
+)
 
 log = logging.getLogger("wadesk.session")
 
@@ -59,6 +81,10 @@ SEND_GRACE = 2.0  # at stop, a send in flight may finish for this long before th
 MAX_SEND_ATTEMPTS = 10
 SEND_RETRY_CAP = 300.0
 EARLY_RECEIPT_TTL = 300.0  # how long a receipt for a not yet recorded message is kept
+STORAGE_RETRY_FIRST = 0.2  # seconds before retrying a write the database refused ...
+STORAGE_RETRY_CAP = 10.0  # ... doubling up to this
+MAX_DEFERRED = 100_000  # received messages and receipts held in memory while the store is down
+UNCERTAIN_MODES = ("resend", "fail")
 
 __all__ = [
     "MAX_TEXT",
@@ -66,6 +92,7 @@ __all__ = [
     "RecipientError",
     "Session",
     "SessionError",
+    "StorageError",
     "TextError",
     "validate_text",
 ]
@@ -170,8 +197,12 @@ class Session:
         rng: random.Random | None = None,
         reconnect_delay: Callable[[int], float] | None = None,
         send_retry_delay: Callable[[int], float] | None = None,
+        uncertain: str = "resend",
     ) -> None:
+        if uncertain not in UNCERTAIN_MODES:
+            raise ValueError(f"uncertain must be one of {UNCERTAIN_MODES}")
         self.store = store
+        self.uncertain = uncertain
         self.session_db = Path(session_db)
         self.send_interval = send_interval
         self._driver_factory = driver_factory or (
@@ -202,6 +233,12 @@ class Session:
         self._last_qr_at = 0.0
         self._last_qr_ttl = 0.0
         self._pending_reason: str | None = None
+        self._deferred: list[drv.DriverEvent] = []  # worker-only: events waiting for the store
+        self._deferred_retry_at = 0.0
+        self._deferred_failures = 0
+        self._outbox_depth = 0  # last count read, answered while the store cannot be read
+        self.dead_threads: dict[str, str] = {}  # thread name -> what ended it
+        self.possible_duplicates = 0  # sends marked possible_duplicate since start
         self.started_at = time.time()
         self.reconnects = 0
         self.on_connected: Callable[[], None] | None = None  # e.g. tighten file modes
@@ -211,6 +248,22 @@ class Session:
     def state(self) -> SessionState:
         with self._state_lock:
             return self._state
+
+    @property
+    def storage(self) -> StorageHealth:
+        """Whether our database takes writes (``available``), and if not why and since when."""
+        return self.store.health
+
+    @property
+    def healthy(self) -> bool:
+        """False once a core thread has died (the process should be restarted)."""
+        return not self.dead_threads
+
+    def outbox_depth(self) -> int:
+        """Messages waiting to be sent; the last known count while the store cannot be read."""
+        with contextlib.suppress(StorageError):
+            self._outbox_depth = self.store.outbox_depth()
+        return self._outbox_depth
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback(event)`` for every event from now on; returns an unsubscribe function."""
@@ -226,11 +279,12 @@ class Session:
     def start(self) -> None:
         if self._worker is not None:
             raise SessionError("the session was started already")
-        requeued = self.store.requeue_interrupted()
-        if requeued:
-            log.info("%d message(s) interrupted by the last shutdown are queued again", requeued)
-        self._worker = threading.Thread(target=self._run, name="wadesk-session", daemon=True)
-        self._sender = threading.Thread(target=self._send_loop, name="wadesk-sender", daemon=True)
+        self._worker = threading.Thread(
+            target=self._guarded, args=(self._run,), name="wadesk-session", daemon=True
+        )
+        self._sender = threading.Thread(
+            target=self._guarded, args=(self._sender_main,), name="wadesk-sender", daemon=True
+        )
         self._set_state(SessionState(Status.STARTING))
         self._worker.start()
         self._sender.start()
@@ -266,7 +320,8 @@ class Session:
         """Queue a text message durably; returns (record, created) at once.
 
         Raises :class:`RecipientError` or :class:`TextError` for bad input and
-        :class:`IdempotencyConflict` if the key was used for a different request.
+        :class:`IdempotencyConflict` if the key was used for a different request, and
+        :class:`StorageError` if it could not be committed (nothing was queued).
         The outcome is reported later as :class:`MessageSent` or :class:`MessageFailed`.
         """
         target: Recipient = parse_recipient(recipient)
@@ -363,14 +418,39 @@ class Session:
             self._outbox_dirty = True
             self._outbox_cv.notify_all()
 
+    def supervised(self, main: Callable[[], None]) -> Callable[[], None]:
+        """Wrap a thread's main function so that its death is logged and makes the session
+        unhealthy (for threads of the front ends that the process depends on, e.g. webhooks)."""
+        return lambda: self._guarded(main)
+
+    def _guarded(self, main: Callable[[], None]) -> None:
+        """Run a core thread's main function; if it ever ends by an exception, say so once
+        (with the traceback in the record) and remember it, so that /health can tell."""
+        name = threading.current_thread().name
+        try:
+            main()
+        except BaseException as exc:
+            self.dead_threads[name] = f"{type(exc).__name__}: {exc}"
+            log.critical(
+                "the %s thread died; wadesk must be restarted",
+                name,
+                exc_info=True,
+                extra={"thread": name},
+            )
+            raise
+
     # ---- the worker: state machine -------------------------------------------------------------
     def _run(self) -> None:
         try:
             self._start_driver()
             while True:
+                now = time.time()
                 timeout = None
                 if self._timer is not None:
-                    timeout = max(0.0, self._timer[0] - time.time())
+                    timeout = max(0.0, self._timer[0] - now)
+                if self._deferred:
+                    wait = max(0.0, self._deferred_retry_at - now)
+                    timeout = wait if timeout is None else min(timeout, wait)
                 try:
                     item = self._queue.get(timeout=timeout)
                 except queue.Empty:
@@ -378,7 +458,9 @@ class Session:
                 if item is _STOP:
                     break
                 if self._timer is not None and self._timer[0] <= time.time():
-                    self._on_timer()
+                    self._guard_step(self._on_timer)
+                if self._deferred and self._deferred_retry_at <= time.time():
+                    self._guard_step(self._retry_deferred)
                 if item is None:
                     continue
                 try:
@@ -392,7 +474,21 @@ class Session:
                     if isinstance(item, _Command) and not item.future.done():
                         item.future.set_exception(exc)
         finally:
+            if self._deferred:
+                self._retry_deferred()
+            if self._deferred:
+                log.error(
+                    "%d received message(s) or receipt(s) could not be stored before the stop: %s",
+                    len(self._deferred),
+                    self.store.health.reason,
+                )
             self._stop_driver(timeout=STOP_TIMEOUT - 1.5)
+
+    def _guard_step(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception:
+            log.exception("session worker failed in %s", getattr(step, "__name__", step))
 
     def _post(self, event: drv.DriverEvent) -> None:
         self._queue.put(event)
@@ -538,27 +634,69 @@ class Session:
             else:
                 detail = f" ({ev.message})" if ev.message else ""
                 self._schedule_reconnect(f"WhatsApp refused the connection: {ev.reason}{detail}")
-        elif isinstance(ev, drv.Incoming):
-            self._on_incoming(ev)
-        elif isinstance(ev, drv.Receipt):
-            with self._receipt_lock:
-                changed, unknown = self.store.apply_receipt(ev.wa_ids, ev.status)
-                # A receipt can overtake the sender recording the message's WhatsApp id:
-                # keep it until then (the sender applies it right after recording).
-                self._early_receipts = {
-                    k: v for k, v in self._early_receipts.items() if now - v[2] < EARLY_RECEIPT_TTL
-                }
-                for wa_id in unknown:
-                    kept = self._early_receipts.get(wa_id)
-                    if kept is None or RECEIPT_RANK[kept[0]] < RECEIPT_RANK[ev.status]:
-                        self._early_receipts[wa_id] = (ev.status, ev.timestamp, now)
-            self._emit_receipts(changed, ev.status, ev.timestamp)
+        elif isinstance(ev, drv.Incoming | drv.Receipt):
+            self._store_or_defer(ev)
         elif isinstance(ev, drv.Exited):
             if ev.error is not None:
                 log.info("connecting failed: %s", ev.error)
                 self._schedule_reconnect(explain_connect_error(ev.error))
             elif self.state.status not in (Status.FAILED, Status.LOGGED_OUT):
                 self._schedule_reconnect("The WhatsApp client stopped unexpectedly")
+
+    # ---- received messages and receipts: stored in order, kept while the store is down ------------
+    def _store_or_defer(self, ev: drv.Incoming | drv.Receipt) -> None:
+        if self._deferred:  # keep the order: behind those already waiting
+            self._defer(ev)
+            return
+        try:
+            self._store_event(ev)
+        except StorageError as exc:
+            log.warning("cannot store a received %s now; kept until the store works: %s", _what(ev), exc)
+            self._defer(ev)
+
+    def _defer(self, ev: drv.DriverEvent) -> None:
+        if len(self._deferred) >= MAX_DEFERRED:
+            dropped = self._deferred.pop(0)
+            log.error(
+                "more than %d events wait for the store; dropped the oldest %s", MAX_DEFERRED, _what(dropped)
+            )
+        if not self._deferred:
+            self._deferred_failures = 0
+            self._deferred_retry_at = time.time() + STORAGE_RETRY_FIRST
+        self._deferred.append(ev)
+
+    def _retry_deferred(self) -> None:
+        stored = 0
+        while self._deferred:
+            ev = self._deferred[0]
+            try:
+                self._store_event(ev)
+            except StorageError:
+                self._deferred_failures += 1
+                delay = min(STORAGE_RETRY_CAP, STORAGE_RETRY_FIRST * 2**self._deferred_failures)
+                self._deferred_retry_at = time.time() + delay
+                return
+            self._deferred.pop(0)
+            stored += 1
+        log.info("the store works again: %d kept event(s) stored", stored)
+
+    def _store_event(self, ev: drv.Incoming | drv.Receipt) -> None:
+        if isinstance(ev, drv.Incoming):
+            self._on_incoming(ev)
+            return
+        now = time.time()
+        with self._receipt_lock:
+            changed, unknown = self.store.apply_receipt(ev.wa_ids, ev.status)
+            # A receipt can overtake the sender recording the message's WhatsApp id:
+            # keep it until then (the sender applies it right after recording).
+            self._early_receipts = {
+                k: v for k, v in self._early_receipts.items() if now - v[2] < EARLY_RECEIPT_TTL
+            }
+            for wa_id in unknown:
+                kept = self._early_receipts.get(wa_id)
+                if kept is None or RECEIPT_RANK[kept[0]] < RECEIPT_RANK[ev.status]:
+                    self._early_receipts[wa_id] = (ev.status, ev.timestamp, now)
+        self._emit_receipts(changed, ev.status, ev.timestamp)
 
     def _on_pairing_ended(self, status: str) -> None:
         if status == "err-client-outdated":
@@ -596,8 +734,87 @@ class Session:
             self._emit(IncomingMessage(id=record.id, **fields))
 
     # ---- the sender: outbox ------------------------------------------------------------------------
+    def _sender_main(self) -> None:
+        """The sender thread: recover what a dead process left, then drain the outbox. An
+        unexpected error restarts the loop after a pause; it never ends the thread."""
+        recovered = False
+        while not self._stopping.is_set():
+            try:
+                if not recovered:
+                    self._recover_interrupted()
+                    recovered = True
+                self._send_loop()
+                return
+            except StorageError as exc:  # a step outside the loop's own handling
+                self._storage_pause(exc, 1)
+            except Exception:
+                log.exception("the sender failed; resuming in 1 s")
+                self._stopping.wait(1.0)
+
+    def _recover_interrupted(self) -> None:
+        """Messages left 'sending' by a process that died may have reached WhatsApp: queue
+        them again marked possible_duplicate, or fail them (uncertain='fail')."""
+        failures = 0
+        while True:
+            try:
+                if self.uncertain == "fail":
+                    records = self.store.requeue_interrupted(
+                        fail_reason="interrupted while being sent: it may or may not have reached "
+                        "WhatsApp, and is not sent again (WADESK_UNCERTAIN=fail)"
+                    )
+                else:
+                    records = self.store.requeue_interrupted()
+                break
+            except StorageError as exc:
+                failures += 1
+                if not self._storage_pause(exc, failures):
+                    return
+        if not records:
+            return
+        self.possible_duplicates += len(records)
+        if self.uncertain == "fail":
+            log.warning(
+                "%d message(s) interrupted by the last shutdown may or may not have been sent; "
+                "failed without sending again (WADESK_UNCERTAIN=fail)",
+                len(records),
+                extra={"message_ids": [r.id for r in records]},
+            )
+            with self._emit_lock:
+                for r in records:
+                    self._emit(
+                        MessageFailed(id=r.id, to=r.chat, reason=r.error or "", possible_duplicate=True)
+                    )
+        else:
+            log.warning(
+                "%d message(s) interrupted by the last shutdown may have been sent; queued again, "
+                "marked possible_duplicate",
+                len(records),
+                extra={"message_ids": [r.id for r in records]},
+            )
+
+    def _storage_pause(self, exc: StorageError, failures: int) -> bool:
+        """Wait before retrying a refused write (backoff); False if the session stops meanwhile."""
+        delay = min(STORAGE_RETRY_CAP, STORAGE_RETRY_FIRST * 2 ** max(0, failures - 1))
+        if failures == 1:
+            log.warning("the outbox pauses: %s; retrying", exc, extra={"storage": exc.kind})
+        return not self._stopping.wait(delay)
+
+    def _persist(self, what: str, write: Callable[[], Any]) -> tuple[bool, Any]:
+        """Run a store write until it succeeds: (True, result), or (False, None) if the
+        session stopped first. Used for outcomes that must not be forgotten."""
+        failures = 0
+        while True:
+            try:
+                return True, write()
+            except StorageError as exc:
+                failures += 1
+                if not self._storage_pause(exc, failures):
+                    log.warning("stopping before %s could be recorded: %s", what, exc)
+                    return False, None
+
     def _send_loop(self) -> None:
         wait = 0.0
+        failures = 0
         while True:
             with self._outbox_cv:
                 self._outbox_cv.wait_for(
@@ -612,9 +829,21 @@ class Session:
                 return
             wait = 5.0
             while self.state.status is Status.CONNECTED and not self._stopping.is_set():
-                record = self.store.claim_next()
+                try:
+                    record = self.store.claim_next()
+                except StorageError as exc:
+                    failures += 1
+                    if not self._storage_pause(exc, failures):
+                        return
+                    continue
+                if failures:
+                    log.info("the outbox resumes: the store takes writes again")
+                    failures = 0
                 if record is None:
-                    due = self.store.next_due_at()
+                    try:
+                        due = self.store.next_due_at()
+                    except StorageError:
+                        due = time.time() + 1.0
                     if due is not None:
                         wait = min(wait, max(0.05, due - time.time()))
                     break
@@ -631,24 +860,42 @@ class Session:
         except drv.DriverError as exc:
             self._send_failed(record, exc)
             return
-        with self._receipt_lock:
-            updated = self.store.mark_sent(record.id, result.wa_id, result.timestamp)
-            early = self._early_receipts.pop(result.wa_id, None)
+
+        def record_sent() -> tuple[MessageRecord | None, tuple[str, float, float] | None]:
+            with self._receipt_lock:
+                updated = self.store.mark_sent(record.id, result.wa_id, result.timestamp)
+                return updated, self._early_receipts.pop(result.wa_id, None)
+
+        ok, outcome = self._persist(f"the send of {record.id} (WhatsApp id {result.wa_id})", record_sent)
         log.info(
-            "message %s sent to %s (WhatsApp id %s)",
+            "message %s sent to %s (WhatsApp id %s)%s",
             record.id,
             record.chat,
             result.wa_id,
+            "" if ok else "; not recorded: it is queued again, marked possible_duplicate, at the next start",
             extra={"message_id": record.id, "wa_id": result.wa_id},
         )
+        if not ok:
+            return
+        updated, early = outcome
         if updated is not None:
             with self._emit_lock:
                 self._emit(
-                    MessageSent(id=record.id, to=record.chat, wa_id=result.wa_id, sent_at=result.timestamp)
+                    MessageSent(
+                        id=record.id,
+                        to=record.chat,
+                        wa_id=result.wa_id,
+                        sent_at=result.timestamp,
+                        possible_duplicate=record.possible_duplicate,
+                    )
                 )
         if early is not None:
             status, at, _ = early
-            changed, _ = self.store.apply_receipt((result.wa_id,), status)
+            try:
+                changed, _ = self.store.apply_receipt((result.wa_id,), status)
+            except StorageError:
+                self._queue.put(drv.Receipt("", (result.wa_id,), status, record.chat, at))
+                return
             self._emit_receipts(changed, status, at)
 
     def _emit_receipts(self, records: list[MessageRecord], status: str, at: float) -> None:
@@ -661,13 +908,16 @@ class Session:
                 )
 
     def _send_failed(self, record: MessageRecord, exc: drv.DriverError) -> None:
-        if (
-            isinstance(exc, drv.NotRunning)
-            or self._stopping.is_set()
-            or self.state.status is not Status.CONNECTED
-        ):
-            # not the message's fault: it waits for the next connection, attempt not counted
-            self.store.release(record.id)
+        written = not isinstance(exc, drv.NotRunning) and getattr(
+            exc, "written", drv.send_error_written(str(exc))
+        )
+        if not written and (self._stopping.is_set() or self.state.status is not Status.CONNECTED):
+            # provably not sent, and not the message's fault: it waits for the next connection,
+            # attempt not counted
+            self._persist(f"giving {record.id} back to the queue", lambda: self.store.release(record.id))
+            return
+        if written:
+            self._send_uncertain(record, str(exc))
             return
         permanent, reason = classify_send_error(str(exc))
         if not permanent and record.attempts < MAX_SEND_ATTEMPTS:
@@ -680,13 +930,61 @@ class Session:
                 delay,
                 reason,
             )
-            self.store.mark_retry(record.id, reason, time.time() + delay)
+            self._persist(
+                f"the retry of {record.id}",
+                lambda: self.store.mark_retry(record.id, reason, time.time() + delay),
+            )
             return
         if not permanent:
             reason = f"gave up after {record.attempts} attempts: {reason}"
+        self._fail_message(record, reason, possible_duplicate=record.possible_duplicate)
+
+    def _send_uncertain(self, record: MessageRecord, error: str) -> None:
+        """The send failed after it may have been written to WhatsApp: resend it once more,
+        marked possible_duplicate, or (uncertain='fail') fail it."""
+        self.possible_duplicates += 1
+        detail = error.strip()[:200] or "no answer"
+        if self.uncertain == "fail" or record.attempts >= MAX_SEND_ATTEMPTS:
+            reason = (
+                f"may or may not have reached WhatsApp ({detail}); not sent again (WADESK_UNCERTAIN=fail)"
+                if self.uncertain == "fail"
+                else f"gave up after {record.attempts} attempts; the last may have reached WhatsApp "
+                f"({detail})"
+            )
+            self._fail_message(record, reason, possible_duplicate=True)
+            return
+        reason = (
+            f"may have reached WhatsApp before the error ({detail}); sent again, marked possible_duplicate"
+        )
+        log.warning(
+            "message %s to %s: %s",
+            record.id,
+            record.chat,
+            reason,
+            extra={"message_id": record.id, "possible_duplicate": True},
+        )
+        delay = 0.0 if self.state.status is not Status.CONNECTED else self._send_retry_delay(record.attempts)
+        self._persist(
+            f"the retry of {record.id}",
+            lambda: self.store.mark_retry(record.id, reason, time.time() + delay, possible_duplicate=True),
+        )
+
+    def _fail_message(self, record: MessageRecord, reason: str, *, possible_duplicate: bool) -> None:
         log.warning(
             "message %s to %s failed: %s", record.id, record.chat, reason, extra={"message_id": record.id}
         )
-        self.store.mark_failed(record.id, reason)
-        with self._emit_lock:
-            self._emit(MessageFailed(id=record.id, to=record.chat, reason=reason))
+        ok, _ = self._persist(
+            f"the failure of {record.id}",
+            lambda: self.store.mark_failed(record.id, reason, possible_duplicate=possible_duplicate),
+        )
+        if ok:
+            with self._emit_lock:
+                self._emit(
+                    MessageFailed(
+                        id=record.id, to=record.chat, reason=reason, possible_duplicate=possible_duplicate
+                    )
+                )
+
+
+def _what(ev: drv.DriverEvent) -> str:
+    return "message" if isinstance(ev, drv.Incoming) else "receipt"

@@ -3,7 +3,18 @@
 A message is committed (synchronous=FULL) before ``enqueue`` returns, so whoever
 accepted it can promise it will go out. Outgoing messages move
 queued -> sending -> sent | failed (and sent -> delivered -> read from receipts);
-a crash while 'sending' puts the message back to 'queued' at the next start.
+a crash while 'sending' puts the message back to 'queued' at the next start, marked
+``possible_duplicate`` (its first attempt may have reached WhatsApp).
+
+Two connections: writes go through one (serialised by a lock, ``BEGIN IMMEDIATE``), reads
+through another, so that a read never waits for a write lock (WAL readers see the last
+commit). Every SQLite failure leaves as a :class:`StorageError` saying what kind of
+trouble it is (locked, full, I/O, damaged); :attr:`Store.health` tells whether the last
+write worked, so callers can pause and answer "try again later" instead of failing.
+
+Claiming the next message costs the same whatever the size of the queue or the history:
+``outbox_heads`` holds, for each chat with unfinished outgoing messages, the oldest one
+(its head). Only heads can be sent next (per-chat order), so the claim walks the heads.
 """
 
 from __future__ import annotations
@@ -66,7 +77,23 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX webhook_queue_receiver ON webhook_queue (receiver, seq);
     """,
+    """
+    ALTER TABLE messages ADD COLUMN possible_duplicate INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_unfinished ON messages (chat, seq)
+        WHERE direction = 'out' AND status IN ('queued', 'sending');
+    CREATE TABLE outbox_heads (
+        chat TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX outbox_heads_seq ON outbox_heads (seq);
+    """,
 )
+
+# the unfinished outgoing messages, as the partial index messages_unfinished spells it
+_UNFINISHED = "direction = 'out' AND status IN ('queued', 'sending')"
+WRITE_BUSY_MS = 5000  # how long a write waits for another process's lock
+WRITE_BUSY_MS_UNAVAILABLE = 250  # ... while the store is known to be unavailable
+READ_BUSY_MS = 1000
 
 OUT_PENDING = ("queued", "sending")
 RECEIPT_RANK = {"sent": 0, "delivered": 1, "read": 2, "played": 3}
@@ -99,6 +126,7 @@ class MessageRecord:
     next_attempt_at: float = 0.0
     is_group: bool = False
     source: str | None = None
+    possible_duplicate: bool = False  # an earlier attempt may have reached WhatsApp
     seq: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +141,63 @@ class MessageRecord:
         return out
 
 
+class StorageError(Exception):
+    """Our database cannot be written (or read) right now.
+
+    ``kind`` is ``locked`` (another process holds the lock), ``full`` (disk or quota full),
+    ``io`` (I/O error, read-only or vanished file) or ``damaged`` (SQLite says the file is
+    corrupt). Nothing was changed by the failed operation.
+    """
+
+    def __init__(self, kind: str, detail: str, operation: str = "") -> None:
+        super().__init__(f"the message store cannot be written ({kind}): {detail}")
+        self.kind = kind
+        self.detail = detail
+        self.operation = operation
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds a client should wait before trying again."""
+        return 30 if self.kind in ("full", "damaged") else 5
+
+
+def classify_sqlite_error(exc: sqlite3.Error) -> str:
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    text = str(exc).lower()
+    if primary in (5, 6) or "locked" in text or "busy" in text:  # SQLITE_BUSY, SQLITE_LOCKED
+        return "locked"
+    if primary == 13 or "full" in text:  # SQLITE_FULL
+        return "full"
+    if primary in (11, 26) or "malformed" in text or "not a database" in text:  # CORRUPT, NOTADB
+        return "damaged"
+    return "io"
+
+
+@dataclass(frozen=True)
+class StorageHealth:
+    """Whether the last write to the store worked; ``since`` is when that became so."""
+
+    available: bool = True
+    kind: str | None = None
+    reason: str | None = None
+    since: float = 0.0
+    failures: int = 0  # failed operations since start
+
+    @property
+    def retry_after(self) -> int:
+        return 30 if self.kind in ("full", "damaged") else 5
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "available": self.available,
+            "kind": self.kind,
+            "reason": self.reason,
+            "since": self.since or None,
+            "failures": self.failures,
+        }
+
+
 class IdempotencyConflict(Exception):
     """The idempotency key was used before, within 24 h, for a different request."""
 
@@ -124,49 +209,125 @@ class IdempotencyConflict(Exception):
 class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()  # the write connection
+        self._rlock = threading.Lock()  # the read connection
+        self._health_lock = threading.Lock()
+        self._health = StorageHealth(since=time.time())
+        self.failures_by_operation: dict[str, int] = {}
+        self._db = sqlite3.connect(
+            self.path, timeout=WRITE_BUSY_MS / 1000, check_same_thread=False, isolation_level=None
+        )
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        self._busy_ms = WRITE_BUSY_MS
         self._migrate()
+        self._rdb = sqlite3.connect(
+            self.path, timeout=READ_BUSY_MS / 1000, check_same_thread=False, isolation_level=None
+        )
+        self._rdb.row_factory = sqlite3.Row
+        self._rdb.execute("PRAGMA query_only=ON")
         self._last_purge = 0.0
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._rlock:
+            self._rdb.close()
             self._db.close()
+
+    # -- health --
+    @property
+    def health(self) -> StorageHealth:
+        with self._health_lock:
+            return self._health
+
+    def _succeeded(self) -> None:
+        if self._health.available:
+            return
+        with self._health_lock:
+            if self._health.available:
+                return
+            self._health = StorageHealth(since=time.time(), failures=self._health.failures)
+        self._set_busy(WRITE_BUSY_MS)
+
+    def _failed(self, operation: str, exc: sqlite3.Error) -> StorageError:
+        kind = classify_sqlite_error(exc)
+        error = StorageError(kind, str(exc), operation)
+        with self._health_lock:
+            old = self._health
+            self._health = StorageHealth(
+                available=False,
+                kind=kind,
+                reason=error.args[0],
+                since=old.since if not old.available and old.kind == kind else time.time(),
+                failures=old.failures + 1,
+            )
+            self.failures_by_operation[operation] = self.failures_by_operation.get(operation, 0) + 1
+        self._set_busy(WRITE_BUSY_MS_UNAVAILABLE)
+        return error
+
+    def _set_busy(self, ms: int) -> None:
+        if self._busy_ms != ms:
+            self._busy_ms = ms
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute(f"PRAGMA busy_timeout={int(ms)}")
 
     # -- plumbing --
     def _migrate(self) -> None:
-        with self.transaction() as db:
+        with self.transaction("migrate") as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             for i, script in enumerate(_MIGRATIONS[version:], start=version + 1):
                 for statement in filter(str.strip, script.split(";")):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version={i}")
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            self._rebuild_heads(db)
 
     @staticmethod
-    def _record(row: sqlite3.Row | None) -> MessageRecord | None:
+    def _rebuild_heads(db: sqlite3.Connection) -> None:
+        """Recompute every chat's head from the messages (cheap: only unfinished rows are read)."""
+        db.execute("DELETE FROM outbox_heads")
+        db.execute(
+            f"INSERT INTO outbox_heads (chat, seq) SELECT chat, min(seq) FROM messages"  # noqa: S608
+            f" WHERE {_UNFINISHED} GROUP BY chat"
+        )
+
+    @contextlib.contextmanager
+    def transaction(self, operation: str = "write") -> Iterator[sqlite3.Connection]:
+        """One write transaction. SQLite errors leave as :class:`StorageError` after a rollback
+        (also when COMMIT itself fails: the connection is never left inside a transaction)."""
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._failed(operation, exc) from exc
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException as exc:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._failed(operation, exc) from exc
+                raise
+            self._succeeded()
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Read on the read connection: never waits for a write lock (WAL)."""
+        with self._rlock:
+            try:
+                return self._rdb.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StorageError(classify_sqlite_error(exc), str(exc), "read") from exc
+
+    @staticmethod
+    def _record(row: sqlite3.Row | dict[str, Any] | None) -> MessageRecord | None:
         if row is None:
             return None
         data = dict(row)
         data["is_group"] = bool(data["is_group"])
+        data["possible_duplicate"] = bool(data.get("possible_duplicate", 0))
         return MessageRecord(**data)
 
     # -- outbox --
@@ -181,9 +342,10 @@ class Store:
         source: str | None = None,
     ) -> tuple[MessageRecord, bool]:
         """Durably queue a message. Returns (record, created); created is False when the
-        idempotency key was seen within 24 h for the same request (nothing is queued)."""
+        idempotency key was seen within 24 h for the same request (nothing is queued).
+        Raises :class:`StorageError` when it cannot be committed (nothing is queued)."""
         now = time.time()
-        with self.transaction() as db:
+        with self.transaction("enqueue") as db:
             if idempotency_key is not None:
                 if now - self._last_purge > 60:
                     db.execute("DELETE FROM idempotency WHERE created_at < ?", (now - IDEMPOTENCY_TTL,))
@@ -200,36 +362,38 @@ class Store:
                     if record is not None:
                         return record, False
             message_id = new_message_id()
-            db.execute(
+            cur = db.execute(
                 "INSERT INTO messages (id, direction, chat, text, status, is_group, source, created_at,"
                 " updated_at)"
                 " VALUES (?, 'out', ?, ?, 'queued', ?, ?, ?, ?)",
                 (message_id, chat, text, int(is_group), source, now, now),
             )
+            seq = cur.lastrowid
+            # the chat's head stays if it has one (it is older)
+            db.execute("INSERT OR IGNORE INTO outbox_heads (chat, seq) VALUES (?, ?)", (chat, seq))
             if idempotency_key is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO idempotency (key, message_id, request_hash, created_at)"
                     " VALUES (?, ?, ?, ?)",
                     (idempotency_key, message_id, fingerprint, now),
                 )
-            record = self._record(db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone())
+            record = self._record(db.execute("SELECT * FROM messages WHERE seq = ?", (seq,)).fetchone())
         assert record is not None
         return record, True
 
     def claim_next(self, now: float | None = None) -> MessageRecord | None:
-        """Take the oldest due message whose chat has no older unfinished message, and
-        mark it 'sending'. Per-chat order is kept; one slow chat does not block the rest."""
+        """Take the oldest due message that heads its chat, and mark it 'sending'.
+
+        Per-chat order is kept (only a chat's oldest unfinished message can go), one slow
+        chat does not block the rest, and the cost depends on the number of chats waiting,
+        not on the number of queued messages or the size of the history."""
         now = time.time() if now is None else now
-        with self.transaction() as db:
+        with self.transaction("claim") as db:
             row = db.execute(
                 """
-                SELECT m.* FROM messages m
-                WHERE m.direction = 'out' AND m.status = 'queued' AND m.next_attempt_at <= ?
-                  AND NOT EXISTS (
-                    SELECT 1 FROM messages o
-                    WHERE o.direction = 'out' AND o.chat = m.chat AND o.seq < m.seq
-                      AND o.status IN ('queued', 'sending'))
-                ORDER BY m.seq LIMIT 1
+                SELECT m.* FROM outbox_heads h JOIN messages m ON m.seq = h.seq
+                WHERE m.status = 'queued' AND m.next_attempt_at <= ?
+                ORDER BY h.seq LIMIT 1
                 """,
                 (now,),
             ).fetchone()
@@ -241,48 +405,103 @@ class Store:
                 (now, row["seq"]),
             )
             data = dict(row) | {"status": "sending", "attempts": row["attempts"] + 1, "updated_at": now}
-            return self._record(data)  # type: ignore[arg-type]
+            return self._record(data)
 
     def next_due_at(self) -> float | None:
+        """When the earliest waiting head becomes due (None: nothing waits)."""
         row = self.query(
-            "SELECT min(next_attempt_at) FROM messages WHERE direction = 'out' AND status = 'queued'"
+            "SELECT min(m.next_attempt_at) FROM outbox_heads h JOIN messages m ON m.seq = h.seq"
+            " WHERE m.status = 'queued'"
         )[0]
         return row[0]
 
     def mark_sent(self, message_id: str, wa_id: str, wa_timestamp: float) -> MessageRecord | None:
-        return self._update(message_id, status="sent", wa_id=wa_id, wa_timestamp=wa_timestamp, error=None)
+        return self._update(
+            message_id, "mark_sent", status="sent", wa_id=wa_id, wa_timestamp=wa_timestamp, error=None
+        )
 
-    def mark_failed(self, message_id: str, reason: str) -> MessageRecord | None:
-        return self._update(message_id, status="failed", error=reason)
+    def mark_failed(
+        self, message_id: str, reason: str, *, possible_duplicate: bool | None = None
+    ) -> MessageRecord | None:
+        fields: dict[str, Any] = {"status": "failed", "error": reason}
+        if possible_duplicate is not None:
+            fields["possible_duplicate"] = int(possible_duplicate)
+        return self._update(message_id, "mark_failed", **fields)
 
-    def mark_retry(self, message_id: str, reason: str, next_attempt_at: float) -> MessageRecord | None:
-        return self._update(message_id, status="queued", error=reason, next_attempt_at=next_attempt_at)
+    def mark_retry(
+        self, message_id: str, reason: str, next_attempt_at: float, *, possible_duplicate: bool | None = None
+    ) -> MessageRecord | None:
+        fields: dict[str, Any] = {"status": "queued", "error": reason, "next_attempt_at": next_attempt_at}
+        if possible_duplicate is not None:
+            fields["possible_duplicate"] = int(possible_duplicate)
+        return self._update(message_id, "mark_retry", **fields)
 
     def release(self, message_id: str) -> None:
-        """Give a claimed message back to the queue untouched (the connection went away)."""
-        with self.transaction() as db:
+        """Give a claimed message back to the queue untouched (it provably was not sent)."""
+        with self.transaction("release") as db:
             db.execute(
                 "UPDATE messages SET status = 'queued', attempts = max(0, attempts - 1), next_attempt_at = 0,"
                 " updated_at = ? WHERE id = ? AND status = 'sending'",
                 (time.time(), message_id),
             )
 
-    def requeue_interrupted(self) -> int:
-        """Put messages that were being sent when the process died back in the queue."""
-        with self.transaction() as db:
-            cur = db.execute(
-                "UPDATE messages SET status = 'queued', updated_at = ?"
-                " WHERE direction = 'out' AND status = 'sending'",
-                (time.time(),),
-            )
-            return cur.rowcount
+    def interrupted(self) -> list[MessageRecord]:
+        """Messages left 'sending' by a process that died: each may have reached WhatsApp."""
+        rows = self.query(f"SELECT * FROM messages WHERE {_UNFINISHED} AND status = 'sending'")  # noqa: S608
+        return [r for r in (self._record(row) for row in rows) if r is not None]
 
-    def _update(self, message_id: str, **fields: Any) -> MessageRecord | None:
+    def requeue_interrupted(self, *, fail_reason: str | None = None) -> list[MessageRecord]:
+        """Deal with the messages a dead process left 'sending', marking each a possible
+        duplicate: queue it again, or (``fail_reason`` given) fail it with that reason.
+        Returns the records as they are now."""
+        out = []
+        with self.transaction("requeue_interrupted") as db:
+            sql = f"SELECT seq FROM messages WHERE {_UNFINISHED} AND status = 'sending'"  # noqa: S608
+            rows = db.execute(sql).fetchall()
+            now = time.time()
+            for (seq,) in rows:
+                if fail_reason is None:
+                    db.execute(
+                        "UPDATE messages SET status = 'queued', possible_duplicate = 1, next_attempt_at = 0,"
+                        " updated_at = ? WHERE seq = ?",
+                        (now, seq),
+                    )
+                else:
+                    db.execute(
+                        "UPDATE messages SET status = 'failed', possible_duplicate = 1, error = ?,"
+                        " updated_at = ? WHERE seq = ?",
+                        (fail_reason, now, seq),
+                    )
+                    self._advance_head(db, seq)
+                record = self._record(db.execute("SELECT * FROM messages WHERE seq = ?", (seq,)).fetchone())
+                if record is not None:
+                    out.append(record)
+        return out
+
+    def _advance_head(self, db: sqlite3.Connection, seq: int) -> None:
+        """Message ``seq`` is finished: if it headed its chat, the next unfinished one does."""
+        head = db.execute("SELECT chat FROM outbox_heads WHERE seq = ?", (seq,)).fetchone()
+        if head is None:
+            return
+        chat = head[0]
+        nxt = db.execute(
+            f"SELECT min(seq) FROM messages WHERE {_UNFINISHED} AND chat = ?",  # noqa: S608
+            (chat,),
+        ).fetchone()[0]
+        if nxt is None:
+            db.execute("DELETE FROM outbox_heads WHERE chat = ?", (chat,))
+        else:
+            db.execute("UPDATE outbox_heads SET seq = ? WHERE chat = ?", (nxt, chat))
+
+    def _update(self, message_id: str, operation: str, **fields: Any) -> MessageRecord | None:
         fields["updated_at"] = time.time()
         assignments = ", ".join(f"{k} = ?" for k in fields)
-        with self.transaction() as db:
+        with self.transaction(operation) as db:
             db.execute(f"UPDATE messages SET {assignments} WHERE id = ?", (*fields.values(), message_id))  # noqa: S608
-            return self._record(db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone())
+            row = db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is not None and row["direction"] == "out" and row["status"] not in OUT_PENDING:
+                self._advance_head(db, row["seq"])
+            return self._record(row)
 
     def apply_receipt(self, wa_ids: tuple[str, ...], status: str) -> tuple[list[MessageRecord], list[str]]:
         """Record delivered/read/played for our sent messages; never moves a status backwards.
@@ -291,7 +510,7 @@ class Store:
         """
         changed = []
         unknown = []
-        with self.transaction() as db:
+        with self.transaction("receipt") as db:
             for wa_id in wa_ids:
                 row = db.execute(
                     "SELECT * FROM messages WHERE wa_id = ? AND direction = 'out'", (wa_id,)
@@ -324,7 +543,7 @@ class Store:
     ) -> MessageRecord | None:
         """Store a received message; None if this WhatsApp id was stored already (redelivery)."""
         now = time.time()
-        with self.transaction() as db:
+        with self.transaction("incoming") as db:
             if db.execute(
                 "SELECT 1 FROM messages WHERE direction = 'in' AND wa_id = ? AND chat = ?", (wa_id, chat)
             ).fetchone():
@@ -369,9 +588,7 @@ class Store:
 
     def outbox_depth(self) -> int:
         return int(
-            self.query(
-                "SELECT count(*) FROM messages WHERE direction = 'out' AND status IN ('queued', 'sending')"
-            )[0][0]
+            self.query(f"SELECT count(*) FROM messages WHERE {_UNFINISHED}")[0][0]  # noqa: S608
         )
 
     def count_by_status(self) -> dict[str, int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sqlite3
 import threading
 import time
 from typing import Any
@@ -32,7 +31,7 @@ from ..core.datadir import DataDir
 from ..core.driver import has_paired_device
 from ..core.events import IncomingMessage, SessionState, Status
 from ..core.recipients import RecipientError
-from ..core.session import TextError
+from ..core.session import StorageError, TextError
 from . import theme as themes
 from .banner import StatusBanner
 from .bridge import Background, SessionBridge
@@ -209,17 +208,14 @@ class MainWindow(QMainWindow):
         """Fill the log from the store (the messages survive a restart)."""
         try:
             records = self.session.store.list(limit=LOG_LIMIT)
-        except sqlite3.Error:
+        except StorageError:
             log.exception("reading the message log failed")
             records = []
         self.model.load(records)
         self.update_outbox()
 
     def update_outbox(self) -> None:
-        try:
-            waiting = self.session.store.outbox_depth()
-        except sqlite3.Error:
-            waiting = 0
+        waiting = self.session.outbox_depth()
         if waiting:
             self.outbox_label.setText(f"Outbox: {waiting} waiting")
         else:
@@ -317,6 +313,13 @@ class MainWindow(QMainWindow):
                 self.compose.show_error(f"Recipient: {exc}")
             elif isinstance(exc, TextError):
                 self.compose.show_error(f"Message: {exc}")
+            elif isinstance(exc, StorageError):
+                log.warning("queueing a message failed: %s", exc)
+                problem = "the disk is full" if exc.kind == "full" else f"its database is {exc.kind}"
+                self.compose.show_error(
+                    f"Not queued: wadesk cannot store messages right now ({problem}). "
+                    "Nothing was lost; try again in a moment."
+                )
             else:
                 log.error("queueing a message failed: %s", exc)
                 self.compose.show_error(f"Could not queue the message: {exc}")
