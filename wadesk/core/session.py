@@ -431,13 +431,14 @@ class Session:
             main()
         except BaseException as exc:
             self.dead_threads[name] = f"{type(exc).__name__}: {exc}"
+            # one record, the traceback in its "exception" field; not re-raised, which would
+            # print it again, raw, through threading.excepthook
             log.critical(
                 "the %s thread died; wadesk must be restarted",
                 name,
                 exc_info=True,
-                extra={"thread": name},
+                extra={"thread_name": name},
             )
-            raise
 
     # ---- the worker: state machine -------------------------------------------------------------
     def _run(self) -> None:
@@ -859,6 +860,10 @@ class Session:
             result = driver.send_text(record.chat, record.text)
         except drv.DriverError as exc:
             self._send_failed(record, exc)
+            return
+        except Exception as exc:  # a bug below us: the message may have left, so it is uncertain
+            log.exception("sending %s failed unexpectedly", record.id)
+            self._send_failed(record, drv.SendFailed(str(exc) or type(exc).__name__, written=True))
             return
 
         def record_sent() -> tuple[MessageRecord | None, tuple[str, float, float] | None]:

@@ -94,6 +94,12 @@ _UNFINISHED = "direction = 'out' AND status IN ('queued', 'sending')"
 WRITE_BUSY_MS = 5000  # how long a write waits for another process's lock
 WRITE_BUSY_MS_UNAVAILABLE = 250  # ... while the store is known to be unavailable
 READ_BUSY_MS = 1000
+# The next message to send: the oldest due head. CROSS JOIN keeps SQLite from scanning
+# the messages (the history) and looking up heads: it walks outbox_heads in seq order.
+CLAIM_SQL = (
+    "SELECT m.* FROM outbox_heads h CROSS JOIN messages m ON m.seq = h.seq"
+    " WHERE m.status = 'queued' AND m.next_attempt_at <= ? ORDER BY h.seq LIMIT 1"
+)
 
 OUT_PENDING = ("queued", "sending")
 RECEIPT_RANK = {"sent": 0, "delivered": 1, "read": 2, "played": 3}
@@ -207,21 +213,23 @@ class IdempotencyConflict(Exception):
 
 
 class Store:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout: float = WRITE_BUSY_MS / 1000) -> None:
+        """``busy_timeout``: seconds a write waits for a lock another process holds."""
         self.path = str(path)
+        self._write_busy_ms = max(1, int(busy_timeout * 1000))
         self._lock = threading.RLock()  # the write connection
         self._rlock = threading.Lock()  # the read connection
         self._health_lock = threading.Lock()
         self._health = StorageHealth(since=time.time())
         self.failures_by_operation: dict[str, int] = {}
         self._db = sqlite3.connect(
-            self.path, timeout=WRITE_BUSY_MS / 1000, check_same_thread=False, isolation_level=None
+            self.path, timeout=self._write_busy_ms / 1000, check_same_thread=False, isolation_level=None
         )
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._busy_ms = WRITE_BUSY_MS
+        self._busy_ms = self._write_busy_ms
         self._migrate()
         self._rdb = sqlite3.connect(
             self.path, timeout=READ_BUSY_MS / 1000, check_same_thread=False, isolation_level=None
@@ -248,7 +256,7 @@ class Store:
             if self._health.available:
                 return
             self._health = StorageHealth(since=time.time(), failures=self._health.failures)
-        self._set_busy(WRITE_BUSY_MS)
+        self._set_busy(self._write_busy_ms)
 
     def _failed(self, operation: str, exc: sqlite3.Error) -> StorageError:
         kind = classify_sqlite_error(exc)
@@ -263,7 +271,7 @@ class Store:
                 failures=old.failures + 1,
             )
             self.failures_by_operation[operation] = self.failures_by_operation.get(operation, 0) + 1
-        self._set_busy(WRITE_BUSY_MS_UNAVAILABLE)
+        self._set_busy(min(self._write_busy_ms, WRITE_BUSY_MS_UNAVAILABLE))
         return error
 
     def _set_busy(self, ms: int) -> None:
@@ -389,14 +397,7 @@ class Store:
         not on the number of queued messages or the size of the history."""
         now = time.time() if now is None else now
         with self.transaction("claim") as db:
-            row = db.execute(
-                """
-                SELECT m.* FROM outbox_heads h JOIN messages m ON m.seq = h.seq
-                WHERE m.status = 'queued' AND m.next_attempt_at <= ?
-                ORDER BY h.seq LIMIT 1
-                """,
-                (now,),
-            ).fetchone()
+            row = db.execute(CLAIM_SQL, (now,)).fetchone()
             if row is None:
                 return None
             db.execute(
@@ -410,7 +411,7 @@ class Store:
     def next_due_at(self) -> float | None:
         """When the earliest waiting head becomes due (None: nothing waits)."""
         row = self.query(
-            "SELECT min(m.next_attempt_at) FROM outbox_heads h JOIN messages m ON m.seq = h.seq"
+            "SELECT min(m.next_attempt_at) FROM outbox_heads h CROSS JOIN messages m ON m.seq = h.seq"
             " WHERE m.status = 'queued'"
         )[0]
         return row[0]
