@@ -34,6 +34,7 @@ def open_session(config: Config, data: DataDir | None = None) -> Session:
     data = data or DataDir(config.data_dir).prepare()
     store = Store(data.store_db)
     data.tighten()
+    data.store_opened()
     session = Session(
         store,
         data.session_db,
@@ -42,5 +43,5 @@ def open_session(config: Config, data: DataDir | None = None) -> Session:
         send_interval=config.send_interval,
         uncertain=config.uncertain,
     )
-    session.on_connected = data.tighten
+    session.on_connected = data.connected
     return session
