@@ -299,6 +299,24 @@ class FakeWhatsApp:
         if not conn.closed.wait(timeout):
             raise TimeoutError(f"connection {conn!r} did not end within {timeout:g}s after the drop")
 
+    def drop_before_ack(self, count: int = 1) -> None:
+        """The next ``count`` messages the client sends reach their peers (they are decrypted),
+        but each time the connection is cut before the server's ack: the client cannot know
+        whether WhatsApp took the message (the one fault that makes a send uncertain)."""
+        left = [count]
+
+        def hook(conn: WAConnection, node: Node) -> bool:
+            if node.tag != "message" or node.child("participants") is None or left[0] <= 0:
+                return False
+            left[0] -= 1
+            if left[0] <= 0:
+                self.server.node_hooks.remove(hook)
+            self.server.record("dropped-before-ack", node.attrs.get("id"))
+            conn.drop()
+            return True  # no ack
+
+        self.server.node_hooks.append(hook)  # after the peers' hook: decrypted first
+
     def remove_device(self, timeout: float = 10) -> None:
         """The phone unlinks this device: the client gets LoggedOut and forgets its session."""
         self.server.remove_device(self.wait_connected(timeout))
