@@ -41,8 +41,16 @@ BODY_ERRORS = {
 }
 
 
+STORAGE_UNAVAILABLE = {
+    "503": {
+        **_error("the message store cannot be read or written right now (`storage` says why); try again"),
+        "headers": RETRY_AFTER,
+    }
+}
+
+
 def _op(summary: str, responses: dict[str, Any], **more: Any) -> dict[str, Any]:
-    return {"summary": summary, "responses": {**responses, **UNAUTHORIZED}, **more}
+    return {"summary": summary, "responses": {**STORAGE_UNAVAILABLE, **responses, **UNAUTHORIZED}, **more}
 
 
 def _body(schema: str, example: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +71,10 @@ SCHEMAS: dict[str, Any] = {
             "state": {"type": "string", "description": "the session state (409, 503)"},
             "reason": {"type": ["string", "null"]},
             "id": {"type": "string", "description": "the message an idempotency key belongs to (409)"},
+            "storage": {
+                "enum": ["locked", "full", "io", "damaged"],
+                "description": "503/507 storage_unavailable, storage_full: what is wrong with the store",
+            },
         },
     },
     "SessionStatus": {"type": "string", "enum": [s.value for s in Status]},
@@ -98,6 +110,8 @@ SCHEMAS: dict[str, Any] = {
                 "required": ["outbox_depth", "webhook_backlog", "reconnects", "version", "uptime"],
                 "properties": {
                     "outbox_depth": {"type": "integer", "minimum": 0},
+                    "storage": _ref("Storage"),
+                    "healthy": {"type": "boolean", "description": "false once a core thread has died"},
                     "webhook_backlog": {"type": "integer", "minimum": 0},
                     "reconnects": {"type": "integer", "minimum": 0},
                     "version": {"type": "string"},
@@ -106,10 +120,29 @@ SCHEMAS: dict[str, Any] = {
             },
         ]
     },
+    "Storage": {
+        "type": "object",
+        "required": ["available", "kind", "reason", "since", "failures"],
+        "properties": {
+            "available": {"type": "boolean", "description": "the last write to the store worked"},
+            "kind": {"enum": ["locked", "full", "io", "damaged", None]},
+            "reason": NULLABLE_STRING,
+            "since": NULLABLE_NUMBER,
+            "failures": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "failed store operations since start",
+            },
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["status", "state"],
-        "properties": {"status": {"const": "ok"}, "state": _ref("SessionStatus")},
+        "properties": {
+            "status": {"enum": ["ok", "failed"]},
+            "state": _ref("SessionStatus"),
+            "reason": {"type": "string", "description": "failed: which core thread died and why"},
+        },
     },
     "Ready": {
         "type": "object",
@@ -118,6 +151,8 @@ SCHEMAS: dict[str, Any] = {
             "ready": {"type": "boolean"},
             "state": _ref("SessionStatus"),
             "description": {"type": "string"},
+            "reason": {"type": "string", "description": "503: why not ready (storage_unavailable: …)"},
+            "storage": {"enum": ["locked", "full", "io", "damaged"]},
         },
     },
     "SendRequest": {
@@ -173,6 +208,11 @@ SCHEMAS: dict[str, Any] = {
             "error": {**NULLABLE_STRING, "description": "failed: why"},
             "attempts": {"type": "integer"},
             "is_group": {"type": "boolean"},
+            "possible_duplicate": {
+                "type": "boolean",
+                "description": "an earlier attempt may have reached WhatsApp too (a crash or a lost "
+                "connection cut it short after the write): the recipient may have it twice",
+            },
             "source": NULLABLE_STRING,
             "created_at": {"type": "number"},
             "updated_at": {"type": "number"},
@@ -237,7 +277,10 @@ def document(version: str) -> dict[str, Any]:
                 "get": {
                     "summary": "liveness: 200 while the process serves",
                     "security": [],
-                    "responses": {"200": _json(_ref("Health"), "the process serves")},
+                    "responses": {
+                        "200": _json(_ref("Health"), "the process serves"),
+                        "503": _json(_ref("Health"), "a core thread died: restart the process"),
+                    },
                 }
             },
             "/ready": {
@@ -304,6 +347,16 @@ def document(version: str) -> dict[str, Any]:
                         ),
                         **BODY_ERRORS,
                         "409": _error("the idempotency key was used for a different message"),
+                        "503": {
+                            **_error(
+                                "storage_unavailable: the store cannot be written now; nothing was queued"
+                            ),
+                            "headers": RETRY_AFTER,
+                        },
+                        "507": {
+                            **_error("storage_full: the disk is full; nothing was queued"),
+                            "headers": RETRY_AFTER,
+                        },
                     },
                     parameters=[
                         {
