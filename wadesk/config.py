@@ -312,6 +312,7 @@ class Config:
     api_token: str | None = None
     api_token_file: Path | None = None
     headless: bool = False
+    reset_store: bool = False  # --reset-store: move damaged or vanished databases aside
 
     def __repr__(self) -> str:  # never print secrets by accident
         hidden = {s.name for s in SETTINGS if s.secret}
@@ -333,11 +334,12 @@ def load(
     environ: Mapping[str, str] | None = None,
     *,
     headless: bool = False,
+    reset_store: bool = False,
 ) -> Config:
     """Build the configuration: flag, then environment variable, then default."""
     flags = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = {"headless": headless}
+    values: dict[str, Any] = {"headless": headless, "reset_store": reset_store}
     for s in SETTINGS:
         raw: str | None = None
         source = s.env

@@ -148,7 +148,7 @@ def test_cli_version_and_help(tmp_path):
         assert setting.env in help_text
         if setting.flag:
             assert setting.flag in help_text
-    for flag in ("--headless", "--self-test", "--version"):
+    for flag in ("--headless", "--self-test", "--reset-store", "--version"):
         assert flag in help_text
 
 
@@ -160,3 +160,36 @@ def test_a_url_password_is_never_echoed():
     with pytest.raises(cfg.ConfigError) as info:
         cfg.load({}, {"WADESK_PROXY": "gopher://bob:hunter2@proxy.example:8080"})
     assert "hunter2" not in str(info.value)
+
+
+def test_cli_window_without_a_display_exits_2_with_one_line(tmp_path):
+    # run_cli's environment has no DISPLAY, no WAYLAND_DISPLAY and no QT_QPA_PLATFORM
+    result = run_cli(tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "wadesk: no display found: the window needs a desktop session; for a server run wadesk --headless"
+    ]
+    assert not (tmp_path / "d").exists()  # stopped before touching the data folder
+
+
+@pytest.mark.parametrize(
+    ("env", "platform", "missing"),
+    [
+        ({}, "linux", True),
+        ({"DISPLAY": ":0"}, "linux", False),
+        ({"WAYLAND_DISPLAY": "wayland-0"}, "linux", False),
+        ({"QT_QPA_PLATFORM": "offscreen"}, "linux", False),
+        ({"QT_QPA_PLATFORM": "vnc:size=800x600"}, "linux", False),
+        ({"QT_QPA_PLATFORM": "xcb"}, "linux", True),
+        ({"QT_QPA_PLATFORM": "wayland"}, "linux", True),
+        ({"QT_QPA_PLATFORM": "wayland;xcb", "DISPLAY": ":1"}, "linux", False),
+        ({"QT_QPA_PLATFORM": "xcb", "WAYLAND_DISPLAY": "wayland-0"}, "linux", True),
+        ({"DISPLAY": ""}, "linux", True),
+        ({}, "win32", False),
+        ({}, "darwin", False),
+    ],
+)
+def test_display_missing(env, platform, missing):
+    from wadesk.cli import display_missing
+
+    assert display_missing(env, platform) is missing

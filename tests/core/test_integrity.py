@@ -3,7 +3,6 @@ command line and the gateway process are tested in tests/api/test_data_folder.py
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -13,57 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from datafolder import DAMAGES, SAID, crash_after, damage, digest, paired_session_db, snapshot, used_folder
 
 from wadesk.config import Config
 from wadesk.core import open_session
 from wadesk.core.datadir import DamagedDatabase, DataDir, DataDirBusy
 from wadesk.core.integrity import examine
-
-STORE_MESSAGES = 300
-
-
-def used_folder(path: Path, messages: int = STORE_MESSAGES) -> Path:
-    """A data folder as a run of wadesk leaves it: a store with queued messages, its record."""
-    data = DataDir(path).open("headless")
-    session = open_session(Config(data_dir=path), data)
-    for i in range(messages):
-        session.store.enqueue("15550001111@s.whatsapp.net", f"message {i} " + "x" * 100)
-    session.store.close()
-    data.close()
-    return path
-
-
-def checkpoint(db: Path) -> None:
-    """Fold the WAL into the file, as a clean stop of SQLite does, so the file holds all pages."""
-    with sqlite3.connect(db) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def crash_after(db: Path, sql: str) -> None:
-    """Run ``sql`` on ``db`` in a process that dies right after the commit, as kill -9 would:
-    the change stays in the -wal file (with its -shm index)."""
-    code = (
-        "import os, sqlite3, sys\n"
-        "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-        "db.execute(sys.argv[2])\n"
-        "os._exit(0)\n"
-    )
-    subprocess.run([sys.executable, "-c", code, str(db), sql], check=True, timeout=30)
-    assert Path(f"{db}-wal").stat().st_size > 0
-
-
-def paired_session_db(path: Path) -> None:
-    """A stand-in for neonize's database holding a paired device (the check reads only that)."""
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE whatsmeow_device (jid TEXT PRIMARY KEY)")
-        conn.execute("INSERT INTO whatsmeow_device VALUES ('15550001111.0:1@s.whatsapp.net')")
-    conn.close()
-
 
 # ---- the lock --------------------------------------------------------------------------------
 
@@ -110,43 +64,18 @@ def test_a_new_folder_and_a_healthy_one_start(tmp_path: Path) -> None:
     again.close()
 
 
-@pytest.mark.parametrize(
-    ("damage", "said"),
-    [
-        ("truncated to 0", "is empty, but it held"),
-        ("cut in half", "is damaged (SQLite: database disk image is malformed)"),
-        ("overwritten", "is damaged (SQLite: file is not a database)"),
-        ("one zeroed page", "is damaged (SQLite: "),
-        ("vanished", "is missing, but it held"),
-    ],
-)
-def test_a_damaged_or_vanished_store_is_refused_and_left_as_it_is(
-    tmp_path: Path, damage: str, said: str
-) -> None:
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_or_vanished_store_is_refused_and_left_as_it_is(tmp_path: Path, how: str) -> None:
     folder = used_folder(tmp_path / "d")
     db = folder / "wadesk.db"
-    checkpoint(db)
-    size = db.stat().st_size
-    if damage == "truncated to 0":
-        os.truncate(db, 0)
-    elif damage == "cut in half":
-        os.truncate(db, size // 2)
-    elif damage == "overwritten":
-        db.write_bytes(os.urandom(size))
-    elif damage == "one zeroed page":
-        with open(db, "r+b") as f:
-            f.seek(4096 * (size // 4096 // 2))
-            f.write(bytes(4096))
-        assert examine(db).damage, "the zeroed page did not make quick_check fail"
-    else:
-        db.unlink()
-    before = {p.name: digest(p) for p in folder.iterdir() if p.name != "lock"}
+    damage(db, how)
+    before = snapshot(folder)
     with pytest.raises(DamagedDatabase) as info:
         DataDir(folder).open("headless")
     line = info.value.one_line()
-    assert line.startswith(f"the database {db} {said}")
+    assert line.startswith(f"the database {db} {SAID[how]}")
     assert "--reset-store" in line and "\n" not in line
-    assert {p.name: digest(p) for p in folder.iterdir() if p.name != "lock"} == before
+    assert snapshot(folder) == before
 
 
 def test_a_paired_device_that_vanished_is_refused(tmp_path: Path) -> None:

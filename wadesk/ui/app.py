@@ -1,7 +1,10 @@
 """``wadesk`` without --headless: the desktop window.
 
-Start-up order is chosen for speed: Qt and the window first; the WhatsApp session (whose
-worker thread loads neonize's Go library) starts only once the window has been painted.
+Start-up order: a window already running on the same data folder is asked to come to the
+front (and this start ends, exit 0); then the data folder is locked and its databases are
+checked (a refusal is one sentence in a dialog, exit 2). The rest is chosen for speed: Qt and
+the window first; the WhatsApp session (whose worker thread loads neonize's Go library)
+starts only once the window has been painted.
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from .. import __version__, logs
 from ..config import Config
 from ..core import open_session
-from ..core.datadir import DataDir
+from ..core.datadir import DataDir, DataDirError
 from . import theme as themes
 from .icons import app_icon
 from .single import SingleInstance, server_name
 from .window import MainWindow
 
 log = logging.getLogger("wadesk.ui")
+
+EXIT_REFUSED = 2  # as for a bad setting: the data folder is in use, damaged or unusable
 
 
 def process_age() -> float | None:
@@ -83,13 +88,28 @@ class _SignalRelay:
         self._write.close()
 
 
+def refuse(message: str) -> int:
+    """Say why wadesk does not start, on stderr and in a dialog (one sentence), and return
+    exit code 2."""
+    print(f"wadesk: {message}", file=sys.stderr)
+    QMessageBox.critical(None, "wadesk", message[:1].upper() + message[1:])
+    return EXIT_REFUSED
+
+
 def run(config: Config, data: DataDir) -> int:
+    """The window on ``data`` (not yet opened: a second start only raises the first window,
+    without touching the folder; otherwise the folder is locked and checked here)."""
     logs.setup(config.log_level, config.log_format)
     app = application()
     single = SingleInstance(server_name(data.path))
     if single.notify_running():
         print("wadesk is already running with this data folder; its window was brought to the front.")
         return 0
+    try:
+        data.open("desktop", reset_store=config.reset_store)  # held until the process ends
+    except DataDirError as exc:
+        themes.apply(app)
+        return refuse(exc.one_line())
     single.listen()
     themes.apply(app)
     try:
@@ -139,6 +159,7 @@ def run(config: Config, data: DataDir) -> int:
     finally:
         window.shutdown()  # no-op if closing the window started it already
         window.wait_stopped()  # the loop has ended: nothing on screen waits
+        data.remember()  # what the databases hold now, for the next start's check
         single.close()
         relay.close()
     return 0
