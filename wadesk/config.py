@@ -155,6 +155,15 @@ def _secret(raw: str) -> str:
     return value
 
 
+def _api_token(raw: str) -> str:
+    """A secret a client can send in an HTTP header: printable ASCII (curl, and most HTTP
+    libraries, cannot send other characters there)."""
+    value = _secret(raw)
+    if not (value.isascii() and value.isprintable()):
+        raise ValueError("must be printable ASCII (letters, digits and punctuation only)")
+    return value
+
+
 UNCERTAIN_MODES = ("resend", "fail")
 
 
@@ -284,7 +293,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "api_token",
         "WADESK_API_TOKEN",
-        _secret,
+        _api_token,
         None,
         "API bearer token (generated and kept in the data folder if unset)",
         secret=True,

@@ -66,6 +66,7 @@ def test_token_from_a_file(data: DataDir, tmp_path: Path) -> None:
         (lambda p: p.write_bytes(b"\xff\xfe\x00"), "cannot read it"),
         (lambda p: p.mkdir(), "cannot read it"),
         (lambda p: p.write_text("two words here and more"), "whitespace"),
+        (lambda p: p.write_text("pässwort-0123456789abc", encoding="utf-8"), "must be printable ASCII"),
     ],
 )
 def test_bad_token_file_is_a_config_error(data: DataDir, tmp_path: Path, setup: object, problem: str) -> None:

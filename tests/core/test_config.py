@@ -162,6 +162,26 @@ def test_a_url_password_is_never_echoed():
     assert "hunter2" not in str(info.value)
 
 
+NOT_ASCII = "invalid WADESK_API_TOKEN: must be printable ASCII (letters, digits and punctuation only)"
+
+
+@pytest.mark.parametrize(
+    "token", ["tökén-0123456789abcdef", "token-0123456789\x7fabcdef", "токен-0123456789abc"]
+)
+def test_an_api_token_a_client_cannot_send_is_refused(token):
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.load({}, {"WADESK_API_TOKEN": token})
+    assert str(info.value) == NOT_ASCII
+    assert cfg.load({}, {"WADESK_API_TOKEN": "plain-ascii-0123456789!#$%&*+-.^_|~"}).api_token
+
+
+def test_cli_non_ascii_token_exits_2_with_one_line(tmp_path):
+    env = {"WADESK_API_TOKEN": "tökén-0123456789abcdef", "WADESK_PROXY": "http://127.0.0.1:9", "PORT": "9"}
+    result = run_cli("--headless", env=env, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"wadesk: {NOT_ASCII}"]
+
+
 def test_cli_window_without_a_display_exits_2_with_one_line(tmp_path):
     # run_cli's environment has no DISPLAY, no WAYLAND_DISPLAY and no QT_QPA_PLATFORM
     result = run_cli(tmp_path=tmp_path)

@@ -536,7 +536,10 @@ def events() -> Response:
     first = None
     if wanted is None or "session.status" in wanted:
         first = Envelope.of(StateChanged(state=ctx.session.state))
-    body = sse.serve(ctx.broker, stream, first, ctx.heartbeat)
+    # waitress' check (see server.py) lets the stream end, and free its slot, soon after the
+    # client closes or resets the connection instead of at the next heartbeat write
+    gone = request.environ.get("waitress.client_disconnected")
+    body = sse.serve(ctx.broker, stream, first, ctx.heartbeat, client_gone=gone)
     response = Response(body, mimetype="text/event-stream")
     # a body closed before it started (HEAD, a client gone at once) never runs its finally
     response.call_on_close(lambda: ctx.broker.release(stream))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config, ConfigError, _secret
+from ..config import Config, ConfigError, _api_token
 from ..core.datadir import API_TOKEN_FILE, WEBHOOK_SECRET_FILE, DataDir
 
 
@@ -72,7 +72,7 @@ def resolve_api_token(config: Config, data: DataDir) -> Secret:
         if not raw.strip():
             raise ConfigError("WADESK_API_TOKEN_FILE", str(path), "the file is empty")
         try:
-            value = _secret(raw)
+            value = _api_token(raw)
         except ValueError as exc:
             raise ConfigError("WADESK_API_TOKEN_FILE", str(path), f"the token in it {exc}") from None
         return Secret(value, "WADESK_API_TOKEN_FILE", path)

@@ -3,7 +3,9 @@
 Every open stream has a bounded queue. Publishing never blocks: a client too slow to
 keep up is told so and disconnected instead of holding anything up. Each stream occupies
 one server thread while open, so their number is capped; :meth:`EventBroker.close` ends
-them all at shutdown.
+them all at shutdown. A stream whose client is gone ends within :data:`CLIENT_CHECK_INTERVAL`
+(when the server can tell, see :func:`serve`), so its slot is free again at once rather
+than at the next heartbeat write.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from .feed import Envelope, dumps
 
 _CLOSE = object()
+CLIENT_CHECK_INTERVAL = 0.5  # seconds between two looks at whether the client is still there
 
 
 class Stream:
@@ -83,23 +87,44 @@ def format_event(envelope: Envelope) -> str:
     return f"id: {envelope.id}\nevent: {envelope.event}\ndata: {body}\n\n"
 
 
-def serve(broker: EventBroker, stream: Stream, first: Envelope | None, heartbeat: float) -> Iterator[str]:
-    """The response body of one stream: the current state first, then events and heartbeats."""
+def serve(
+    broker: EventBroker,
+    stream: Stream,
+    first: Envelope | None,
+    heartbeat: float,
+    client_gone: Callable[[], bool] | None = None,
+) -> Iterator[str]:
+    """The response body of one stream: the current state first, then events, and a comment
+    after ``heartbeat`` seconds without one.
+
+    ``client_gone`` (the server's ``waitress.client_disconnected``) is asked at least every
+    :data:`CLIENT_CHECK_INTERVAL` seconds; the stream ends as soon as it says True. Without
+    it, a closed connection is noticed only when a write to it fails.
+    """
     try:
         yield "retry: 3000\n\n" + (format_event(first) if first is not None else "")
+        beat_at = time.monotonic() + heartbeat
         while not stream.closed:
             if stream.lagging:
                 note = dumps({"error": "too_slow", "message": "events were dropped; reconnect"})
                 yield f"event: error\ndata: {note}\n\n"
                 return
+            if client_gone is not None and client_gone():
+                return
+            wait = beat_at - time.monotonic()
+            if client_gone is not None:
+                wait = min(wait, CLIENT_CHECK_INTERVAL)
             try:
-                item = stream.queue.get(timeout=heartbeat)
+                item = stream.queue.get(timeout=max(0.0, wait))
             except queue.Empty:
-                yield ": keep-alive\n\n"
+                if time.monotonic() >= beat_at:
+                    yield ": keep-alive\n\n"
+                    beat_at = time.monotonic() + heartbeat
                 continue
             if item is _CLOSE:
                 return
             assert isinstance(item, Envelope)
             yield format_event(item)
+            beat_at = time.monotonic() + heartbeat
     finally:
         broker.release(stream)
