@@ -191,3 +191,65 @@ def test_a_port_in_use_is_reported(headless: Callable[..., Headless]) -> None:
         gw = headless(PORT=str(port), **OFFLINE).start(wait=False)
         assert gw.proc is not None and gw.proc.wait(15) == 1
     assert f"cannot listen on 127.0.0.1 port {port}" in gw.logs()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT])
+def test_sighup_and_sigquit_stop_gracefully_like_sigterm(headless: Callable[..., Headless], sig: int) -> None:
+    gw = headless(**OFFLINE).start()
+    queued = gw.send("+1 555 000 2222", "before the signal")
+    gw.signal(sig)
+    assert gw.proc is not None and gw.proc.wait(10) == 0
+    name = signal.Signals(sig).name
+    messages = [r["message"] for r in gw.log_records()]
+    assert f"shutting down ({name})" in messages
+    assert any(m.startswith("stopped after ") for m in messages)
+    # nothing accepted was lost: the message is still queued after a restart
+    again = headless(**OFFLINE).start()
+    assert again.message(queued)["status"] == "queued"
+    assert again.stop() == 0
+
+
+def test_sigusr1_logs_the_state_in_one_line_and_keeps_running(headless: Callable[..., Headless]) -> None:
+    gw = headless(**OFFLINE).start()
+    wait_until(lambda: gw.status()["state"] == "reconnecting", 30, "the session to try WhatsApp")
+    gw.send("+1 555 000 2222", "waiting in the outbox")
+
+    def reports() -> list[dict]:
+        return [r for r in gw.log_records() if r["message"].startswith("state: ")]
+
+    for count in (1, 2):  # it keeps working, and the process keeps running
+        gw.signal(signal.SIGUSR1)
+        report = wait_until(lambda n=count: len(reports()) >= n and reports()[-1], 10, "the state line")
+        assert report["state"] == "reconnecting" and report["outbox_depth"] == 1
+        assert report["message"].startswith("state: reconnecting")
+        assert "outbox depth 1;" in report["message"]
+        assert gw.running()
+        assert gw.get("/health", token="").status_code == 200
+    assert len(reports()) == 2
+    assert gw.stop() == 0
+    assert "shutting down (SIGTERM)" in gw.logs()
+
+
+def test_probes_and_arguments_over_http(headless: Callable[..., Headless]) -> None:
+    gw = headless(**OFFLINE).start()
+    # /ready is a probe like /health: no token, JSON with the state
+    ready = gw.get("/ready", token="")
+    assert ready.status_code in (200, 503) and ready.headers["Content-Type"] == "application/json"
+    assert ready.json()["ready"] is False and ready.json()["state"] in (
+        "starting",
+        "connecting",
+        "reconnecting",
+    )
+    assert gw.get("/status", token="").status_code == 401
+    # a limit longer than int() accepts is a 400 naming it, never a 500
+    long_limit = gw.get("/messages?limit=" + "9" * 5000)
+    assert (long_limit.status_code, long_limit.json()["field"]) == (400, "limit")
+    # digits of other scripts are not digits: refused, nothing queued
+    for to in (
+        "\u0661\u0662\u0660\u0663\u0666\u0663\u0660\u0662\u0665\u0662\u0664\u0666@g.us",
+        "+\uff14\uff19 151 23456789",
+    ):
+        refused = gw.post("/send", json={"to": to, "text": "x"})
+        assert (refused.status_code, refused.json()["field"]) == (400, "to"), refused.text
+    assert gw.status()["outbox_depth"] == 0
+    assert gw.stop() == 0
