@@ -18,12 +18,10 @@ installation is reported instead of being "repaired" over the network.
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import importlib.util
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -130,65 +128,19 @@ def check_ca_certificates() -> str:
     )
 
 
-def _neonize_library_name() -> str:
-    """The file name neonize looks for (neonize.utils.platform.generated_name, without importing it)."""
-    system = platform.system().lower()
-    machine = platform.machine().lower()
-    arch = {"x86_64": "amd64", "aarch64": "arm64", "amd64": "amd64", "arm64": "arm64"}.get(machine, machine)
-    ext = {"windows": "dll", "darwin": "dylib"}.get(system, "so")
-    return f"neonize-{system}-{arch}.{ext}"
-
-
-def _neonize_dir() -> Path:
-    spec = importlib.util.find_spec("neonize")  # finds the package without running it
-    if spec is None or not spec.submodule_search_locations:
-        raise CheckFailed("the neonize package is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _neonize_expected_version(package_dir: Path) -> str:
-    """The Go library version neonize insists on (else it downloads another one)."""
-    source = package_dir / "download.py"
-    if source.is_file():
-        found = re.search(r"__GONEONIZE_VERSION__\s*=\s*[\"']([^\"']+)", source.read_text("utf-8"))
-        if found:
-            return found.group(1)
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("neonize")
-    except PackageNotFoundError:
-        raise CheckFailed(
-            "cannot tell which neonize version is installed (no download.py, no package metadata)"
-        ) from None
-
-
 def check_neonize_library() -> str:
-    package_dir = _neonize_dir()
-    path = package_dir / _neonize_library_name()
-    if not path.is_file():
-        raise CheckFailed(
-            f"neonize's Go library {path} is missing (neonize would try to download it): "
-            "reinstall neonize, or rebuild the image or bundle"
-        )
-    expected = _neonize_expected_version(package_dir)
+    from .core.neonize_compat import LibraryProblem, check_library
+
     try:
-        lib = ctypes.CDLL(str(path))
-        lib.GetVersion.restype = ctypes.c_char_p
-        found = lib.GetVersion().decode()
-    except (OSError, AttributeError) as exc:
-        raise CheckFailed(f"neonize's Go library {path} does not load: {exc}") from None
-    if found != expected:
-        raise CheckFailed(
-            f"neonize's Go library {path} is version {found}, neonize {expected} needs its own "
-            "(neonize would try to download it): reinstall neonize"
-        )
+        path, found = check_library()  # without importing neonize (which would download)
+    except LibraryProblem as exc:
+        raise CheckFailed(str(exc)) from None
     size = path.stat().st_size / 1e6
     return f"{path} (goneonize {found}, {size:.1f} MB)"
 
 
 def check_neonize() -> str:
-    from .core.driver import load_neonize
+    from .core.neonize_compat import load_neonize
 
     load_neonize()  # imports neonize.client the way a session does: Go runtime, protobufs, PIL, ...
     import neonize

@@ -102,7 +102,10 @@ def test_desktop_self_test_loads_qt_offscreen() -> None:
 
 def test_missing_go_library_fails_clearly_and_neonize_is_never_imported() -> None:
     """A missing library must be reported, not 'repaired' by neonize's download at import."""
-    result = run_patched("selftest._neonize_library_name = lambda: 'neonize-nowhere-amd64.so'")
+    result = run_patched(
+        "from wadesk.core import neonize_compat; "
+        "neonize_compat.library_file = lambda: 'neonize-nowhere-amd64.so'"
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     checks = lines_by_check(result.stdout)
     assert checks["neonize library"].startswith("FAIL")
@@ -115,7 +118,10 @@ def test_missing_go_library_fails_clearly_and_neonize_is_never_imported() -> Non
 
 
 def test_library_of_another_version_fails_clearly_and_neonize_is_never_imported() -> None:
-    result = run_patched("selftest._neonize_expected_version = lambda package_dir: '9.9.9'")
+    result = run_patched(
+        "from wadesk.core import neonize_compat; "
+        "neonize_compat.expected_library_version = lambda directory=None: '9.9.9'"
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     checks = lines_by_check(result.stdout)
     assert "is version 0.5.2, neonize 9.9.9 needs its own" in checks["neonize library"]

@@ -1,4 +1,4 @@
-"""The only module that speaks to neonize (and through it, to WhatsApp).
+"""neonize's events and commands, translated for the session.
 
 A :class:`NeonizeDriver` wraps one neonize client for one connection attempt. Its
 ``connect()`` blocks, and its callbacks arrive on threads the Go runtime owns, so the
@@ -6,41 +6,26 @@ driver runs it on a daemon thread and turns every callback into a small
 :class:`DriverEvent` handed to ``post`` (the session's queue). It never calls back into
 the session in any other way.
 
-neonize facts this module works around (neonize 0.5.2):
-
-* neonize keeps its clients in Go maps without locks. Its call writes them when it
-  starts, reads them when its event loop starts (after connecting, or after the QR loop
-  for an unpaired device), and ``Stop`` deletes from them. A read racing a write aborts
-  the process, so one process-wide readers-writer lock (:data:`_MAPS`) guards them:
-  our calls share it; ``Stop``, the call's start-up and the event loop's start-up hold it
-  exclusively.
-* ``Stop`` before the event loop started makes that loop dereference a deleted client
-  and abort the process later. So ``stop`` calls ``Stop`` only once the call returned or
-  its event loop runs; a call still connecting is stopped by a reaper thread when it
-  gets there.
-* Before a device is paired, neonize's Go side waits in a QR loop that ``Stop`` does not
-  end, and after that loop it waits for a device ID that never comes: such a call never
-  returns. Its thread is a daemon and is left behind; on Linux the driver shuts the
-  pairing socket from our side so that whatsmeow ends the QR loop at once instead of
-  calling back for up to 160 s.
-* neonize's garbage-collection finalizer would call ``Stop`` from any thread at any time:
-  the driver detaches it and stops its clients itself.
+The workarounds for neonize 0.5.2's hazards (its unsynchronised maps, ``Stop`` before
+its event loop, an unpaired ``connect`` that never returns, its finalizer) live in
+:mod:`.neonize_compat`; this module only uses them. Those two are the only modules that
+import neonize.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import secrets
-import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from . import neonize_compat as compat
+from .neonize_compat import load_neonize
 
 log = logging.getLogger("wadesk.driver")
 
@@ -157,6 +142,10 @@ class NotRunning(DriverError):
         super().__init__("not connected to WhatsApp")
 
 
+class LibraryBusy(DriverError):
+    """The client was not started: neonize's maps stayed busy (another client's call)."""
+
+
 class SendFailed(DriverError):
     """A send that neonize reported as failed. ``written`` is False only when whatsmeow's
     error proves the message never left this process, or that WhatsApp refused it; True
@@ -187,150 +176,6 @@ def send_error_written(text: str) -> bool:
     """True unless ``text`` (whatsmeow's send error) proves the message was not delivered."""
     low = text.lower()
     return not any(marker in low for marker in _NOT_WRITTEN)
-
-
-class _RWLock:
-    """Readers-writer lock whose exclusive side may be released by another thread."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-
-    def acquire_shared(self, timeout: float = 60.0) -> bool:
-        with self._cond:
-            if not self._cond.wait_for(lambda: not self._writer, timeout):
-                return False
-            self._readers += 1
-            return True
-
-    def release_shared(self) -> None:
-        with self._cond:
-            self._readers -= 1
-            self._cond.notify_all()
-
-    def acquire_exclusive(self, timeout: float = 60.0) -> bool:
-        with self._cond:
-            if not self._cond.wait_for(lambda: not self._writer and self._readers == 0, timeout):
-                return False
-            self._writer = True
-            return True
-
-    def release_exclusive(self) -> None:
-        with self._cond:
-            self._writer = False
-            self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def shared(self) -> Any:
-        if not self.acquire_shared():
-            raise DriverError("the WhatsApp library is busy")
-        try:
-            yield
-        finally:
-            self.release_shared()
-
-    @contextlib.contextmanager
-    def exclusive(self, timeout: float = 10.0) -> Any:
-        acquired = self.acquire_exclusive(timeout)
-        if not acquired:
-            log.warning("the WhatsApp library stayed busy for %.0f s; going ahead", timeout)
-        try:
-            yield
-        finally:
-            if acquired:
-                self.release_exclusive()
-
-
-_MAPS = _RWLock()  # guards neonize's unsynchronised Go maps, process-wide
-START_HOLD = 30.0  # longest a starting call keeps _MAPS exclusively (until it shows life)
-REAP_WAIT = 120.0  # how long a reaper waits for a stopped-while-connecting call
-
-
-class _Gate:
-    """Counts calls in progress; once closed, admits no new ones."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._active = 0
-        self._closed = False
-
-    def enter(self) -> bool:
-        with self._cond:
-            if self._closed:
-                return False
-            self._active += 1
-            return True
-
-    def leave(self) -> None:
-        with self._cond:
-            self._active -= 1
-            self._cond.notify_all()
-
-    def close(self, timeout: float) -> bool:
-        with self._cond:
-            self._closed = True
-            return self._cond.wait_for(lambda: self._active == 0, timeout)
-
-
-# ---- neonize loading ---------------------------------------------------------------------
-
-_neonize: dict[str, Any] = {}
-_load_lock = threading.Lock()
-
-
-class _DaemonThread(threading.Thread):
-    """neonize starts its Go call on a non-daemon thread; one that can never be joined
-    (see module docstring) would keep the interpreter from exiting."""
-
-    def __init__(self, *args: Any, daemon: bool | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, daemon=True, **kwargs)
-
-
-def load_neonize() -> dict[str, Any]:
-    """Import neonize (this loads its Go library) once, and return what the driver uses."""
-    with _load_lock:
-        if _neonize:
-            return _neonize
-        # neonize configures the root logger at import unless it already has handlers,
-        # and warns about ffmpeg (only needed for media) on every connect.
-        root = logging.getLogger()
-        added = None
-        if not root.handlers:
-            added = logging.NullHandler()
-            root.addHandler(added)
-        try:
-            import neonize.client as nclient
-            from neonize import events as nevents
-            from neonize._binder import ProxySettings
-            from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
-        finally:
-            if added is not None:
-                root.removeHandler(added)
-        logging.getLogger("neonize.utils.ffmpeg").setLevel(logging.ERROR)
-        nclient.Thread = _DaemonThread  # type: ignore[misc]
-
-        class Client(nclient.NewClient):  # type: ignore[misc, valid-type]
-            """NewClient that reports whatsmeow's QR-loop result instead of printing it."""
-
-            on_login_status: Callable[[str], None] | None = None
-
-            def _NewClient__onLoginStatus(self, uuid: Any, status: Any) -> None:
-                with contextlib.suppress(Exception):
-                    import ctypes
-
-                    text = ctypes.string_at(status).decode("utf-8", "replace")
-                    if self.on_login_status is not None:
-                        self.on_login_status(text)
-
-        _neonize.update(
-            client_class=Client,
-            events=nevents,
-            ProxySettings=ProxySettings,
-            DeviceProps=DeviceProps,
-            jid_class=nclient.JID,
-        )
-        return _neonize
 
 
 def _jid_str(jid: Any) -> str:
@@ -376,7 +221,9 @@ _TEMP_BAN_REASONS = {
 
 
 class NeonizeDriver:
-    """One neonize client and its blocking connect call, for one connection attempt."""
+    """One neonize client and its blocking connect call, for one connection attempt.
+
+    Its flags are Events: callbacks set and read them from Go threads."""
 
     def __init__(
         self,
@@ -391,17 +238,14 @@ class NeonizeDriver:
         self.device_name = device_name
         self.proxy = proxy
         self._post = post
-        self._gate = _Gate()  # no call into neonize may overlap its Stop
+        self._gate = compat.Gate()  # no call into neonize may overlap its Stop
         self._client: Any = None
         self._thread: threading.Thread | None = None
         self._returned = threading.Event()
-        self._stopped = False
-        self._pairing = False  # the QR loop is running (device not paired yet)
+        self._stopped = threading.Event()
+        self._pairing = threading.Event()  # the QR loop is running (device not paired yet)
         self._loop_running = threading.Event()  # neonize's event loop started (Stop is safe)
-        self._alive = threading.Event()  # the call showed life: its start-up writes are done
-        self._start_hold = False
-        self._hold_lock = threading.Lock()
-        self._hold_timer: threading.Timer | None = None
+        self._hold: compat.StartHold | None = None
 
     # -- lifecycle --
     def start(self) -> None:
@@ -425,36 +269,33 @@ class NeonizeDriver:
         }
         for event_type, handler in handlers.items():
             client.event(event_type)(self._guard(handler))
-        client._stop_finalizer.detach()  # we call Stop ourselves, when it is safe
-        execute = client.event.execute
-
-        def execute_and_watch(uuid: Any, binary: Any, size: Any, code: int) -> Any:
-            if code == 0:  # neonize's event loop starts with the account info
-                self._loop_running.set()
-                self._show_life()
-            return execute(uuid, binary, size, code)
-
-        client.event.execute = execute_and_watch
+        compat.detach_finalizer(client)  # we call Stop ourselves, when it is safe
+        compat.watch_event_loop(client, self._on_event_loop)
         self._client = client
         proxy = n["ProxySettings"](proxy_address=self.proxy) if self.proxy else None
         self._thread = threading.Thread(
             target=self._run, args=(proxy,), name=f"wadesk-neonize-{self.id}", daemon=True
         )
-        self._start_hold = _MAPS.acquire_exclusive(10.0)
-        self._hold_timer = threading.Timer(START_HOLD, self._show_life)
-        self._hold_timer.daemon = True
-        self._hold_timer.start()
+        try:
+            self._hold = compat.StartHold()
+        except compat.LibraryBusy as exc:
+            self._stopped.set()
+            raise LibraryBusy(str(exc)) from exc
         self._thread.start()
 
+    @property
+    def _alive(self) -> threading.Event:
+        """Set once the call is past its start-up map writes."""
+        assert self._hold is not None
+        return self._hold.alive
+
     def _show_life(self) -> None:
-        """The call is past its start-up map writes: let other calls in."""
-        self._alive.set()
-        with self._hold_lock:
-            hold, self._start_hold = self._start_hold, False
-        if hold:
-            _MAPS.release_exclusive()
-            if self._hold_timer is not None:
-                self._hold_timer.cancel()
+        if self._hold is not None:
+            self._hold.release()
+
+    def _on_event_loop(self) -> None:
+        self._loop_running.set()
+        self._show_life()
 
     def _run(self, proxy: Any) -> None:
         error: str | None = None
@@ -465,7 +306,7 @@ class NeonizeDriver:
         finally:
             self._returned.set()
             self._show_life()
-        if not self._stopped:
+        if not self._stopped.is_set():
             self._post(Exited(self.id, error))
 
     def stop(self, timeout: float = 3.0) -> bool:
@@ -473,80 +314,51 @@ class NeonizeDriver:
         otherwise it is finished in the background (or, unpaired, left behind)."""
         if self._client is None:
             return True
-        if self._stopped:
+        if self._stopped.is_set():
             return self._returned.is_set()
-        self._stopped = True
+        self._stopped.set()
         if self._returned.is_set() or self._loop_running.is_set():
             self._stop_now(timeout)
             return self._returned.wait(timeout)
-        if self._pairing:
+        if self._pairing.is_set():
             self._end_pairing_loop()
             return False
-        threading.Thread(target=self._reap, name=f"wadesk-reap-{self.id}", daemon=True).start()
+        threading.Thread(
+            target=compat.stop_when_safe,
+            args=(self._returned, self._loop_running, self._pairing, lambda: self._stop_now(3.0)),
+            kwargs={"end_pairing": self._end_pairing_loop},
+            name=f"wadesk-reap-{self.id}",
+            daemon=True,
+        ).start()
         return False
 
     def _stop_now(self, timeout: float) -> None:
-        if self._gate.enter():
-            try:
-                with contextlib.suppress(Exception), _MAPS.shared():
-                    self._client.disconnect()  # in-flight calls fail fast
-            finally:
-                self._gate.leave()
-        self._gate.close(timeout)
-        with _MAPS.exclusive(), contextlib.suppress(Exception):
-            self._client.stop()
+        compat.stop_client(self._client, self._gate, timeout)
 
-    def _reap(self) -> None:
-        """Finish stopping a call that was still connecting: once it returns or its event
-        loop runs, Stop it; if it turned out to be pairing, end the QR loop."""
-        deadline = time.monotonic() + REAP_WAIT
-        while time.monotonic() < deadline:
-            if self._returned.is_set() or self._loop_running.is_set():
-                self._stop_now(3.0)
-                return
-            if self._pairing:
-                self._end_pairing_loop()
-                return
-            time.sleep(0.1)
-        log.warning("a stopped WhatsApp client did not finish connecting within %.0f s", REAP_WAIT)
+    def _end_pairing_loop(self) -> None:
+        compat.end_pairing_loop(self.proxy)
 
     @property
     def returned(self) -> bool:
         return self._returned.is_set()
 
-    def _end_pairing_loop(self) -> None:
-        """Shut the pairing connection down from our side (Linux), so whatsmeow sees the
-        server go away, ends its QR loop and stops calling back."""
-        if not sys.platform.startswith("linux"):
-            return
-        port = _proxy_port(self.proxy) if self.proxy else 443
-        for fd in _socket_fds():
-            try:
-                sock = socket.socket(fileno=os.dup(fd))
-            except OSError:
-                continue
-            try:
-                if (
-                    sock.family in (socket.AF_INET, socket.AF_INET6)
-                    and sock.type == socket.SOCK_STREAM
-                    and sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
-                    and sock.getpeername()[1] == port
-                ):
-                    sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            finally:
-                sock.close()
-
     # -- calls --
     def _call(self, name: str, *args: Any) -> Any:
-        if self._stopped or self._client is None or not self._alive.is_set() or not self._gate.enter():
+        if (
+            self._stopped.is_set()
+            or self._client is None
+            or self._hold is None
+            or not self._alive.is_set()
+            or not self._gate.enter()
+        ):
             raise NotRunning()
         try:
-            with _MAPS.shared():
+            with compat.MAPS.shared():
                 return getattr(self._client, name)(*args)
         except DriverError:
             raise
+        except compat.LibraryBusy as exc:  # the call was not made
+            raise NotRunning() from exc
         except Exception as exc:
             raise DriverError(str(exc) or type(exc).__name__) from exc
         finally:
@@ -574,7 +386,7 @@ class NeonizeDriver:
     # -- callbacks (Go threads): translate and post, never block, never raise -------------
     def _guard(self, handler: Callable[[Any], None]) -> Callable[[Any, Any], None]:
         def wrapped(_client: Any, event: Any) -> None:
-            if self._stopped:
+            if self._stopped.is_set():
                 return
             try:
                 handler(event)
@@ -585,32 +397,29 @@ class NeonizeDriver:
 
     def _on_qr(self, _client: Any, data: bytes) -> None:
         self._show_life()
-        if self._stopped:
+        if self._stopped.is_set():
             return
-        self._pairing = True
+        self._pairing.set()
         self._post(QRCode(self.id, data.decode("utf-8", "replace")))
 
     def _on_login_status(self, status: str) -> None:
         """whatsmeow's QR loop ended. Right after this returns, neonize's Go side reads its
         maps to start the event loop: keep everyone else out of them for a moment."""
         self._show_life()
-        self._pairing = False
-        if _MAPS.acquire_exclusive(5.0):
-            release = threading.Timer(0.3, _MAPS.release_exclusive)
-            release.daemon = True
-            release.start()
-        if status != "success" and not self._stopped:
+        self._pairing.clear()
+        compat.hold_maps_after_qr_loop()
+        if status != "success" and not self._stopped.is_set():
             self._post(PairingEnded(self.id, status))
 
     def _on_pair_status(self, e: Any) -> None:
         if e.Status == 2:  # SUCCESS
-            self._pairing = False
+            self._pairing.clear()
             self._post(PairSuccess(self.id, _jid_str(e.ID)))
         else:
             self._post(PairFailed(self.id, e.Error or "pairing failed"))
 
     def _on_connected(self, _e: Any) -> None:
-        self._pairing = False
+        self._pairing.clear()
         me = self._client.me  # set by neonize when its event loop started
         jid = _jid_str(me.JID) if me is not None else ""
         phone = me.JID.User if me is not None else ""
@@ -692,23 +501,6 @@ _FAILURE_REASONS = {
 
 def _failure_reason(code: int) -> str:
     return _FAILURE_REASONS.get(code, f"connect failure {code}")
-
-
-def _proxy_port(url: str) -> int:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return parts.port or {"http": 80, "https": 443, "socks5": 1080}.get(parts.scheme, 0)
-
-
-def _socket_fds() -> list[int]:
-    fds = []
-    with contextlib.suppress(OSError):
-        for name in os.listdir("/proc/self/fd"):
-            with contextlib.suppress(OSError, ValueError):
-                if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
-                    fds.append(int(name))
-    return fds
 
 
 def has_paired_device(db_path: Path) -> bool:

@@ -501,6 +501,11 @@ class Session:
         self._driver = driver
         try:
             driver.start()
+        except drv.LibraryBusy as exc:  # not started; another client's call still runs
+            log.warning("starting the WhatsApp client waits: %s", exc)
+            self._driver = None
+            self._schedule_reconnect(f"The WhatsApp client could not start yet: {exc}")
+            return
         except Exception as exc:  # the library failed to load or to start
             log.exception("starting the WhatsApp client failed")
             self._driver = None
