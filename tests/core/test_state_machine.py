@@ -155,8 +155,9 @@ def test_stream_replaced_fails_until_reconnect(make_session):
     factory.current.emit(drv.StreamReplaced)
     state = log.wait_state(Status.FAILED)
     assert "took over" in state.reason
-    time.sleep(0.3)
-    assert len(factory.drivers) == 1  # no automatic retry: it would fight the other session
+    assert session.sync()
+    assert session._timer is None  # no automatic retry scheduled: it would fight the other session
+    assert len(factory.drivers) == 1
     session.reconnect()
     factory.wait_for_driver(2)
     connect(factory, log)
@@ -219,7 +220,7 @@ def test_stop_returns_quickly_in_every_state(make_session):
 
 
 def test_events_of_a_replaced_driver_are_ignored(make_session):
-    _session, factory, log = make_session()
+    session, factory, log = make_session()
     connect(factory, log)
     old = factory.current
     old.emit(drv.Disconnected)
@@ -227,7 +228,7 @@ def test_events_of_a_replaced_driver_are_ignored(make_session):
     connect(factory, log)
     mark = log.mark()
     old.emit(drv.Disconnected)  # late event from the old client
-    time.sleep(0.2)
+    assert session.sync()  # handled by now (the worker is first in, first out)
     assert not [e for e in log.events[mark:] if isinstance(e, StateChanged)]
 
 
@@ -238,7 +239,7 @@ def test_send_waits_until_connected_then_goes_out_in_order(make_session):
     session, factory, log = make_session()
     records = [session.send("+1 555 000 2222", f"m{i}")[0] for i in range(3)]
     assert [r.status for r in records] == ["queued"] * 3
-    time.sleep(0.2)
+    assert session.sync()  # the sender made a pass while not connected
     assert factory.current.sent == []
     connect(factory, log)
     for r in records:
@@ -310,7 +311,7 @@ def test_idempotency_key_returns_first_and_sends_once(make_session):
         session.send("15550002222", "different", idempotency_key="k1")
     connect(factory, log)
     log.wait(lambda e: isinstance(e, MessageSent) and e.id == first.id)
-    time.sleep(0.2)
+    assert session.sync()
     assert factory.current.sent == [("15550002222@s.whatsapp.net", "hi")]
 
 
@@ -377,7 +378,7 @@ def test_incoming_message_is_stored_and_published_once(make_session):
         "Bob",
         False,
     )
-    time.sleep(0.2)
+    assert session.sync()  # the redelivery was handled
     assert len(log.of(IncomingMessage)) == 1
     stored = session.store.list(direction="in")
     assert [m.text for m in stored] == ["ping"]
@@ -392,7 +393,7 @@ def test_receipts_move_status_forward_only(make_session):
     factory.current.emit(drv.Receipt, wa_ids=(sent.wa_id,), status="read", chat=chat, timestamp=1.0)
     log.wait(lambda e: isinstance(e, MessageReceipt) and e.status == "read")
     factory.current.emit(drv.Receipt, wa_ids=(sent.wa_id,), status="delivered", chat=chat, timestamp=2.0)
-    time.sleep(0.2)
+    assert session.sync()
     assert session.store.get(record.id).status == "read"
     assert [e.status for e in log.of(MessageReceipt)] == ["read"]
 
@@ -463,3 +464,12 @@ def test_every_transition_is_logged_once(make_session, caplog):
         "session waiting for the QR code to be scanned",
         "session connected as +15550001111 (Alice)",
     ]
+
+
+def test_sync_returns_once_the_sender_has_sent_what_it_could(make_session):
+    session, factory, log = make_session()
+    connect(factory, log)
+    for i in range(3):
+        session.send("15550002222", f"m{i}")
+    assert session.sync()
+    assert [text for _, text in factory.current.sent] == ["m0", "m1", "m2"]

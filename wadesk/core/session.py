@@ -224,6 +224,8 @@ class Session:
         self._stopping = threading.Event()
         self._outbox_cv = threading.Condition()
         self._outbox_dirty = True
+        self._sync_asked = 0  # sync() requests for a sender pass, and the last one answered
+        self._sync_done = 0
         self._receipt_lock = threading.Lock()
         self._early_receipts: dict[str, tuple[str, float, float]] = {}  # wa_id -> (status, at, seen)
         # worker-only state
@@ -820,42 +822,67 @@ class Session:
 
     def _send_loop(self) -> None:
         wait = 0.0
-        failures = 0
         while True:
             with self._outbox_cv:
                 self._outbox_cv.wait_for(
                     lambda: (
                         self._stopping.is_set()
                         or (self._outbox_dirty and self.state.status is Status.CONNECTED)
+                        or self._sync_asked > self._sync_done
                     ),
                     timeout=wait,
                 )
                 self._outbox_dirty = False
+                sync = self._sync_asked
             if self._stopping.is_set():
                 return
-            wait = 5.0
-            while self.state.status is Status.CONNECTED and not self._stopping.is_set():
-                try:
-                    record = self.store.claim_next()
-                except StorageError as exc:
-                    failures += 1
-                    if not self._storage_pause(exc, failures):
-                        return
-                    continue
-                if failures:
-                    log.info("the outbox resumes: the store takes writes again")
-                    failures = 0
-                if record is None:
-                    try:
-                        due = self.store.next_due_at()
-                    except StorageError:
-                        due = time.time() + 1.0
-                    if due is not None:
-                        wait = min(wait, max(0.05, due - time.time()))
+            wait = self._drain_outbox()
+            with self._outbox_cv:
+                self._sync_done = sync
+                self._outbox_cv.notify_all()
+
+    def _drain_outbox(self) -> float:
+        """Send what can be sent now, one at a time; returns how long to wait before the
+        next pass (until the earliest message in backoff is due, 5 s at most)."""
+        wait = 5.0
+        failures = 0
+        while self.state.status is Status.CONNECTED and not self._stopping.is_set():
+            try:
+                record = self.store.claim_next()
+            except StorageError as exc:
+                failures += 1
+                if not self._storage_pause(exc, failures):
                     break
-                self._send_one(record)
-                if self.send_interval > 0 and self._stopping.wait(self.send_interval):
-                    return
+                continue
+            if failures:
+                log.info("the outbox resumes: the store takes writes again")
+                failures = 0
+            if record is None:
+                try:
+                    due = self.store.next_due_at()
+                except StorageError:
+                    due = time.time() + 1.0
+                if due is not None:
+                    wait = min(wait, max(0.05, due - time.time()))
+                break
+            self._send_one(record)
+            if self.send_interval > 0 and self._stopping.wait(self.send_interval):
+                break
+        return wait
+
+    def sync(self, timeout: float = 5.0) -> bool:
+        """Wait until the worker has handled everything posted before this call and the
+        sender has made one pass over the outbox since (what it could send now is sent).
+        For tests that must show that something did *not* happen, without sleeping."""
+        try:
+            self._command("sync").result(timeout)
+        except (SessionError, TimeoutError):  # not running, or the worker is stuck
+            return False
+        with self._outbox_cv:
+            self._sync_asked += 1
+            wanted = self._sync_asked
+            self._outbox_cv.notify_all()
+            return self._outbox_cv.wait_for(lambda: self._sync_done >= wanted, timeout)
 
     def _send_one(self, record: MessageRecord) -> None:
         driver = self._driver
