@@ -153,6 +153,14 @@ def test_a_hot_journal_is_checked_on_a_copy(tmp_path: Path) -> None:
     assert [p.name for p in folder.iterdir() if p.name.startswith(".check-")] == []
 
 
+def test_a_copy_left_by_a_check_cut_short_is_removed(tmp_path: Path) -> None:
+    leftover = tmp_path / "d" / ".check-abc123"
+    leftover.mkdir(parents=True)
+    (leftover / "whatsapp.db").write_bytes(b"a copy of the keys")
+    DataDir(tmp_path / "d").open("headless").close()
+    assert not leftover.exists()
+
+
 # ---- --reset-store ---------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import stat
 import threading
 import time
@@ -92,7 +93,9 @@ class FolderLock:
     """
 
     _held: ClassVar[set[FolderLock]] = set()
-    _WINDOWS_OFFSET = 1 << 16  # msvcrt locks a byte range: one byte past what the file says
+    # msvcrt locks a byte range, which others then cannot read: lock one byte well past the
+    # pid/mode line, so that a second start can still read who holds the folder
+    _WINDOWS_OFFSET = 1 << 16
 
     def __init__(self, fd: int, path: Path) -> None:
         self._fd: int | None = fd
@@ -152,10 +155,6 @@ class FolderLock:
             time.sleep(0.02)
         return None, None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def close(self) -> None:
         """Release the lock (the lock file stays: removing it would race with a new holder)."""
         fd, self._fd = self._fd, None
@@ -198,6 +197,8 @@ class DataDir:
         with self._errors():
             self._make_folder()
             self.lock = FolderLock.acquire(self.path, mode)
+            for leftover in self.path.glob(f"{integrity.CHECK_PREFIX}*"):  # a check cut short
+                shutil.rmtree(leftover, ignore_errors=True)
         try:
             states = self._check(reset_store)
             self.prepare()

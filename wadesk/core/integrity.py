@@ -31,10 +31,12 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = "state.json"
+CHECK_PREFIX = ".check-"  # a temporary copy of a database with a hot journal, checked there
 COMPANIONS = ("-wal", "-shm", "-journal")
 FILE_MODE = 0o600
 QUICK_CHECK_LIMIT = 10  # SQLite stops after this many problems: enough to say what is wrong
-BUSY_TIMEOUT_S = 2.0
+BUSY_TIMEOUT_S = 2.0  # at start: someone else (an sqlite3 shell?) holding a lock for longer is an error
+RECORD_BUSY_TIMEOUT_S = 0.2  # while running: a record not updated is better than a thread held up
 RECORD_VERSION = 1
 
 
@@ -99,7 +101,8 @@ def examine(path: Path, *, session: bool = False, check: bool = True) -> DbState
 
 
 def _query(path: Path, target: str, size: int, *, session: bool, check: bool) -> DbState:
-    with contextlib.closing(sqlite3.connect(target, uri=True, timeout=BUSY_TIMEOUT_S)) as db:
+    timeout = BUSY_TIMEOUT_S if check else RECORD_BUSY_TIMEOUT_S
+    with contextlib.closing(sqlite3.connect(target, uri=True, timeout=timeout)) as db:
         if check:
             rows = [str(row[0]) for row in db.execute(f"PRAGMA quick_check({QUICK_CHECK_LIMIT})")]
             if rows != ["ok"]:
@@ -118,7 +121,7 @@ def _query(path: Path, target: str, size: int, *, session: bool, check: bool) ->
 
 def _examine_copy(path: Path, size: int, *, session: bool, check: bool) -> DbState:
     try:
-        with tempfile.TemporaryDirectory(prefix=".check-", dir=path.parent) as tmp:
+        with tempfile.TemporaryDirectory(prefix=CHECK_PREFIX, dir=path.parent) as tmp:
             copy = Path(tmp) / path.name
             shutil.copyfile(path, copy)
             for suffix in ("-wal", "-journal"):
