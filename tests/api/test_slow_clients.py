@@ -131,15 +131,22 @@ def hello(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[b
 
 
 @pytest.fixture
-def short_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
-    """The gateway's server class on a free port with the deadlines of SHORT; yields the port."""
+def short_server(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[int]:
+    """The gateway's server class on a free port with the deadlines of SHORT; yields the port.
+    Its connection limit is 100, or the test's parameter."""
     from waitress import wasyncore
     from waitress.adjustments import Adjustments
     from waitress.task import ThreadedTaskDispatcher
 
     for name, value in SHORT.items():
         monkeypatch.setattr(server_mod, name, value)
-    adj = Adjustments(host="127.0.0.1", port=0, threads=2, asyncore_use_poll=True, connection_limit=100)
+    adj = Adjustments(
+        host="127.0.0.1",
+        port=0,
+        threads=2,
+        asyncore_use_poll=True,
+        connection_limit=getattr(request, "param", 100),
+    )
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(2)
     socket_map: dict[int, Any] = {}
@@ -247,6 +254,25 @@ def test_a_client_that_half_closes_after_its_request_gets_the_answer(short_serve
         sock.shutdown(socket.SHUT_WR)
         data, _ = read_until_closed(sock, 5)
     assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b'{"ok":true,"got":3}')
+
+
+@pytest.mark.parametrize("short_server", [20], indirect=True)
+def test_when_nearly_every_connection_is_taken_idle_ones_are_closed_sooner(
+    short_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_mod, "FIRST_REQUEST_TIMEOUT", 4.0)
+    monkeypatch.setattr(server_mod, "BUSY_IDLE_TIMEOUT", 0.5)
+    idle = [connect(short_server) for _ in range(30)]  # more than the limit: some wait to be accepted
+    try:
+        started = time.monotonic()
+        with connect(short_server) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data, _ = read_until_closed(sock, 10)
+        assert data.startswith(b"HTTP/1.1 200 ")
+        assert time.monotonic() - started < 3.0  # not after rounds of 4 s idle timeouts
+    finally:
+        for sock in idle:
+            sock.close()
 
 
 # ---- the real gateway -----------------------------------------------------------------------
