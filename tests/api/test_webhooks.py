@@ -123,6 +123,8 @@ def test_parse_retry_after() -> None:
     assert wh.parse_retry_after(formatdate(now - 90, usegmt=True), now=now) == 0
     assert wh.parse_retry_after("soon") is None
     assert wh.parse_retry_after(None) is None
+    assert wh.parse_retry_after("\u00b2") is None  # a digit to str.isdigit, not to float()
+    assert wh.parse_retry_after("\u0661\u0662") is None  # Arabic-Indic digits
 
 
 def test_display_url_hides_credentials_and_query() -> None:
