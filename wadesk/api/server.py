@@ -214,6 +214,7 @@ class Gateway:
                 webhook_secret,
                 events=config.webhook_events,
                 metrics=self.metrics,
+                supervise=getattr(self.session, "supervised", None),
             )
             self.feed.add(self.webhooks.handle)  # first: queued durably before anyone else sees it
         self.feed.add(self._log_qr)
