@@ -314,8 +314,7 @@ def test_storage_errors_leave_the_write_connection_usable(tmp_path: Path) -> Non
 def test_the_claim_walks_the_chats_heads_not_the_history(tmp_path: Path) -> None:
     store = Store(tmp_path / "wadesk.db")
     plan = " ".join(
-        str(row[3])
-        for row in store._db.execute("EXPLAIN QUERY PLAN " + CLAIM_SQL, (time.time(),))
+        str(row[3]) for row in store._db.execute("EXPLAIN QUERY PLAN " + CLAIM_SQL, (time.time(),))
     )
     assert "SCAN h USING COVERING INDEX outbox_heads_seq" in plan  # the heads, in seq order
     assert "SEARCH m USING INTEGER PRIMARY KEY" in plan  # each head's row by its key

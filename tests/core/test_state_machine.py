@@ -124,7 +124,7 @@ def test_logged_out_by_phone_then_fresh_qr(make_session):
     _session, factory, log = make_session()
     connect(factory, log)
     mark = log.mark()
-    factory.current.emit(drv.LoggedOut, reason="the device was logged out", on_connect=False)
+    factory.current.emit(drv.LoggedOut, reason=drv.FailureReason.LOGGED_OUT, on_connect=False)
     state = log.wait_state(Status.LOGGED_OUT, after=mark)
     assert state.reason == "logged out from the phone"
     new = factory.wait_for_driver(2)
@@ -136,7 +136,7 @@ def test_logged_out_by_phone_then_fresh_qr(make_session):
 
 def test_connect_failure_logged_out_at_login(make_session):
     _session, factory, log = make_session()
-    factory.current.emit(drv.ConnectFailure, reason="the main device (the phone) is gone", message="")
+    factory.current.emit(drv.ConnectFailure, reason=drv.FailureReason.MAIN_DEVICE_GONE, message="")
     state = log.wait_state(Status.LOGGED_OUT)
     assert "phone" in state.reason
     factory.wait_for_driver(2)
@@ -144,7 +144,7 @@ def test_connect_failure_logged_out_at_login(make_session):
 
 def test_connect_failure_service_unavailable_retries(make_session):
     _session, factory, log = make_session()
-    factory.current.emit(drv.ConnectFailure, reason="the WhatsApp service is unavailable", message="503")
+    factory.current.emit(drv.ConnectFailure, reason=drv.FailureReason.SERVICE_UNAVAILABLE, message="503")
     state = log.wait_state(Status.RECONNECTING)
     assert "unavailable" in state.reason
 

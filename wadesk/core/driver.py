@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum, IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,70 @@ from . import neonize_compat as compat
 from .neonize_compat import load_neonize
 
 log = logging.getLogger("wadesk.driver")
+
+# ---- why WhatsApp refused: enums, so that no caller matches our wording ------------------------
+
+
+class FailureReason(IntEnum):
+    """Why WhatsApp refused or ended a connection (whatsmeow's ConnectFailureReason, as
+    neonize numbers it in its events)."""
+
+    OTHER = 0
+    REFUSED = 1
+    LOGGED_OUT = 2
+    TEMP_BANNED = 3
+    MAIN_DEVICE_GONE = 4
+    UNKNOWN_LOGOUT = 5
+    CLIENT_OUTDATED = 6
+    BAD_USER_AGENT = 7
+    INTERNAL_SERVER_ERROR = 8
+    EXPERIMENTAL = 9
+    SERVICE_UNAVAILABLE = 10
+
+    @classmethod
+    def of(cls, code: int) -> FailureReason:
+        try:
+            return cls(code)
+        except ValueError:
+            return cls.OTHER
+
+    @property
+    def logs_out(self) -> bool:
+        """The device is no longer linked: pairing must start over."""
+        return self in (
+            FailureReason.LOGGED_OUT,
+            FailureReason.MAIN_DEVICE_GONE,
+            FailureReason.UNKNOWN_LOGOUT,
+        )
+
+    @property
+    def text(self) -> str:
+        return _FAILURE_TEXT[self]
+
+
+_FAILURE_TEXT = {
+    FailureReason.OTHER: "WhatsApp refused the connection for a reason wadesk does not know",
+    FailureReason.REFUSED: "WhatsApp refused the connection",
+    FailureReason.LOGGED_OUT: "the device was logged out",
+    FailureReason.TEMP_BANNED: "the account is temporarily banned",
+    FailureReason.MAIN_DEVICE_GONE: "the main device (the phone) is gone",
+    FailureReason.UNKNOWN_LOGOUT: "the device was logged out for an unknown reason",
+    FailureReason.CLIENT_OUTDATED: "this client version is outdated",
+    FailureReason.BAD_USER_AGENT: "WhatsApp rejected this client (bad user agent)",
+    FailureReason.INTERNAL_SERVER_ERROR: "WhatsApp had an internal server error",
+    FailureReason.EXPERIMENTAL: "WhatsApp refused the connection (experimental)",
+    FailureReason.SERVICE_UNAVAILABLE: "the WhatsApp service is unavailable",
+}
+
+
+class SendFailure(Enum):
+    """What a failed send's error means."""
+
+    REACH_OUT_TIMELOCK = "reach_out_timelock"  # 463: the account may not start this chat
+    REJECTED = "rejected"  # WhatsApp answered with an error code (400, 401, 403, 404, 406, ...)
+    UNDELIVERABLE = "undeliverable"  # no such address (unknown server, invalid JID)
+    TRANSIENT = "transient"  # anything else: may work later
+
 
 # ---- driver events (internal to the core) ---------------------------------------------------
 
@@ -66,7 +132,7 @@ class Disconnected(DriverEvent):
 
 @dataclass(frozen=True)
 class LoggedOut(DriverEvent):
-    reason: str
+    reason: FailureReason
     on_connect: bool
 
 
@@ -83,7 +149,7 @@ class TemporaryBan(DriverEvent):
 
 @dataclass(frozen=True)
 class ConnectFailure(DriverEvent):
-    reason: str
+    reason: FailureReason
     message: str
 
 
@@ -150,11 +216,47 @@ class SendFailed(DriverError):
     """A send that neonize reported as failed. ``written`` is False only when whatsmeow's
     error proves the message never left this process, or that WhatsApp refused it; True
     when it may have been written to WhatsApp before the failure (no answer, connection
-    lost after the write, or an error this module does not know)."""
+    lost after the write, or an error this module does not know). ``failure`` and
+    ``code`` say what WhatsApp's answer means (see :func:`classify_send_error`)."""
 
-    def __init__(self, message: str, *, written: bool) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        written: bool,
+        failure: SendFailure = SendFailure.TRANSIENT,
+        code: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.written = written
+        self.failure = failure
+        self.code = code
+
+    @classmethod
+    def of(cls, error: BaseException) -> SendFailed:
+        """A SendFailed for any error a send raised (our own, or a fake's DriverError)."""
+        if isinstance(error, SendFailed):
+            return error
+        text = str(error) or type(error).__name__
+        if isinstance(error, NotRunning):
+            return cls(text, written=False)
+        failure, code = classify_send_error(text)
+        return cls(text, written=send_error_written(text), failure=failure, code=code)
+
+
+def classify_send_error(text: str) -> tuple[SendFailure, int | None]:
+    """What whatsmeow's send error means: ``server returned error 463`` (WhatsApp's ack
+    carried an error code), an address WhatsApp cannot deliver to, or something passing."""
+    low = text.lower()
+    found = re.search(r"(?:server returned error|error|status)\s+(\d{3})", low)
+    code = int(found.group(1)) if found else None
+    if code == 463:
+        return SendFailure.REACH_OUT_TIMELOCK, code
+    if code in (400, 401, 403, 404, 406):
+        return SendFailure.REJECTED, code
+    if "unknown server" in low or "invalid jid" in low or "can't send message to" in low:
+        return SendFailure.UNDELIVERABLE, None
+    return SendFailure.TRANSIENT, code
 
 
 # whatsmeow errors raised before the message node is written, or WhatsApp's own refusal
@@ -374,7 +476,7 @@ class NeonizeDriver:
         except NotRunning:
             raise
         except DriverError as exc:
-            raise SendFailed(str(exc), written=send_error_written(str(exc))) from exc
+            raise SendFailed.of(exc) from exc
         return SendResult(wa_id=response.ID, timestamp=float(response.Timestamp or time.time()))
 
     def pair_phone(self, phone_digits: str) -> str:
@@ -430,8 +532,7 @@ class NeonizeDriver:
         self._post(Disconnected(self.id))
 
     def _on_logged_out(self, e: Any) -> None:
-        reason = _failure_reason(int(e.Reason))
-        self._post(LoggedOut(self.id, reason=reason, on_connect=bool(e.OnConnect)))
+        self._post(LoggedOut(self.id, reason=FailureReason.of(int(e.Reason)), on_connect=bool(e.OnConnect)))
 
     def _on_stream_replaced(self, _e: Any) -> None:
         self._post(StreamReplaced(self.id))
@@ -441,7 +542,10 @@ class NeonizeDriver:
         self._post(TemporaryBan(self.id, code=code, expires_in=float(e.Expire)))
 
     def _on_connect_failure(self, e: Any) -> None:
-        self._post(ConnectFailure(self.id, reason=_failure_reason(int(e.Reason)), message=e.Message))
+        code = int(e.Reason)
+        reason = FailureReason.of(code)
+        message = e.Message if reason is not FailureReason.OTHER else f"code {code}: {e.Message}".rstrip(": ")
+        self._post(ConnectFailure(self.id, reason=reason, message=message))
 
     def _on_client_outdated(self, _e: Any) -> None:
         self._post(ClientOutdated(self.id))
@@ -483,24 +587,6 @@ class NeonizeDriver:
                 timestamp=float(e.Timestamp or time.time()),
             )
         )
-
-
-_FAILURE_REASONS = {
-    1: "WhatsApp refused the connection",
-    2: "the device was logged out",
-    3: "the account is temporarily banned",
-    4: "the main device (the phone) is gone",
-    5: "the device was logged out for an unknown reason",
-    6: "this client version is outdated",
-    7: "WhatsApp rejected this client (bad user agent)",
-    8: "WhatsApp had an internal server error",
-    9: "WhatsApp refused the connection (experimental)",
-    10: "the WhatsApp service is unavailable",
-}
-
-
-def _failure_reason(code: int) -> str:
-    return _FAILURE_REASONS.get(code, f"connect failure {code}")
 
 
 def has_paired_device(db_path: Path) -> bool:

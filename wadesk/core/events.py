@@ -21,6 +21,20 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+class MessageStatus(StrEnum):
+    """Where a message is. Outgoing: queued -> sending -> sent -> delivered -> read (or
+    played, for voice notes), or failed. Incoming: received."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    PLAYED = "played"
+    FAILED = "failed"
+    RECEIVED = "received"
+
+
 @dataclass(frozen=True)
 class Account:
     jid: str
@@ -128,7 +142,7 @@ class MessageQueued(Event):
     id: str
     to: str
     text: str
-    status: str = "queued"
+    status: MessageStatus = MessageStatus.QUEUED
 
 
 @dataclass(frozen=True)
@@ -138,7 +152,7 @@ class MessageSent(Event):
     to: str
     wa_id: str
     sent_at: float
-    status: str = "sent"
+    status: MessageStatus = MessageStatus.SENT
     possible_duplicate: bool = False  # an earlier attempt may have reached WhatsApp too
 
 
@@ -148,7 +162,7 @@ class MessageFailed(Event):
     id: str
     to: str
     reason: str
-    status: str = "failed"
+    status: MessageStatus = MessageStatus.FAILED
     possible_duplicate: bool = False  # the message may have reached WhatsApp all the same
 
 
@@ -160,7 +174,7 @@ class MessageReceipt(Event):
     id: str
     to: str
     wa_id: str
-    status: str  # "delivered" | "read" | "played"
+    status: MessageStatus  # DELIVERED, READ or PLAYED
     at: float
 
 

@@ -53,6 +53,7 @@ from .events import (
     MessageQueued,
     MessageReceipt,
     MessageSent,
+    MessageStatus,
     QRCodeUpdated,
     SessionState,
     StateChanged,
@@ -138,26 +139,29 @@ def explain_connect_error(error: str) -> str:
     return "Cannot reach WhatsApp: " + error.strip()[:200]
 
 
-def classify_send_error(error: str) -> tuple[bool, str]:
-    """(permanent, reason) for a failed send."""
-    low = error.lower()
-    if "463" in low:
+def describe_send_failure(failure: drv.SendFailed) -> tuple[bool, str]:
+    """(permanent, reason) for a failed send, from what the driver says it means."""
+    kind, code = failure.failure, failure.code
+    if kind is drv.SendFailure.REACH_OUT_TIMELOCK:
         return True, (
             "WhatsApp refused to start a new chat with this contact (error 463, reach-out timelock): "
             "this account may only message contacts who wrote to it first"
         )
-    for code, text in (
-        ("400", "bad request"),
-        ("401", "not authorised"),
-        ("403", "forbidden"),
-        ("404", "recipient not found"),
-        ("406", "not acceptable"),
-    ):
-        if f"error {code}" in low or f"status {code}" in low:
-            return True, f"WhatsApp rejected the message ({text}, error {code})"
-    if "unknown server" in low or "invalid jid" in low:
-        return True, f"WhatsApp cannot deliver to this address ({error.strip()[:160]})"
-    return False, error.strip()[:300] or "send failed"
+    if kind is drv.SendFailure.REJECTED:
+        what = _REJECTED.get(code or 0, "rejected")
+        return True, f"WhatsApp rejected the message ({what}, error {code})"
+    if kind is drv.SendFailure.UNDELIVERABLE:
+        return True, f"WhatsApp cannot deliver to this address ({str(failure).strip()[:160]})"
+    return False, str(failure).strip()[:300] or "send failed"
+
+
+_REJECTED = {
+    400: "bad request",
+    401: "not authorised",
+    403: "forbidden",
+    404: "recipient not found",
+    406: "not acceptable",
+}
 
 
 def qr_ttl(previous_at: float, previous_ttl: float, now: float) -> float:
@@ -612,7 +616,7 @@ class Session:
             self._schedule_reconnect("Connection to WhatsApp lost")
         elif isinstance(ev, drv.LoggedOut):
             self._logged_out(
-                ev.reason if ev.reason != "the device was logged out" else "logged out from the phone"
+                "logged out from the phone" if ev.reason is drv.FailureReason.LOGGED_OUT else ev.reason.text
             )
         elif isinstance(ev, drv.StreamReplaced):
             self._fail(
@@ -629,19 +633,15 @@ class Session:
         elif isinstance(ev, drv.ClientOutdated):
             self._fail("WhatsApp says this client is outdated: update wadesk")
         elif isinstance(ev, drv.ConnectFailure):
-            if ev.reason in (
-                "the device was logged out",
-                "the main device (the phone) is gone",
-                "the device was logged out for an unknown reason",
-            ):
-                self._logged_out(ev.reason)
-            elif ev.reason == "this client version is outdated":
+            if ev.reason.logs_out:
+                self._logged_out(ev.reason.text)
+            elif ev.reason is drv.FailureReason.CLIENT_OUTDATED:
                 self._fail("WhatsApp says this client is outdated: update wadesk")
-            elif ev.reason == "the account is temporarily banned":
+            elif ev.reason is drv.FailureReason.TEMP_BANNED:
                 pass  # a TemporaryBan event carries the details
             else:
                 detail = f" ({ev.message})" if ev.message else ""
-                self._schedule_reconnect(f"WhatsApp refused the connection: {ev.reason}{detail}")
+                self._schedule_reconnect(f"WhatsApp refused the connection: {ev.reason.text}{detail}")
         elif isinstance(ev, drv.Incoming | drv.Receipt):
             self._store_or_defer(ev)
         elif isinstance(ev, drv.Exited):
@@ -940,14 +940,17 @@ class Session:
             for record in records:
                 self._emit(
                     MessageReceipt(
-                        id=record.id, to=record.chat, wa_id=record.wa_id or "", status=status, at=at
+                        id=record.id,
+                        to=record.chat,
+                        wa_id=record.wa_id or "",
+                        status=MessageStatus(status),
+                        at=at,
                     )
                 )
 
-    def _send_failed(self, record: MessageRecord, exc: drv.DriverError) -> None:
-        written = not isinstance(exc, drv.NotRunning) and getattr(
-            exc, "written", drv.send_error_written(str(exc))
-        )
+    def _send_failed(self, record: MessageRecord, error: drv.DriverError) -> None:
+        exc = drv.SendFailed.of(error)
+        written = exc.written
         if not written and (self._stopping.is_set() or self.state.status is not Status.CONNECTED):
             # provably not sent, and not the message's fault: it waits for the next connection,
             # attempt not counted
@@ -956,7 +959,7 @@ class Session:
         if written:
             self._send_uncertain(record, str(exc))
             return
-        permanent, reason = classify_send_error(str(exc))
+        permanent, reason = describe_send_failure(exc)
         if not permanent and record.attempts < MAX_SEND_ATTEMPTS:
             delay = self._send_retry_delay(record.attempts)
             log.warning(

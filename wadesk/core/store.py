@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .events import MessageStatus
+
 IDEMPOTENCY_TTL = 24 * 3600
 
 _MIGRATIONS: tuple[str, ...] = (
@@ -120,7 +122,7 @@ class MessageRecord:
     direction: str
     chat: str
     text: str
-    status: str
+    status: MessageStatus
     created_at: float
     updated_at: float
     sender: str | None = None
@@ -336,6 +338,7 @@ class Store:
         data = dict(row)
         data["is_group"] = bool(data["is_group"])
         data["possible_duplicate"] = bool(data.get("possible_duplicate", 0))
+        data["status"] = MessageStatus(data["status"])
         return MessageRecord(**data)
 
     # -- outbox --
