@@ -252,3 +252,21 @@ def test_connected_app_ends_within_5s(
     assert elapsed < 5.0
     assert not os.path.exists(f"/proc/{app.proc.pid}")
     assert app.qt_warnings() == []
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stop_signal", [signal.SIGHUP, signal.SIGQUIT])
+def test_sighup_and_sigquit_stop_the_window_cleanly_and_sigusr1_logs_the_state(
+    stop_signal: signal.Signals, fake_wa: Any, app_env: dict[str, str], tmp_path: Path, apps: list[App]
+) -> None:
+    app = App(app_env, tmp_path / "data", fake_wa.proxy_url)
+    apps.append(app)
+    app.wait_line("window shown")
+    app.wait_line("session waiting for the QR code to be scanned")
+    app.proc.send_signal(signal.SIGUSR1)
+    app.wait_line(f"signal {int(signal.SIGUSR1)}: session", timeout=10)
+    assert app.proc.poll() is None  # still running
+    app.proc.send_signal(stop_signal)
+    assert app.proc.wait(10) == 0
+    assert app.wait_line("window closed; session stopped")
+    assert app.qt_warnings() == []

@@ -60,9 +60,15 @@ def application() -> QApplication:
     return app
 
 
+QUIT_SIGNALS = tuple(
+    getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n)
+)
+STATE_SIGNALS = tuple(getattr(signal, n) for n in ("SIGUSR1",) if hasattr(signal, n))
+
+
 class _SignalRelay:
-    """SIGINT/SIGTERM end the app cleanly: Python runs the handler when the Qt loop wakes up
-    on the wake-up socket."""
+    """SIGINT, SIGTERM, SIGHUP and SIGQUIT end the app cleanly, SIGUSR1 logs the state:
+    Python runs the handler when the Qt loop wakes up on the wake-up socket."""
 
     def __init__(self, app: QApplication, on_signal: Any) -> None:
         self._read, self._write = socket.socketpair()
@@ -72,7 +78,7 @@ class _SignalRelay:
         self._notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Type.Read, app)
         self._notifier.activated.connect(self._drain)
         self._previous = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (*QUIT_SIGNALS, *STATE_SIGNALS):
             self._previous[sig] = signal.signal(sig, lambda signum, frame: on_signal(signum))
 
     def _drain(self) -> None:
@@ -149,6 +155,14 @@ def run(config: Config, data: DataDir) -> int:
     QTimer.singleShot(1500, lambda: start_session(painted=False))
 
     def on_signal(signum: int) -> None:
+        if signum in STATE_SIGNALS:
+            log.info(
+                "signal %d: session %s; outbox %d waiting",
+                signum,
+                session.state.describe(),
+                session.outbox_depth(),
+            )
+            return
         log.info("signal %d: quitting", signum)
         window.quit()
 
