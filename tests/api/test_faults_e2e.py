@@ -72,12 +72,30 @@ def test_kill_9_during_bursts_loses_nothing_and_repeats_only_the_marked_in_fligh
     assert last.stop() == 0
 
 
-def test_a_connection_lost_before_whatsapp_answers_repeats_that_message_once_and_marks_it(
+def test_a_connection_lost_before_whatsapp_answers_is_resent_by_whatsmeow_with_the_same_id(
+    fake_wa: FakeWhatsApp, headless: Callable[..., Headless], gateway_env: Callable[..., dict[str, str]]
+) -> None:
+    # whatsmeow reconnects within 5 s and resends the frame: WhatsApp keeps one copy. The
+    # session must not cut that retry short (it did: the message then went out three times).
+    gw = headless(gateway_env(**FAST)).start()
+    pair(gw, fake_wa)
+    fake_wa.drop_before_ack()
+    sent = {gw.send(PEER, f"burst {i}"): f"burst {i}" for i in range(6)}
+    marked = check_delivery(gw, fake_wa, sent, faults=1)
+    assert marked == set()
+    assert copies(fake_wa) == {f"burst {i}": 1 for i in range(6)}
+    assert fake_wa.wait_for(lambda kind, _data: kind == "duplicate-id", 5)  # the resent frame
+    assert fake_wa.texts_received(PEER_PHONE) == [f"burst {i}" for i in range(6)]  # order kept
+    assert metric(gw, "wadesk_possible_duplicates_total") == 0
+    assert gw.stop() == 0
+
+
+def test_a_connection_lost_before_whatsapp_answers_and_not_back_soon_repeats_it_once_marked(
     fake_wa: FakeWhatsApp, headless: Callable[..., Headless], gateway_env: Callable[..., dict[str, str]]
 ) -> None:
     gw = headless(gateway_env(**FAST)).start()
     pair(gw, fake_wa)
-    fake_wa.drop_before_ack()
+    fake_wa.drop_before_ack(unreachable_for=7.0)  # longer than whatsmeow waits to resend
     sent = {gw.send(PEER, f"burst {i}"): f"burst {i}" for i in range(6)}
     marked = check_delivery(gw, fake_wa, sent, faults=1)
     # the first was taken by WhatsApp but never acknowledged: sent again, and said so
@@ -113,7 +131,7 @@ def test_uncertain_fail_fails_the_message_in_flight_instead_of_sending_it_again(
 ) -> None:
     gw = headless(gateway_env(WADESK_UNCERTAIN="fail", **FAST)).start()
     pair(gw, fake_wa)
-    fake_wa.drop_before_ack()
+    fake_wa.drop_before_ack(unreachable_for=7.0)
     ids = [gw.send(PEER, f"at most once {i}") for i in range(3)]
     wait_until(lambda: gw.message(ids[0])["status"] == "failed", 60, "the uncertain one to fail")
     wait_until(lambda: all(gw.message(i)["status"] == "sent" for i in ids[1:]), 60, "the others sent")

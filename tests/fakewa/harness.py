@@ -299,10 +299,13 @@ class FakeWhatsApp:
         if not conn.closed.wait(timeout):
             raise TimeoutError(f"connection {conn!r} did not end within {timeout:g}s after the drop")
 
-    def drop_before_ack(self, count: int = 1) -> None:
+    def drop_before_ack(self, count: int = 1, *, unreachable_for: float = 0.0) -> None:
         """The next ``count`` messages the client sends reach their peers (they are decrypted),
         but each time the connection is cut before the server's ack: the client cannot know
-        whether WhatsApp took the message (the one fault that makes a send uncertain)."""
+        whether WhatsApp took the message (the one fault that makes a send uncertain).
+
+        whatsmeow reconnects and resends the same frame (same id, delivered once) if it can
+        within 5 s; ``unreachable_for`` refuses new connections that long after the cut."""
         left = [count]
 
         def hook(conn: WAConnection, node: Node) -> bool:
@@ -312,6 +315,8 @@ class FakeWhatsApp:
             if left[0] <= 0:
                 self.server.node_hooks.remove(hook)
             self.server.record("dropped-before-ack", node.attrs.get("id"))
+            if unreachable_for:
+                self.server.refuse_until = time.monotonic() + unreachable_for
             conn.drop()
             return True  # no ack
 

@@ -179,6 +179,7 @@ class Directory:
         self.by_lid: dict[str, FakeUser] = {}
         self.sessions: dict[tuple[str, bytes], sl.Session] = {}  # (user LID, client noise key) -> session
         self.client_keys: dict[bytes, dict[str, Any]] = {}  # client noise key -> uploaded prekeys
+        self.delivered_ids: set[tuple[bytes, Any]] = set()  # (client noise key, message id)
         self._lock = threading.RLock()  # users are created from server threads and from tests
         server.iq_handlers["usync"] = self._usync
         server.iq_handlers["encrypt"] = self._encrypt
@@ -249,6 +250,13 @@ class Directory:
         participants = node.child("participants") if node.tag == "message" else None
         if participants is None:
             return False
+        # WhatsApp delivers a message id once: whatsmeow resends the same frame (same id)
+        # when the connection dropped before the ack, and the recipient gets one copy
+        key_id = (conn.client_static or b"", node.attrs.get("id"))
+        if key_id in self.delivered_ids:
+            self.server.record("duplicate-id", node.attrs.get("id"))
+            return False  # acked, not delivered again
+        self.delivered_ids.add(key_id)
         for to in participants.children():
             enc = to.child("enc")
             if enc is None:

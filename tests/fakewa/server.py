@@ -230,6 +230,7 @@ class FakeWAServer:
         self.cond = threading.Condition()
         self.iq_handlers: dict[str, IqHandler] = {"md": self._md_iq}
         self.node_hooks: list[NodeHook] = []
+        self.refuse_until = 0.0  # time.monotonic() before which new connections are closed at once
         self.qr_refs = [base64.b64encode(secrets.token_bytes(12)).decode() for _ in range(6)]
         self.paired_devices: dict[bytes, dict[str, Any]] = {}  # client noise key -> jid, lid, identity
         self.login_failure: str | None = None  # next logins fail with this reason ("402", "405", ...)
@@ -330,6 +331,9 @@ class FakeWAServer:
         sock = raw  # the socket to close at the end: raw TCP, then the TLS socket wrapping it
         self._track(None, sock)
         try:
+            if time.monotonic() < self.refuse_until:  # WhatsApp unreachable for a while
+                self.record("refused", None)
+                return
             pre = WSConn(raw)
             req = pre.read_http_head().decode("latin-1")
             line = req.split("\r\n", 1)[0]

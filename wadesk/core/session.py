@@ -79,6 +79,7 @@ QR_ROUNDS = 5  # fresh batches requested automatically before waiting for refres
 CONNECT_TIMEOUT = 30.0  # an attempt with no QR and no connection after this is a failure
 STOP_TIMEOUT = 5.0
 SEND_GRACE = 2.0  # at stop, a send in flight may finish for this long before the connection is cut
+SEND_RETRY_GRACE = 7.0  # after a drop, how long a send in flight may take to finish (whatsmeow: 5 s)
 MAX_SEND_ATTEMPTS = 10
 SEND_RETRY_CAP = 300.0
 EARLY_RECEIPT_TTL = 300.0  # how long a receipt for a not yet recorded message is kept
@@ -218,7 +219,7 @@ class Session:
             lambda attempt: backoff_delay(attempt, cap=SEND_RETRY_CAP, rng=self._rng)
         )
         self._queue: queue.Queue[Any] = queue.Queue()
-        self._state = SessionState(Status.STARTING)
+        self._state = SessionState(Status.STARTING, paired=drv.has_paired_device(self.session_db))
         self._state_lock = threading.Lock()
         self._emit_lock = threading.RLock()
         self._subscribers: list[Callable[[Event], None]] = []
@@ -228,6 +229,8 @@ class Session:
         self._stopping = threading.Event()
         self._outbox_cv = threading.Condition()
         self._outbox_dirty = True
+        self._sending = threading.Event()  # the sender is inside driver.send_text
+        self._send_done = threading.Event()  # set each time such a call ends
         self._sync_asked = 0  # sync() requests for a sender pass, and the last one answered
         self._sync_done = 0
         self._receipt_lock = threading.Lock()
@@ -270,6 +273,22 @@ class Session:
         with contextlib.suppress(StorageError):
             self._outbox_depth = self.store.outbox_depth()
         return self._outbox_depth
+
+    def message(self, message_id: str) -> MessageRecord | None:
+        """One stored message (sent or received), or None. Raises :class:`StorageError`."""
+        return self.store.get(message_id)
+
+    def messages(
+        self,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        direction: str | None = None,
+        newest_first: bool = True,
+    ) -> list[MessageRecord]:
+        """A page of stored messages; ``before`` is the ``seq`` of the last one of the
+        previous page. Raises :class:`StorageError`."""
+        return self.store.list(limit=limit, before=before, direction=direction, newest_first=newest_first)
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback(event)`` for every event from now on; returns an unsubscribe function."""
@@ -403,6 +422,12 @@ class Session:
                     log.exception("an event subscriber failed on %s", type(event).__name__)
 
     def _set_state(self, new: SessionState) -> None:
+        paired = new.status is Status.CONNECTED or (
+            new.status in (Status.STARTING, Status.RECONNECTING, Status.FAILED)
+            and drv.has_paired_device(self.session_db)
+        )
+        if paired != new.paired:
+            new = new.evolve(paired=paired)
         with self._emit_lock:
             with self._state_lock:
                 old = self._state
@@ -525,15 +550,31 @@ class Session:
             if not driver.stop(timeout):
                 log.debug("the previous WhatsApp client call did not return; left behind (daemon thread)")
 
-    def _schedule_reconnect(self, reason: str) -> None:
-        self._stop_driver()
+    def _schedule_reconnect(self, reason: str, *, let_send_finish: bool = False) -> None:
         self._attempt += 1
         when = time.time() + self._reconnect_delay(self._attempt)
         self._timer = (when, "reconnect")
         self.reconnects += 1
+        # RECONNECTING first: the sender claims nothing more on this connection
         self._set_state(
             SessionState(Status.RECONNECTING, attempt=self._attempt, next_try_at=when, reason=reason)
         )
+        if let_send_finish:
+            self._let_send_finish()
+        self._stop_driver()
+
+    def _let_send_finish(self) -> None:
+        """A send in flight when the connection dropped: whatsmeow reconnects by itself and
+        resends the same frame (same message id, so WhatsApp keeps one copy) if it can within
+        5 s. Stopping the client now would cut that short and leave the message uncertain;
+        so wait for the send to end (:data:`SEND_RETRY_GRACE` at most, less if stopping)."""
+        deadline = time.monotonic() + SEND_RETRY_GRACE
+        while self._sending.is_set() and not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.info("a send in flight did not end within %.0f s of the drop", SEND_RETRY_GRACE)
+                return
+            self._send_done.wait(min(left, 0.1))
 
     def _fail(self, reason: str, *, retry_at: float | None = None) -> None:
         self._stop_driver()
@@ -563,8 +604,7 @@ class Session:
             self._qr_rounds = 0
             self._restart_pairing("logged out; scan the QR code to link again")
         elif cmd.name == "refresh_qr":
-            state = self.state
-            if state.status is Status.WAITING_FOR_SCAN and state.qr is None and state.reason:
+            if self.state.qr_expired:
                 self._qr_rounds = 0
                 # no longer expired: new codes are on their way (asking again would restart the client)
                 self._set_state(SessionState(Status.WAITING_FOR_SCAN))
@@ -613,7 +653,7 @@ class Session:
         elif isinstance(ev, drv.Disconnected):
             if self.state.status is Status.WAITING_FOR_SCAN:
                 return  # the QR loop ends too (PairingEnded follows); handled there
-            self._schedule_reconnect("Connection to WhatsApp lost")
+            self._schedule_reconnect("Connection to WhatsApp lost", let_send_finish=True)
         elif isinstance(ev, drv.LoggedOut):
             self._logged_out(
                 "logged out from the phone" if ev.reason is drv.FailureReason.LOGGED_OUT else ev.reason.text
@@ -717,7 +757,9 @@ class Session:
             self._stop_driver()
             log.info("no QR code was scanned in %d rounds; waiting for a request for a new one", QR_ROUNDS)
             self._set_state(
-                SessionState(Status.WAITING_FOR_SCAN, reason="the QR code expired: ask for a new one")
+                SessionState(
+                    Status.WAITING_FOR_SCAN, reason="the QR code expired: ask for a new one", qr_expired=True
+                )
             )
         else:
             # the codes ran out, the server hung up, or pairing failed: new batch at once
@@ -889,7 +931,13 @@ class Session:
         try:
             if driver is None or self.state.status is not Status.CONNECTED:
                 raise drv.NotRunning()
-            result = driver.send_text(record.chat, record.text)
+            self._send_done.clear()
+            self._sending.set()
+            try:
+                result = driver.send_text(record.chat, record.text)
+            finally:
+                self._sending.clear()
+                self._send_done.set()
         except drv.DriverError as exc:
             self._send_failed(record, exc)
             return
