@@ -286,7 +286,7 @@ def test_qr_after_the_codes_expired_asks_for_new_ones_once(
     monkeypatch.setattr(session_mod, "QR_ROUNDS", 1)
     world.mode = "slow"  # the next client takes a while to bring its first code
     world.driver.post(drv.PairingEnded(world.driver.id, status="timeout"))
-    wait_until(lambda: session.state.reason and "expired" in session.state.reason, 10, "the codes expired")
+    wait_until(lambda: session.state.qr_expired, 10, "the codes expired")
     drivers = len(world.drivers)
     for _ in range(5):  # a dashboard polling faster than Retry-After
         body = assert_json_error(waiting.get("/qr", headers=AUTH), 503, "qr_pending")

@@ -56,6 +56,12 @@ class FakeSession:
     def outbox_depth(self) -> int:
         return self.store.outbox_depth()
 
+    def message(self, message_id: str) -> Any:
+        return self.store.get(message_id)
+
+    def messages(self, **kwargs: Any) -> list[Any]:
+        return self.store.list(**kwargs)
+
     @property
     def storage(self) -> StorageHealth:
         return self.store.health
@@ -128,6 +134,13 @@ class FakeSession:
                 callback(event)
 
     def set_state(self, state: SessionState) -> None:
+        # as the real session does: connected means linked, and the link outlives a lost
+        # connection or a failure (the device stays in the session database)
+        linked = state.status is Status.CONNECTED or (
+            state.status in (Status.STARTING, Status.RECONNECTING, Status.FAILED) and self._state.paired
+        )
+        if linked and not state.paired:
+            state = state.evolve(paired=True)
         old, self._state = self._state, state
         self.emit(StateChanged(state=state, previous=old.status))
 

@@ -35,7 +35,9 @@ def test_waiting_for_scan_with_a_code() -> None:
 
 
 def test_waiting_for_scan_codes_expired_offers_a_new_code() -> None:
-    state = SessionState(Status.WAITING_FOR_SCAN, reason="the QR code expired: ask for a new one")
+    state = SessionState(
+        Status.WAITING_FOR_SCAN, reason="the QR code expired: ask for a new one", qr_expired=True
+    )
     assert qr_expired(state)
     view = describe(state, NOW)
     assert view.title == "The QR code expired"

@@ -95,7 +95,9 @@ def test_expired_codes_offer_a_new_one(
 ) -> None:
     window = make_window(fake_session)
     fake_session.set_state(
-        SessionState(Status.WAITING_FOR_SCAN, reason="the QR code expired: ask for a new one")
+        SessionState(
+            Status.WAITING_FOR_SCAN, reason="the QR code expired: ask for a new one", qr_expired=True
+        )
     )
     qtbot.waitUntil(lambda: window.banner.title.text() == "The QR code expired")
     assert window.pairing.new_code_button.isVisible()

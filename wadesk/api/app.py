@@ -377,9 +377,7 @@ def qr_code() -> Response:
     state = session.state
     if state.status is Status.STARTING:
         raise _session_error(503, "starting", "the session is starting; try again", state, Retry_After="1")
-    if state.status is Status.CONNECTED or (
-        state.status in (Status.RECONNECTING, Status.FAILED) and _paired(session)
-    ):
+    if state.paired:
         raise _session_error(409, "already_paired", "already paired: log out first to link again", state)
     if state.status is not Status.WAITING_FOR_SCAN:
         raise _session_error(
@@ -387,7 +385,7 @@ def qr_code() -> Response:
         )
     code = state.qr
     if code is None:
-        if state.reason:  # the codes expired: asking for one starts a new round
+        if state.qr_expired:  # asking for one starts a new round
             session.refresh_qr()
         raise _session_error(503, "qr_pending", "a new QR code is being requested", state, Retry_After="2")
     if fmt == "png":
@@ -401,12 +399,6 @@ def qr_code() -> Response:
         response = jsonify(qr=code, expires_at=state.qr_expires_at, image=image)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _paired(session: Any) -> bool:
-    from ..core.driver import has_paired_device
-
-    return has_paired_device(session.session_db)
 
 
 @_route("POST", "/pair-code")
@@ -464,7 +456,7 @@ def send() -> tuple[Response, int]:
 
 @_route("GET", "/messages/<message_id>")
 def message(message_id: str) -> Response:
-    record = _ctx().session.store.get(message_id)
+    record = _ctx().session.message(message_id)
     if record is None:
         raise ApiError(404, "no message with this id", error="not_found")
     return jsonify(record.to_dict())
@@ -483,7 +475,7 @@ def messages() -> Response:
     direction = args.get("direction")
     if direction is not None and direction not in ("in", "out"):
         raise field_error("direction", "must be 'in' or 'out'")
-    records = _ctx().session.store.list(limit=limit, before=before, direction=direction)
+    records = _ctx().session.messages(limit=limit, before=before, direction=direction)
     next_cursor = str(records[-1].seq) if len(records) == limit else None
     return jsonify(messages=[r.to_dict() for r in records], next_cursor=next_cursor)
 

@@ -267,7 +267,7 @@ class Gateway:
         depth: int | None = None
         backlog: int | None = None
         try:  # both are counted in the database
-            depth = int(self.session.store.outbox_depth())
+            depth = int(self.session.outbox_depth())
             backlog = self.webhooks.total_backlog() if self.webhooks is not None else 0
         except Exception:  # a busy or failing database must not end the serve loop
             log.debug("the outbox depth could not be counted", exc_info=True)

@@ -60,6 +60,8 @@ class SessionState:
     attempt: int = 0
     next_try_at: float | None = None
     reason: str | None = None
+    paired: bool = False  # a device is linked (so no QR code can be asked for)
+    qr_expired: bool = False  # waiting for a scan, but the codes ran out: ask for a new one
 
     def evolve(self, **changes: Any) -> SessionState:
         return replace(self, **changes)
@@ -68,18 +70,20 @@ class SessionState:
         """True if only the QR code differs (a QR rotation is not a state change)."""
         if other is None:
             return False
-        return (self.status, self.account, self.attempt, self.reason) == (
+        return (self.status, self.account, self.attempt, self.reason, self.qr_expired) == (
             other.status,
             other.account,
             other.attempt,
             other.reason,
+            other.qr_expired,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"state": self.status.value, "since": self.since}
+        out: dict[str, Any] = {"state": self.status.value, "since": self.since, "paired": self.paired}
         if self.status is Status.WAITING_FOR_SCAN:
             out["qr_available"] = self.qr is not None
             out["qr_expires_at"] = self.qr_expires_at
+            out["qr_expired"] = self.qr_expired
         if self.account is not None:
             out["account"] = asdict(self.account)
         if self.status is Status.RECONNECTING:

@@ -69,7 +69,7 @@ def account_text(state: SessionState) -> str:
 
 def qr_expired(state: SessionState) -> bool:
     """Waiting for a scan, but the codes ran out: a new one must be asked for."""
-    return state.status is Status.WAITING_FOR_SCAN and state.qr is None and bool(state.reason)
+    return state.qr_expired
 
 
 def describe(state: SessionState, now: float | None = None) -> StatusView:

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 
 from ..config import Config
 from ..core.datadir import DataDir
-from ..core.driver import has_paired_device
 from ..core.events import IncomingMessage, SessionState, Status
 from ..core.recipients import RecipientError
 from ..core.session import StorageError, TextError
@@ -82,7 +81,7 @@ class MainWindow(QMainWindow):
         self._stopper: threading.Thread | None = None
         self._stop_deadline = 0.0
         self._told_about_tray = False
-        self._paired = has_paired_device(data.session_db)
+        self._paired = session.state.paired
         self._state: SessionState = session.state
         self.api: LocalApiServer | None = None  # the running local API, as the GUI thread knows it
         self.api_error = ""
@@ -207,7 +206,7 @@ class MainWindow(QMainWindow):
     def reload_log(self) -> None:
         """Fill the log from the store (the messages survive a restart)."""
         try:
-            records = self.session.store.list(limit=LOG_LIMIT)
+            records = self.session.messages(limit=LOG_LIMIT)
         except StorageError:
             log.exception("reading the message log failed")
             records = []
@@ -226,10 +225,7 @@ class MainWindow(QMainWindow):
     # ---- core events (GUI thread) ----
     def on_state(self, state: SessionState) -> None:
         self._state = state
-        if state.status is Status.CONNECTED:
-            self._paired = True
-        elif state.status in (Status.WAITING_FOR_SCAN, Status.LOGGED_OUT):
-            self._paired = False
+        self._paired = state.paired
         view = describe(state)
         self.banner.show_view(view)
         self.pairing.set_state(state)
@@ -263,7 +259,7 @@ class MainWindow(QMainWindow):
             self.on_state(self._state.evolve(qr=code, qr_expires_at=expires_at))
 
     def on_message(self, event: Any) -> None:
-        self.model.apply(event, lookup=self.session.store.get)
+        self.model.apply(event, lookup=self.session.message)
         self.update_outbox()
 
     def on_incoming(self, event: IncomingMessage) -> None:
