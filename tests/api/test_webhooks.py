@@ -22,7 +22,7 @@ from wadesk.api.feed import Envelope
 from wadesk.api.metrics import Metrics
 from wadesk.config import ConfigError, load
 from wadesk.core.events import IncomingMessage, MessageQueued, MessageSent, SessionState, StateChanged, Status
-from wadesk.core.store import Store
+from wadesk.core.store import Store, WebhookQueue
 
 SECRET = "a-webhook-secret-for-unit-tests"
 URL = "http://receiver.test/hook"
@@ -183,7 +183,7 @@ def dispatcher(
 ) -> wh.WebhookDispatcher:
     kw.setdefault("backoff_base", 0.01)
     kw.setdefault("backoff_cap", 0.05)
-    return wh.WebhookDispatcher(store, urls, SECRET, sender=sender, **kw)  # type: ignore[arg-type]
+    return wh.WebhookDispatcher(WebhookQueue(store), urls, SECRET, sender=sender, **kw)  # type: ignore[arg-type]
 
 
 def backlog_empty(d: wh.WebhookDispatcher) -> Callable[[], bool]:

@@ -48,7 +48,7 @@ from urllib.parse import unquote, urlsplit
 from .. import __version__
 from ..core.backoff import backoff_delay
 from ..core.events import MessageQueued
-from ..core.session import StorageError
+from ..core.session import QueuedEvent, StorageError, WebhookQueue
 from .feed import Envelope
 
 log = logging.getLogger("wadesk.webhooks")
@@ -255,23 +255,12 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float = TIMEOU
 Sender = Callable[[str, bytes, dict[str, str], float], Attempt]
 
 
-@dataclass(frozen=True)
-class _Row:
-    seq: int
-    event_id: str
-    event: str
-    body: bytes
-    attempts: int
-    next_attempt_at: float
-    created_at: float
-
-
 class WebhookDispatcher:
     """Queues events for every receiver and runs one delivery thread per receiver."""
 
     def __init__(
         self,
-        store: Any,
+        queue: WebhookQueue,
         urls: Iterable[str],
         secret: str,
         *,
@@ -286,7 +275,7 @@ class WebhookDispatcher:
         rng: random.Random | None = None,
         supervise: Callable[[Callable[[], None]], Callable[[], None]] | None = None,
     ) -> None:
-        self.store = store
+        self.queue = queue
         self.urls = tuple(dict.fromkeys(urls))
         self.events = frozenset(events) if events is not None else None
         self.metrics = metrics
@@ -334,12 +323,7 @@ class WebhookDispatcher:
             envelope = self._pending[0]
             now = self._clock()
             try:
-                with self.store.transaction("webhook_enqueue") as db:
-                    db.executemany(
-                        "INSERT INTO webhook_queue (receiver, event_id, event, body, attempts,"
-                        " next_attempt_at, created_at) VALUES (?, ?, ?, ?, 0, 0, ?)",
-                        [(url, envelope.id, envelope.event, envelope.body, now) for url in self.urls],
-                    )
+                self.queue.enqueue(self.urls, envelope.id, envelope.event, envelope.body, now)
             except StorageError as exc:
                 if not self._pending_logged:
                     self._pending_logged = True
@@ -369,14 +353,17 @@ class WebhookDispatcher:
         for receiver, count in waiting.items():
             if count:
                 log.info("webhooks: %d event(s) from before the restart wait for %s", count, receiver)
-        orphans = self.store.query("SELECT receiver, count(*) FROM webhook_queue GROUP BY receiver")
-        for row in orphans:
-            if row[0] not in self._workers:
+        try:
+            everything = self.queue.backlog()
+        except StorageError:
+            everything = {}
+        for receiver, count in everything.items():
+            if receiver not in self._workers:
                 log.warning(
                     "webhooks: %d queued event(s) for %s, which is no longer configured, are kept "
                     "but not sent",
-                    row[1],
-                    display_url(row[0]),
+                    count,
+                    display_url(receiver),
                 )
         for worker in self._workers.values():
             worker.start()
@@ -401,12 +388,12 @@ class WebhookDispatcher:
             return {}
         counts = {display_url(u): 0 for u in self.urls}
         try:
-            rows = self.store.query("SELECT receiver, count(*) FROM webhook_queue GROUP BY receiver")
+            queued = self.queue.backlog()
         except StorageError:
             return dict(self._last_backlog or counts)  # the last count read
-        for row in rows:
-            if row[0] in self._workers:
-                counts[display_url(row[0])] = int(row[1])
+        for receiver, count in queued.items():
+            if receiver in self._workers:
+                counts[display_url(receiver)] = count
         waiting = len(self._pending)
         if waiting:
             counts = {k: v + waiting for k, v in counts.items()}
@@ -417,7 +404,7 @@ class WebhookDispatcher:
         return sum(self.backlog().values())
 
     # -- for the receivers --
-    def headers_for(self, row: _Row, timestamp: int) -> dict[str, str]:
+    def headers_for(self, row: QueuedEvent, timestamp: int) -> dict[str, str]:
         return {
             "Content-Type": "application/json",
             "User-Agent": f"wadesk/{__version__}",
@@ -473,30 +460,19 @@ class _Receiver:
                 log.exception("webhooks: delivering %s to %s failed", row.event_id, self.label)
                 d._stopping.wait(5.0)
 
-    def _head(self) -> _Row | None:
-        rows = self.d.store.query(
-            "SELECT seq, event_id, event, body, attempts, next_attempt_at, created_at FROM webhook_queue"
-            " WHERE receiver = ? ORDER BY seq LIMIT 1",
-            (self.url,),
-        )
-        if not rows:
-            return None
-        r = rows[0]
-        return _Row(r[0], r[1], r[2], bytes(r[3]), int(r[4]), float(r[5]), float(r[6]))
+    def _head(self) -> QueuedEvent | None:
+        return self.d.queue.head(self.url)
 
-    def _remove(self, row: _Row) -> None:
-        with self.d.store.transaction() as db:
-            db.execute("DELETE FROM webhook_queue WHERE seq = ?", (row.seq,))
+    def _remove(self, row: QueuedEvent) -> None:
+        self.d.queue.delete(row.seq)
 
-    def _deliver(self, row: _Row) -> None:
+    def _deliver(self, row: QueuedEvent) -> None:
         d = self.d
         now = d._clock()
         if now - row.created_at > d.max_age:
             self._drop(row, f"not delivered within {d.max_age / 3600:g} h")
             return
-        timestamp = int(now)
-        attempt = d._sender(self.url, row.body, d.headers_for(row, timestamp), d.timeout)
-        outcome = classify(attempt.status)
+        attempt = d._sender(self.url, row.body, d.headers_for(row, int(now)), d.timeout)
         extra = {
             "receiver": self.label,
             "event": row.event,
@@ -504,47 +480,48 @@ class _Receiver:
             "attempt": row.attempts + 1,
             "http_status": attempt.status,
         }
+        outcome = classify(attempt.status)
         if outcome is Outcome.DELIVERED:
-            self._remove(row)
-            if d.metrics is not None:
-                d.metrics.webhook_deliveries.labels(self.label).inc()
-            if row.attempts:
-                log.info(
-                    "webhook %s delivered to %s after %d attempts",
-                    row.event_id,
-                    self.label,
-                    row.attempts + 1,
-                    extra=extra,
-                )
-            else:
-                log.debug("webhook %s delivered to %s", row.event_id, self.label, extra=extra)
+            self._delivered(row, extra)
         elif outcome is Outcome.RETRY:
-            attempts = row.attempts + 1
-            delay = retry_delay(
-                attempts, attempt.retry_after, base=d.backoff_base, cap=d.backoff_cap, rng=d._rng
-            )
-            with d.store.transaction() as db:
-                db.execute(
-                    "UPDATE webhook_queue SET attempts = ?, next_attempt_at = ?, last_error = ?"
-                    " WHERE seq = ?",
-                    (attempts, d._clock() + delay, attempt.error, row.seq),
-                )
-            if d.metrics is not None:
-                d.metrics.webhook_failures.labels(self.label, "retry").inc()
-            log.warning(
-                "webhook %s (%s) to %s failed (attempt %d): %s; next try in %.0f s",
-                row.event_id,
-                row.event,
-                self.label,
-                attempts,
-                attempt.error,
-                delay,
-                extra=extra,
-            )
+            self._retry(row, attempt, extra)
         else:
             self._drop(row, f"the receiver answered {attempt.error}; not retried", extra)
 
-    def _drop(self, row: _Row, reason: str, extra: dict[str, Any] | None = None) -> None:
+    def _delivered(self, row: QueuedEvent, extra: dict[str, Any]) -> None:
+        self._remove(row)
+        if self.d.metrics is not None:
+            self.d.metrics.webhook_deliveries.labels(self.label).inc()
+        if row.attempts:
+            log.info(
+                "webhook %s delivered to %s after %d attempts",
+                row.event_id,
+                self.label,
+                row.attempts + 1,
+                extra=extra,
+            )
+        else:
+            log.debug("webhook %s delivered to %s", row.event_id, self.label, extra=extra)
+
+    def _retry(self, row: QueuedEvent, attempt: Attempt, extra: dict[str, Any]) -> None:
+        d = self.d
+        attempts = row.attempts + 1
+        delay = retry_delay(attempts, attempt.retry_after, base=d.backoff_base, cap=d.backoff_cap, rng=d._rng)
+        d.queue.reschedule(row.seq, attempts, d._clock() + delay, attempt.error)
+        if d.metrics is not None:
+            d.metrics.webhook_failures.labels(self.label, "retry").inc()
+        log.warning(
+            "webhook %s (%s) to %s failed (attempt %d): %s; next try in %.0f s",
+            row.event_id,
+            row.event,
+            self.label,
+            attempts,
+            attempt.error,
+            delay,
+            extra=extra,
+        )
+
+    def _drop(self, row: QueuedEvent, reason: str, extra: dict[str, Any] | None = None) -> None:
         self._remove(row)
         if self.d.metrics is not None:
             self.d.metrics.webhook_failures.labels(self.label, "dropped").inc()

@@ -64,9 +64,11 @@ from .store import (
     RECEIPT_RANK,
     IdempotencyConflict,
     MessageRecord,
+    QueuedEvent,
     StorageError,
     StorageHealth,
     Store,
+    WebhookQueue,
     request_hash,
 )
 
@@ -91,11 +93,14 @@ UNCERTAIN_MODES = ("resend", "fail")
 __all__ = [
     "MAX_TEXT",
     "IdempotencyConflict",
+    "MessageRecord",
+    "QueuedEvent",
     "RecipientError",
     "Session",
     "SessionError",
     "StorageError",
     "TextError",
+    "WebhookQueue",
     "validate_text",
 ]
 
@@ -257,6 +262,11 @@ class Session:
     def state(self) -> SessionState:
         with self._state_lock:
             return self._state
+
+    @property
+    def webhook_queue(self) -> WebhookQueue:
+        """The durable queue the webhook dispatcher delivers from (in the same store)."""
+        return WebhookQueue(self.store)
 
     @property
     def storage(self) -> StorageHealth:

@@ -600,5 +600,64 @@ class Store:
         return {r[0]: int(r[1]) for r in rows}
 
 
+@dataclass(frozen=True)
+class QueuedEvent:
+    """One event waiting for one webhook receiver."""
+
+    seq: int
+    receiver: str
+    event_id: str
+    event: str
+    body: bytes
+    attempts: int
+    next_attempt_at: float
+    created_at: float
+
+
+class WebhookQueue:
+    """The durable webhook queue in our store: one row per event and receiver, delivered
+    in ``seq`` order per receiver, deleted once delivered or given up."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def enqueue(self, receivers: tuple[str, ...], event_id: str, event: str, body: bytes, now: float) -> None:
+        """Queue one event for every receiver, in one transaction. Raises StorageError."""
+        with self._store.transaction("webhook_enqueue") as db:
+            db.executemany(
+                "INSERT INTO webhook_queue (receiver, event_id, event, body, attempts, next_attempt_at,"
+                " created_at) VALUES (?, ?, ?, ?, 0, 0, ?)",
+                [(receiver, event_id, event, body, now) for receiver in receivers],
+            )
+
+    def head(self, receiver: str) -> QueuedEvent | None:
+        """The oldest event waiting for ``receiver`` (read without waiting for writers)."""
+        rows = self._store.query(
+            "SELECT seq, receiver, event_id, event, body, attempts, next_attempt_at, created_at"
+            " FROM webhook_queue WHERE receiver = ? ORDER BY seq LIMIT 1",
+            (receiver,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return QueuedEvent(r[0], r[1], r[2], r[3], bytes(r[4]), int(r[5]), float(r[6]), float(r[7]))
+
+    def delete(self, seq: int) -> None:
+        with self._store.transaction("webhook_delete") as db:
+            db.execute("DELETE FROM webhook_queue WHERE seq = ?", (seq,))
+
+    def reschedule(self, seq: int, attempts: int, next_attempt_at: float, error: str | None) -> None:
+        with self._store.transaction("webhook_retry") as db:
+            db.execute(
+                "UPDATE webhook_queue SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE seq = ?",
+                (attempts, next_attempt_at, error, seq),
+            )
+
+    def backlog(self) -> dict[str, int]:
+        """Events waiting, per receiver URL (receivers no longer configured included)."""
+        rows = self._store.query("SELECT receiver, count(*) FROM webhook_queue GROUP BY receiver")
+        return {str(r[0]): int(r[1]) for r in rows}
+
+
 def dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False, sort_keys=False)
