@@ -209,7 +209,7 @@ class Gateway:
             if not webhook_secret:
                 raise ValueError("webhooks need a secret")
             self.webhooks = WebhookDispatcher(
-                self.session.store,
+                self.session.webhook_queue,
                 config.webhook_urls,
                 webhook_secret,
                 events=config.webhook_events,
