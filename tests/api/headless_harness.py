@@ -4,10 +4,8 @@ the ``wadesk --headless`` process as a user starts it, and a local webhook recei
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -20,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from fake_driver import FakeDriverFactory
 from polling import GatewayHTTP, free_port, wait_until
 
-from wadesk.core import driver as drv
 from wadesk.core.events import Status
 from wadesk.core.session import Session
 from wadesk.core.store import Store
@@ -37,61 +35,11 @@ PEER_PHONE = "15550002222"
 # ---- an in-process session on a fake driver ---------------------------------------------
 
 
-class FakeDriver:
-    """Stands in for NeonizeDriver: answers at once, records what was sent."""
+class FakeWorld(FakeDriverFactory):
+    """The shared fake driver factory; its drivers connect by themselves unless told otherwise."""
 
-    def __init__(self, world: FakeWorld, post: Callable[[drv.DriverEvent], None]) -> None:
-        self.id = secrets.token_hex(4)
-        self.world = world
-        self.post = post
-
-    def start(self) -> None:
-        self.world.drivers.append(self)
-        if self.world.mode == "connected":
-            self.post(
-                drv.Connected(
-                    self.id, jid=f"{ACCOUNT_PHONE}@s.whatsapp.net", phone=ACCOUNT_PHONE, push_name="Fake"
-                )
-            )
-        elif self.world.mode == "qr":
-            self.post(drv.QRCode(self.id, self.world.next_qr()))
-
-    def stop(self, timeout: float = 3.0) -> bool:
-        return True
-
-    def send_text(self, jid: str, text: str) -> drv.SendResult:
-        if self.world.send_error:
-            raise drv.DriverError(self.world.send_error)
-        self.world.sent.append((jid, text))
-        return drv.SendResult(wa_id=f"3EB0{len(self.world.sent):08X}", timestamp=time.time())
-
-    def pair_phone(self, digits: str) -> str:
-        self.world.pair_requests.append(digits)
-        return "ABCD-EFGH"
-
-    def logout(self) -> None:
-        self.world.logouts += 1
-
-
-class FakeWorld:
     def __init__(self, mode: str = "connected") -> None:
-        self.mode = mode  # what a new driver does on start: connected, qr, or nothing
-        self.drivers: list[FakeDriver] = []
-        self.sent: list[tuple[str, str]] = []
-        self.pair_requests: list[str] = []
-        self.logouts = 0
-        self.send_error: str | None = None
-        self._qr = itertools.count(1)
-
-    def next_qr(self) -> str:
-        return f"2@fake-ref-{next(self._qr)},ZmFrZS1ub2lzZQ==,ZmFrZS1pZGVudGl0eQ==,ZmFrZS1hZHY="
-
-    def factory(self, post: Callable[[drv.DriverEvent], None]) -> FakeDriver:
-        return FakeDriver(self, post)
-
-    @property
-    def driver(self) -> FakeDriver:
-        return self.drivers[-1]
+        super().__init__(mode)
 
 
 def make_session(folder: Path, world: FakeWorld, session_class: type[Session] = Session) -> Session:

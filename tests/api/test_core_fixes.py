@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import segno
 import zxingcpp
-from headless_harness import FakeDriver, FakeWorld, make_session, wait_until
+from fake_driver import FakeDriver
+from headless_harness import FakeWorld, make_session, wait_until
 from PIL import Image, ImageChops
 
 from wadesk import qr
@@ -52,19 +53,13 @@ def test_stop_lets_a_send_in_flight_finish_instead_of_queueing_it_again(tmp_path
     # Cutting the connection under a send that WhatsApp may already have taken, then
     # queueing it again, would send it twice after a restart.
     world = FakeWorld()
-    drivers: list[SlowSendDriver] = []
-
-    def factory(post: object) -> SlowSendDriver:
-        driver = SlowSendDriver(world, post)  # type: ignore[arg-type]
-        drivers.append(driver)
-        return driver
-
-    world.factory = factory  # type: ignore[method-assign]
+    world.driver_class = SlowSendDriver
+    drivers = world.drivers
     session = make_session(tmp_path, world)
     session.start()
     wait_until(lambda: session.state.status is Status.CONNECTED, 10, "connected")
     record, _ = session.send("+1 555 000 2222", "in flight at shutdown")
-    assert drivers[-1].in_send.wait(10)
+    assert drivers[-1].in_send.wait(10)  # type: ignore[attr-defined]
     started = time.monotonic()
     assert session.stop()
     assert time.monotonic() - started < 5

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from headless_harness import TOKEN, FakeDriver, FakeWorld, wait_until
+from headless_harness import TOKEN, FakeWorld, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from wadesk.api.app import create_app
@@ -29,26 +29,6 @@ from wadesk.core.store import CLAIM_SQL, StorageError, Store
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PEER = "+1 555 000 2222"
 PEER_JID = "15550002222@s.whatsapp.net"
-
-
-class HookedWorld(FakeWorld):
-    """A FakeWorld whose drivers run ``after_send`` once a send has reached 'WhatsApp'."""
-
-    def __init__(self, mode: str = "connected") -> None:
-        super().__init__(mode)
-        self.after_send: list[object] = []
-
-    def factory(self, post):  # type: ignore[no-untyped-def]
-        world = self
-
-        class Hooked(FakeDriver):
-            def send_text(self, jid: str, text: str) -> drv.SendResult:
-                result = super().send_text(jid, text)
-                if world.after_send:
-                    world.after_send.pop(0)()  # type: ignore[operator]
-                return result
-
-        return Hooked(self, post)
 
 
 class Locker:
@@ -73,10 +53,10 @@ class Locker:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[Session, HookedWorld, Locker]]:
+def setup(tmp_path: Path) -> Iterator[tuple[Session, FakeWorld, Locker]]:
     folder = tmp_path / "data"
     folder.mkdir()
-    world = HookedWorld("none")
+    world = FakeWorld("none")
     store = Store(folder / "wadesk.db", busy_timeout=0.3)
     session = Session(store, folder / "whatsapp.db", send_interval=0, driver_factory=world.factory)
     locker = Locker(folder / "wadesk.db")
@@ -159,7 +139,12 @@ def test_a_send_whose_result_cannot_be_recorded_is_recorded_later_and_not_sent_a
     session.start()
     wait_until(lambda: world.drivers, 5, "a driver")
     connect(session, world)
-    world.after_send.append(locker.hold)  # WhatsApp took it; then the store is locked
+
+    def lock_once(_result: object) -> None:  # WhatsApp took it; then the store is locked
+        world.on_send = None
+        locker.hold()
+
+    world.on_send = lock_once
     record, _ = session.send(PEER, "taken by WhatsApp")
     wait_until(lambda: not session.storage.available, 10, "mark_sent to be refused")
     assert session.store.get(record.id).status == "sending"
@@ -253,7 +238,7 @@ def fill(folder: Path) -> Path:
 
 def test_a_full_disk_answers_507_and_sending_resumes_once_space_is_freed(tmp_path: Path) -> None:
     with small_filesystem(tmp_path / "small", 2048) as folder:
-        world = HookedWorld("none")
+        world = FakeWorld("none")
         store = Store(folder / "wadesk.db", busy_timeout=0.3)
         session = Session(store, folder / "whatsapp.db", send_interval=0, driver_factory=world.factory)
         client = create_app(session, token=TOKEN).test_client()

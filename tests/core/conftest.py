@@ -5,13 +5,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from fake_driver import FakeDriverFactory
 
 from wadesk.core.datadir import DataDir
 from wadesk.core.events import Event, StateChanged, Status
 from wadesk.core.session import Session
 from wadesk.core.store import Store
-
-from .fake_driver import FakeDriverFactory
 
 
 class EventLog:

@@ -247,7 +247,7 @@ def test_send_waits_until_connected_then_goes_out_in_order(make_session):
     assert factory.current.sent == [("15550002222@s.whatsapp.net", f"m{i}") for i in range(3)]
     stored = session.store.get(records[0].id)
     assert stored.status == "sent"
-    assert stored.wa_id == "WA0001"
+    assert stored.wa_id == "3EB000000001"
 
 
 def test_queued_event_comes_before_sent(make_session):
