@@ -231,6 +231,7 @@ def check_qt() -> str:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(["wadesk-self-test"])
+    assert isinstance(app, QApplication)
     image = QImage(64, 64, QImage.Format.Format_ARGB32)
     image.fill(QColor("white"))
     painter = QPainter(image)

@@ -16,9 +16,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.events import Event
+
+if TYPE_CHECKING:
+    from ..core.session import Session
 
 log = logging.getLogger("wadesk.api.feed")
 
@@ -62,7 +65,7 @@ class EventFeed:
     Listeners run on the core's threads, in order: they must return quickly.
     """
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Session) -> None:
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = session.subscribe(self._on_event)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
@@ -26,6 +26,9 @@ from ..core.events import (
 )
 from .feed import Envelope
 
+if TYPE_CHECKING:
+    from ..core.session import Session
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 MESSAGE_STATUSES = ("queued", "sent", "failed", "delivered", "read", "played")
 # Any token is a valid HTTP method, and even a refused request is counted: other methods share
@@ -35,7 +38,7 @@ HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.
 
 
 class Metrics:
-    def __init__(self, session: Any = None, *, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, session: Session | None = None, *, registry: CollectorRegistry | None = None) -> None:
         disable_created_metrics()  # no *_created series: they double the output and nobody graphs them
         self.registry = registry if registry is not None else CollectorRegistry()
         self.session = session

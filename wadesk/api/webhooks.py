@@ -211,10 +211,11 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float = TIMEOU
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
     conn: http.client.HTTPConnection
+    host = parts.hostname or ""  # configuration refuses URLs without a host
     if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=_context())
+        conn = http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=_context())
     else:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
     expired = threading.Event()
 
     def expire() -> None:

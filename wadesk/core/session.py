@@ -247,7 +247,7 @@ class Session:
         self._last_qr_at = 0.0
         self._last_qr_ttl = 0.0
         self._pending_reason: str | None = None
-        self._deferred: list[drv.DriverEvent] = []  # worker-only: events waiting for the store
+        self._deferred: list[drv.Incoming | drv.Receipt] = []  # worker-only: events waiting for the store
         self._deferred_retry_at = 0.0
         self._deferred_failures = 0
         self._outbox_depth = 0  # last count read, answered while the store cannot be read
@@ -712,7 +712,7 @@ class Session:
             log.warning("cannot store a received %s now; kept until the store works: %s", _what(ev), exc)
             self._defer(ev)
 
-    def _defer(self, ev: drv.DriverEvent) -> None:
+    def _defer(self, ev: drv.Incoming | drv.Receipt) -> None:
         if len(self._deferred) >= MAX_DEFERRED:
             dropped = self._deferred.pop(0)
             log.error(

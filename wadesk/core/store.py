@@ -576,7 +576,8 @@ class Store:
         newest_first: bool = True,
     ) -> list[MessageRecord]:
         """Messages by insertion order; ``before`` is a ``seq`` cursor for pagination."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if direction:
             where.append("direction = ?")
             params.append(direction)

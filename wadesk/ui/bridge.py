@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -32,6 +32,9 @@ from ..core.events import (
     StateChanged,
 )
 
+if TYPE_CHECKING:
+    from ..core.session import Session
+
 log = logging.getLogger("wadesk.ui")
 
 
@@ -43,7 +46,7 @@ class SessionBridge(QObject):
     messageChanged = Signal(object)  # MessageQueued | MessageSent | MessageFailed | MessageReceipt
     incoming = Signal(object)  # IncomingMessage
 
-    def __init__(self, session: Any, parent: QObject | None = None) -> None:
+    def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._closed = False
         self._unsubscribe: Callable[[], None] | None = session.subscribe(self._on_core_event)

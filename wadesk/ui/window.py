@@ -13,7 +13,7 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence, QPaintEvent
@@ -44,6 +44,9 @@ from .status import Action, account_text, describe, needs_ticking
 from .tray import Tray
 from .tray import available as tray_available
 
+if TYPE_CHECKING:
+    from ..core.session import Session
+
 log = logging.getLogger("wadesk.ui")
 
 LOG_LIMIT = 500
@@ -59,7 +62,7 @@ class MainWindow(QMainWindow):
 
     def __init__(
         self,
-        session: Any,
+        session: Session,
         data: DataDir,
         config: Config,
         *,
@@ -382,7 +385,7 @@ class MainWindow(QMainWindow):
     @property
     def api_port(self) -> int:
         try:
-            return int(self.settings.value("local_api/port", self.config.port))
+            return int(str(self.settings.value("local_api/port", self.config.port)))
         except (TypeError, ValueError):
             return self.config.port
 
