@@ -34,11 +34,6 @@ def bundle_program() -> Path:
     return BUNDLE_DIR / "wadesk"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "bundle: runs the frozen desktop bundle (packaging/dist)")
-    config.addinivalue_line("markers", "slow: takes minutes (builds an image or a bundle)")
-
-
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     try:
