@@ -174,6 +174,40 @@ def _uncertain(raw: str) -> str:
     return mode
 
 
+MEDIA_KINDS = ("image", "video", "audio", "voice", "document", "sticker")
+
+
+def _megabytes(raw: str) -> int:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 2048:
+        raise ValueError("must be a whole number of megabytes from 1 to 2048")
+    return int(text)
+
+
+def _days(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError("must be a number of days, e.g. 7 or 0.5") from None
+    if not 0 <= value <= 3650 or value != value:
+        raise ValueError("must be between 0 and 3650 days")
+    return value
+
+
+def _media_kinds(raw: str) -> frozenset[str]:
+    names = {n.strip().lower() for n in raw.split(",") if n.strip()}
+    if names in ({"all"}, {"*"}) or not names:
+        return frozenset(MEDIA_KINDS)
+    if names == {"none"}:
+        return frozenset()
+    unknown = sorted(names - set(MEDIA_KINDS))
+    if unknown:
+        raise ValueError(
+            f"unknown kind {unknown[0]!r}; use all, none, or a list of " + ", ".join(MEDIA_KINDS)
+        )
+    return frozenset(names)
+
+
 def _device_name(raw: str) -> str:
     name = raw.strip()
     if not 1 <= len(name) <= 50:
@@ -259,6 +293,30 @@ SETTINGS: tuple[Setting, ...] = (
         flag="--uncertain",
     ),
     Setting(
+        "max_media_mb",
+        "WADESK_MAX_MEDIA_MB",
+        _megabytes,
+        64,
+        "largest media file sent or downloaded, in megabytes",
+        flag="--max-media-mb",
+    ),
+    Setting(
+        "media_retention_days",
+        "WADESK_MEDIA_RETENTION_DAYS",
+        _days,
+        7.0,
+        "days a sent media file is kept in the data folder after it was sent",
+        flag="--media-retention-days",
+    ),
+    Setting(
+        "media_download",
+        "WADESK_MEDIA_DOWNLOAD",
+        _media_kinds,
+        frozenset(MEDIA_KINDS),
+        "received media to download: all, none, or a list of image, video, audio, voice, document, sticker",
+        flag="--media-download",
+    ),
+    Setting(
         "device_name",
         "WADESK_DEVICE_NAME",
         _device_name,
@@ -314,6 +372,9 @@ class Config:
     proxy: str | None = None
     send_interval: float = 1.0
     uncertain: str = "resend"
+    max_media_mb: int = 64
+    media_retention_days: float = 7.0
+    media_download: frozenset[str] = field(default_factory=lambda: frozenset(MEDIA_KINDS))
     device_name: str = "wadesk"
     webhook_urls: tuple[str, ...] = ()
     webhook_events: frozenset[str] = field(default_factory=lambda: frozenset(WEBHOOK_EVENTS))
@@ -377,7 +438,7 @@ def settings_table() -> Sequence[tuple[str, str, str, str]]:
     for s in SETTINGS:
         default = s.default
         shown = "per-user data dir" if callable(default) else ("" if default in (None, ()) else str(default))
-        if s.name == "webhook_events":
+        if s.name in ("webhook_events", "media_download"):
             shown = "all"
         rows.append((s.env, s.flag or "", shown, s.help))
     return rows
