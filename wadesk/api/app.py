@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, json, jsonify, request
+from msgspec import Struct
 
 from .. import __version__, qr
 from ..core.events import StateChanged, Status
@@ -33,19 +33,29 @@ from .feed import Envelope, EventFeed
 from .logstream import AccessLog
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
+from .models import (
+    DEFAULT_PAGE,
+    DEFAULT_QR_FORMAT,
+    DIRECTIONS,
+    EVENT_NAMES,
+    IDEMPOTENCY_KEY_HEADER,
+    MAX_BODY,
+    MAX_CURSOR_DIGITS,
+    MAX_PAGE,
+    MIN_PAGE,
+    PAIR_CODE,
+    QR_FORMATS,
+    SEND,
+    Body,
+    FieldError,
+)
 
 log = logging.getLogger("wadesk.api")
 access_log = logging.getLogger("wadesk.http")
 
-MAX_BODY = 1024 * 1024  # bytes; larger request bodies get 413
-MAX_IDEMPOTENCY_KEY = 255
-MAX_PAGE = 200
-DEFAULT_PAGE = 50
 OPEN_PATHS = frozenset({"/health", "/ready"})  # probes: they reveal only the session state
-QR_FORMATS = ("png", "svg", "text", "json")
-EVENT_NAMES = ("message", "message.status", "session.status", "qr")
 UNMATCHED = "unmatched"
-_PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
+_Model = TypeVar("_Model", bound=Struct)
 
 
 @dataclass
@@ -224,55 +234,33 @@ class _Finished:
 # ---- helpers ------------------------------------------------------------------------------
 
 
-def _json_body(allowed: tuple[str, ...]) -> dict[str, Any]:
-    """The request's JSON object: 413 over 1 MiB, 415 if not JSON, 400 naming the problem."""
+def _json_body(model: Body[_Model]) -> _Model:
+    """The request's JSON object as ``model``: 413 over 1 MiB, 415 if not JSON, 400 naming the
+    field at fault (``body`` for the body itself)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, errors.MESSAGES[413])
     mimetype = request.mimetype
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ApiError(415, "send a JSON object with 'Content-Type: application/json'")
     raw = request.get_data(cache=True)  # raises 413 for a longer chunked body
-    if not raw.strip():
-        raise field_error("body", "is empty; send a JSON object")
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
-        raise field_error("body", f"is not valid JSON{where}") from None
-    except RecursionError:
-        raise field_error("body", "is nested too deeply") from None
-    if not isinstance(data, dict):
-        raise field_error("body", "must be a JSON object")
-    for name in data:
-        if name not in allowed:
-            raise field_error(name, "unknown field; expected " + ", ".join(allowed))
-    return data
+        return model.decode(raw)
+    except FieldError as exc:
+        raise field_error(exc.field, exc.problem) from None
 
 
-def _string(data: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = data.get(name)
-    if value is None:
-        if required:
-            raise field_error(name, "is required")
-        return None
-    if not isinstance(value, str):
-        raise field_error(name, "must be a string")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise field_error(name, "is not valid Unicode text") from None
-    return value
-
-
-def _idempotency_key(data: dict[str, Any]) -> str | None:
+def _idempotency_key(body: str | None) -> str | None:
+    """The key from the header or the body's ``idempotency_key`` (checked already)."""
     header = request.headers.get("Idempotency-Key")
-    body = _string(data, "idempotency_key", required=False)
-    for name, value in (("Idempotency-Key", header), ("idempotency_key", body)):
-        if value is not None and not (1 <= len(value) <= MAX_IDEMPOTENCY_KEY and _PRINTABLE.match(value)):
-            raise field_error(name, f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters")
-    if header is not None and body is not None and header != body:
+    if header is None:
+        return body
+    try:
+        IDEMPOTENCY_KEY_HEADER.check(header)
+    except FieldError as exc:
+        raise field_error(exc.field, exc.problem) from None
+    if body is not None and header != body:
         raise field_error("idempotency_key", "differs from the Idempotency-Key header")
-    return header if header is not None else body
+    return header
 
 
 def _state_body(state: Any) -> dict[str, Any]:
@@ -370,7 +358,7 @@ def status() -> Response:
 
 @_route("GET", "/qr")
 def qr_code() -> Response:
-    fmt = request.args.get("format", "png").lower()
+    fmt = request.args.get("format", DEFAULT_QR_FORMAT).lower()
     if fmt not in QR_FORMATS:
         raise field_error("format", "must be one of " + ", ".join(QR_FORMATS))
     session = _ctx().session
@@ -403,9 +391,7 @@ def qr_code() -> Response:
 
 @_route("POST", "/pair-code")
 def pair_code() -> Response:
-    data = _json_body(("phone",))
-    phone = _string(data, "phone")
-    assert phone is not None
+    phone = _json_body(PAIR_CODE).phone
     session = _ctx().session
     try:
         parse_recipient(phone)
@@ -428,13 +414,10 @@ def pair_code() -> Response:
 
 @_route("POST", "/send")
 def send() -> tuple[Response, int]:
-    data = _json_body(("to", "text", "idempotency_key"))
-    to = _string(data, "to")
-    text = _string(data, "text")
-    key = _idempotency_key(data)
-    assert to is not None and text is not None
+    body = _json_body(SEND)
+    key = _idempotency_key(body.idempotency_key)
     try:
-        record, created = _ctx().session.send(to, text, idempotency_key=key, source="api")
+        record, created = _ctx().session.send(body.to, body.text, idempotency_key=key, source="api")
     except RecipientError as exc:
         raise field_error("to", str(exc)) from None
     except TextError as exc:
@@ -465,16 +448,16 @@ def message(message_id: str) -> Response:
 @_route("GET", "/messages")
 def messages() -> Response:
     args = request.args
-    limit = _int_arg("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    limit = _int_arg("limit", DEFAULT_PAGE, MIN_PAGE, MAX_PAGE)
     cursor = args.get("cursor")
     before = None
     if cursor is not None:
-        if not cursor.isascii() or not cursor.isdigit() or not 0 < len(cursor) <= 18:
+        if not cursor.isascii() or not cursor.isdigit() or not 0 < len(cursor) <= MAX_CURSOR_DIGITS:
             raise field_error("cursor", "is not a cursor from an earlier page")
         before = int(cursor)
     direction = args.get("direction")
-    if direction is not None and direction not in ("in", "out"):
-        raise field_error("direction", "must be 'in' or 'out'")
+    if direction is not None and direction not in DIRECTIONS:
+        raise field_error("direction", "must be " + " or ".join(f"'{d}'" for d in DIRECTIONS))
     records = _ctx().session.messages(limit=limit, before=before, direction=direction)
     next_cursor = str(records[-1].seq) if len(records) == limit else None
     return jsonify(messages=[r.to_dict() for r in records], next_cursor=next_cursor)

@@ -1,0 +1,458 @@
+"""The API's request and response bodies and its limits, declared once.
+
+The views decode request bodies with :class:`Body` (msgspec: typed, in one pass) and check
+query parameters and headers against the constants and types here; :mod:`.openapi` generates
+``components.schemas`` from :data:`MODELS` and its parameter schemas from the same types.
+
+A body that does not decode is explained field by field, in the order the fields are
+declared, as :class:`FieldError` (``field`` and a problem for a person): "is required",
+"must be a string", "unknown field; expected ...", or for the body itself "is not valid
+JSON (line 1, column 8)", "is nested too deeply", "must be a JSON object".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+import typing
+from enum import StrEnum
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from ..config import WEBHOOK_EVENTS
+from ..core.events import MessageStatus
+from ..core.events import Status as _Status
+from ..core.session import MAX_TEXT
+
+# ---- limits -------------------------------------------------------------------------------
+
+MAX_BODY = 1024 * 1024  # bytes; larger request bodies get 413
+MAX_RECIPIENT = 100  # characters of "to" and "phone"
+MAX_IDEMPOTENCY_KEY = 255
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, no space
+MIN_PAGE = 1
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+MAX_CURSOR_DIGITS = 18
+CURSOR_PATTERN = f"^[0-9]{{1,{MAX_CURSOR_DIGITS}}}$"
+
+QRFormat = Literal["png", "svg", "text", "json"]
+QR_FORMATS: tuple[str, ...] = get_args(QRFormat)
+DEFAULT_QR_FORMAT = "png"
+Direction = Literal["in", "out"]
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+EVENT_NAMES: tuple[str, ...] = WEBHOOK_EVENTS  # the names /events and the webhooks know
+StorageKind = Literal["locked", "full", "io", "damaged"]
+
+SessionStatus = StrEnum("SessionStatus", [(s.name, s.value) for s in _Status])  # type: ignore[misc]
+
+# ---- field types --------------------------------------------------------------------------
+# Meta.extra words the problems of a field: "problem" for any broken constraint, "empty" for
+# an empty string, "mismatch" for a string that does not match the pattern.
+
+_NO_NUMBER = "is empty: give a phone number with its country code, e.g. +49 151 23456789"
+
+Recipient = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_RECIPIENT,
+        description="international phone number (+49 151 2345 6789, 004915123456789, "
+        "4915123456789), user JID (…@s.whatsapp.net) or group JID (…@g.us)",
+        extra={"empty": _NO_NUMBER},
+    ),
+]
+Phone = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_RECIPIENT,
+        description="the phone's number, international format",
+        extra={"empty": _NO_NUMBER},
+    ),
+]
+Text = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_TEXT,
+        pattern=r"\S",
+        description=f"1 to {MAX_TEXT:,} characters, not only white space",
+        extra={"mismatch": "is only white space"},
+    ),
+]
+IdempotencyKey = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_IDEMPOTENCY_KEY,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        extra={"problem": f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"},
+    ),
+]
+PageLimit = Annotated[int, Meta(ge=MIN_PAGE, le=MAX_PAGE)]
+Cursor = Annotated[str, Meta(pattern=CURSOR_PATTERN, description="next_cursor of the previous page")]
+UnixTime = Annotated[float, Meta(description="unix time")]
+Count = Annotated[int, Meta(ge=0)]
+
+# ---- request bodies -----------------------------------------------------------------------
+
+
+class SendRequest(Struct, forbid_unknown_fields=True):
+    """A text message to queue."""
+
+    to: Recipient
+    text: Text
+    idempotency_key: (
+        Annotated[
+            IdempotencyKey,
+            Meta(
+                description="same as the Idempotency-Key header (they must agree if both are given); "
+                "null is the same as leaving it out"
+            ),
+        ]
+        | None
+    ) = None
+
+
+class PairCodeRequest(Struct, forbid_unknown_fields=True):
+    """The phone to link by a code typed on it instead of a QR code."""
+
+    phone: Phone
+
+
+# ---- response bodies ----------------------------------------------------------------------
+
+
+class Error(Struct, kw_only=True):
+    """Every error: `error` for programs, `message` for people."""
+
+    error: Annotated[str, Meta(description="machine-readable code, e.g. invalid_request")]
+    message: Annotated[str, Meta(description="what went wrong, for a person")]
+    field: Annotated[str, Meta(description="the request field at fault (400, 409)")] | UnsetType = UNSET
+    state: Annotated[SessionStatus, Meta(description="the session state (409, 503)")] | UnsetType = UNSET
+    reason: Annotated[str, Meta(description="why the session is in that state")] | UnsetType = UNSET
+    id: Annotated[str, Meta(description="the message an idempotency key belongs to (409)")] | UnsetType = (
+        UNSET
+    )
+    storage: (
+        Annotated[
+            StorageKind,
+            Meta(description="503/507 storage_unavailable, storage_full: what is wrong with the store"),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+class Account(Struct):
+    """The linked WhatsApp account."""
+
+    jid: Annotated[str, Meta(examples=["4915123456789@s.whatsapp.net"])]
+    phone: Annotated[str, Meta(examples=["+4915123456789"])]
+    push_name: str
+
+
+class State(Struct, kw_only=True):
+    """The session's state and what that state carries."""
+
+    state: SessionStatus
+    since: Annotated[float, Meta(description="unix time the state began")]
+    paired: Annotated[bool, Meta(description="a device is linked (so no QR code can be asked for)")]
+    description: str
+    qr_available: (
+        Annotated[bool, Meta(description="waiting_for_scan: a QR code can be fetched")] | UnsetType
+    ) = UNSET
+    qr_expires_at: Annotated[float | None, Meta(description="waiting_for_scan")] | UnsetType = UNSET
+    qr_expired: (
+        Annotated[bool, Meta(description="waiting_for_scan: the codes ran out; GET /qr asks for new ones")]
+        | UnsetType
+    ) = UNSET
+    account: Account | UnsetType = UNSET
+    attempt: Annotated[int, Meta(description="reconnecting: attempt number")] | UnsetType = UNSET
+    next_try_at: Annotated[float | None, Meta(description="reconnecting: unix time")] | UnsetType = UNSET
+    reason: str | UnsetType = UNSET
+
+
+class Storage(Struct):
+    """Whether the message store takes writes."""
+
+    available: Annotated[bool, Meta(description="the last write to the store worked")]
+    kind: StorageKind | None
+    reason: str | None
+    since: Annotated[float | None, Meta(description="unix time it became unavailable")]
+    failures: Annotated[int, Meta(ge=0, description="failed store operations since start")]
+
+
+class Status(State, kw_only=True):
+    """The session's state and the gateway's counters."""
+
+    outbox_depth: Count
+    storage: Storage
+    healthy: Annotated[bool, Meta(description="false once a core thread has died")]
+    webhook_backlog: Count
+    reconnects: Count
+    version: str
+    uptime: Annotated[float, Meta(ge=0, description="seconds since start")]
+
+
+class Health(Struct, kw_only=True):
+    """Liveness."""
+
+    status: Literal["ok", "failed"]
+    state: SessionStatus
+    reason: Annotated[str, Meta(description="failed: which core thread died and why")] | UnsetType = UNSET
+
+
+class Ready(Struct, kw_only=True):
+    """Readiness."""
+
+    ready: bool
+    state: SessionStatus
+    description: str
+    reason: Annotated[str, Meta(description="503: why not ready (storage_unavailable: …)")] | UnsetType = (
+        UNSET
+    )
+    storage: StorageKind | UnsetType = UNSET
+
+
+class SendAccepted(Struct):
+    """The message is stored in the outbox."""
+
+    id: str
+    status: Literal["queued"]
+
+
+class Message(Struct, kw_only=True):
+    """A message sent or received."""
+
+    id: str
+    direction: Direction
+    to: Annotated[str, Meta(description="out: the recipient's JID")] | UnsetType = UNSET
+    chat: Annotated[str, Meta(description="in: the chat's JID")] | UnsetType = UNSET
+    sender: Annotated[str | None, Meta(description="in: the sender's JID")] | UnsetType = UNSET
+    push_name: Annotated[str | None, Meta(description="in: the sender's name")] | UnsetType = UNSET
+    text: str
+    status: MessageStatus
+    wa_id: Annotated[str | None, Meta(description="WhatsApp's message id (sent, received)")]
+    wa_timestamp: Annotated[float | None, Meta(description="WhatsApp's time (unix)")]
+    error: Annotated[str | None, Meta(description="failed: why")]
+    attempts: Count
+    is_group: bool
+    source: str | None
+    possible_duplicate: Annotated[
+        bool,
+        Meta(
+            description="an earlier attempt may have reached WhatsApp too (a crash or a lost "
+            "connection cut it short after the write): the recipient may have it twice"
+        ),
+    ]
+    created_at: float
+    updated_at: float
+
+
+class MessageList(Struct):
+    """One page of messages, newest first."""
+
+    messages: list[Message]
+    next_cursor: Annotated[str | None, Meta(description="pass as ?cursor= for the next page")]
+
+
+class PairCode(Struct):
+    """The code to type on the phone."""
+
+    code: Annotated[str, Meta(examples=["ABCD-EFGH"])]
+
+
+class QR(Struct):
+    """The current pairing QR code."""
+
+    qr: Annotated[str, Meta(description="the string encoded in the QR code")]
+    expires_at: float | None
+    image: Annotated[str, Meta(description="data:image/png;base64,…")]
+
+
+class LoggedOut(Struct):
+    """The device is unlinked."""
+
+    status: Literal["logged_out"]
+    state: SessionStatus
+
+
+MODELS: tuple[type[Struct], ...] = (  # the components of the OpenAPI document
+    Error,
+    Status,
+    Health,
+    Ready,
+    SendRequest,
+    SendAccepted,
+    Message,
+    MessageList,
+    PairCodeRequest,
+    PairCode,
+    QR,
+    LoggedOut,
+)
+
+# ---- decoding -----------------------------------------------------------------------------
+
+T = TypeVar("T", bound=Struct)
+_EXPECTED = re.compile(r"^Expected `([^`]+)`, got `[^`]+`")
+_TYPE_NAMES = {
+    "str": "a string",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "object": "a JSON object",
+    "array": "a JSON array",
+}
+
+
+class FieldError(ValueError):
+    """A request field (or the body itself: ``body``) is not acceptable."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class Field:
+    """One value of a declared type: ``check`` raises :class:`FieldError` naming it."""
+
+    __slots__ = ("meta", "name", "required", "type")
+
+    def __init__(self, name: str, hint: Any, *, required: bool = True) -> None:
+        self.name = name
+        self.type = hint
+        self.required = required
+        self.meta = _meta(hint)
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, str) and not _encodable(value):
+            raise FieldError(self.name, "is not valid Unicode text")
+        try:
+            return msgspec.convert(value, self.type)
+        except msgspec.ValidationError as exc:
+            raise FieldError(self.name, self.problem(value, str(exc))) from None
+
+    def problem(self, value: Any, error: str) -> str:
+        """A sentence for msgspec's ``error`` about ``value``."""
+        expected = _EXPECTED.match(error)
+        if expected is not None:
+            names = [_TYPE_NAMES.get(t, t) for t in expected.group(1).split(" | ") if t != "null"]
+            return "must be " + " or ".join(names)
+        meta = self.meta
+        if meta is None:
+            return _without_path(error)
+        words: dict[str, str] = meta.extra or {}
+        if "problem" in words:
+            return words["problem"]
+        if isinstance(value, str):
+            if meta.min_length is not None and len(value) < meta.min_length:
+                if not value:
+                    return words.get("empty", "is empty")
+                return f"must be at least {meta.min_length} characters long"
+            if meta.max_length is not None and len(value) > meta.max_length:
+                return f"is {len(value)} characters long; the limit is {meta.max_length}"
+            if meta.pattern is not None and re.search(meta.pattern, value) is None:
+                return words.get("mismatch", f"must match {meta.pattern}")
+        return _without_path(error)
+
+
+class Body(Generic[T]):
+    """Decodes request bodies of one :class:`msgspec.Struct` type.
+
+    The well-formed body goes through msgspec in one pass. Anything else is read again with
+    the standard library's parser (which also takes UTF-16 and UTF-32) to say what is wrong:
+    first the body, then unknown fields, then each declared field in order. A JSON null
+    counts as leaving the field out.
+    """
+
+    def __init__(self, model: type[T]) -> None:
+        self.type = model
+        self._decoder = msgspec.json.Decoder(model)
+        self.fields = tuple(
+            Field(f.encode_name, f.type, required=f.required) for f in msgspec.structs.fields(model)
+        )
+        self.names = tuple(f.name for f in self.fields)
+
+    def decode(self, raw: bytes) -> T:
+        try:
+            return self._decoder.decode(raw)
+        except msgspec.DecodeError:  # ValidationError too
+            return self._explain(raw)
+
+    def _explain(self, raw: bytes) -> T:
+        if not raw.strip():
+            raise FieldError("body", "is empty; send a JSON object")
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise FieldError("body", f"is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+        except ValueError:  # not UTF-8, -16 or -32
+            raise FieldError("body", "is not valid JSON") from None
+        except RecursionError:
+            raise FieldError("body", "is nested too deeply") from None
+        if not isinstance(data, dict):
+            raise FieldError("body", "must be a JSON object")
+        for name in data:
+            if name not in self.names:
+                raise FieldError(name, "unknown field; expected " + ", ".join(self.names))
+        values = {}
+        for f in self.fields:
+            value = data.get(f.name)
+            if value is None:
+                if f.required:
+                    raise FieldError(f.name, "is required")
+                continue
+            values[f.name] = f.check(value)
+        try:
+            return msgspec.convert(values, self.type)
+        except msgspec.ValidationError as exc:  # not expected: every field passed on its own
+            raise FieldError(_field_of(str(exc)), _without_path(str(exc))) from None
+
+
+def _meta(hint: Any) -> Meta | None:
+    """The constraints of a field type: ``Annotated[str, Meta(...)]``, optionally ``| None``."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        inner = [t for t in get_args(hint) if t is not types.NoneType]
+        if len(inner) != 1:
+            return None
+        hint = inner[0]
+    if typing.get_origin(hint) is not Annotated:
+        return None
+    merged: dict[str, Any] = {}
+    for m in get_args(hint)[1:]:  # nested Annotated: the inner constraints come first
+        if isinstance(m, Meta):
+            for key in ("min_length", "max_length", "pattern", "extra"):
+                if getattr(m, key) is not None:
+                    merged.setdefault(key, getattr(m, key))
+    return Meta(**merged) if merged else None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _without_path(error: str) -> str:
+    text = error.split(" - at `$", 1)[0]
+    return text[:1].lower() + text[1:]
+
+
+def _field_of(error: str) -> str:
+    """The top-level field a msgspec error names, by its path (``... - at `$.to```) or, for
+    the object itself, by its text (``Object missing required field `to```); else ``body``."""
+    match = re.search(r" - at `\$\.([^.`\[]+)", error) or re.match(r"Object .* field `([^`]+)`$", error)
+    return match.group(1) if match else "body"
+
+
+SEND = Body(SendRequest)
+PAIR_CODE = Body(PairCodeRequest)
+IDEMPOTENCY_KEY_HEADER = Field("Idempotency-Key", IdempotencyKey)
