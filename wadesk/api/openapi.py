@@ -1,6 +1,8 @@
 """The OpenAPI 3.1 description served at ``/openapi.json``.
 
-Written by hand next to the views it describes; ``tests/api`` checks it against the
+The paths are written here next to the views they describe; the bodies' schemas
+(``components.schemas``) and the parameters' schemas are generated from :mod:`.models`, the
+same types the views decode and check with. ``tests/api`` checks the document against the
 app's routes and fuzzes the app with schemathesis against it.
 """
 
@@ -8,15 +10,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.events import Status
-from ..core.session import MAX_TEXT
+import msgspec
 
-NULLABLE_NUMBER = {"type": ["number", "null"]}
-NULLABLE_STRING = {"type": ["string", "null"]}
+from . import models
+from .models import DEFAULT_PAGE, DEFAULT_QR_FORMAT, EVENT_NAMES, MAX_BODY
+
+REF_TEMPLATE = "#/components/schemas/{name}"
+TAGS = [
+    {"name": "session", "description": "pairing, the session state, logging out"},
+    {"name": "messages", "description": "sending and reading messages"},
+    {"name": "events", "description": "live events"},
+    {"name": "operations", "description": "probes, metrics and this document"},
+]
 
 
 def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+    return {"$ref": REF_TEMPLATE.format(name=name)}
+
+
+def _schema(hint: Any, **more: Any) -> dict[str, Any]:
+    """The JSON Schema of a field type of :mod:`.models` (a parameter's)."""
+    return {**msgspec.json.schema(hint, ref_template=REF_TEMPLATE), **more}
 
 
 def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -36,7 +50,7 @@ RETRY_AFTER = {
 UNAUTHORIZED = {"401": {"$ref": "#/components/responses/Unauthorized"}}
 BODY_ERRORS = {
     "400": _error("the body is not a JSON object or a field is invalid (`field` names it)"),
-    "413": _error("the body is larger than 1 MiB"),
+    "413": _error(f"the body is larger than {MAX_BODY // (1024 * 1024)} MiB"),
     "415": _error("the body is not JSON (Content-Type must be application/json)"),
 }
 
@@ -49,8 +63,35 @@ STORAGE_UNAVAILABLE = {
 }
 
 
-def _op(summary: str, responses: dict[str, Any], **more: Any) -> dict[str, Any]:
-    return {"summary": summary, "responses": {**STORAGE_UNAVAILABLE, **responses, **UNAUTHORIZED}, **more}
+def _op(operation_id: str, tag: str, summary: str, responses: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """An operation that needs the token."""
+    return {
+        "operationId": operation_id,
+        "tags": [tag],
+        "summary": summary,
+        "responses": {**STORAGE_UNAVAILABLE, **responses, **UNAUTHORIZED},
+        **more,
+    }
+
+
+def _probe(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    """An operation open to everyone."""
+    return {
+        "operationId": operation_id,
+        "tags": ["operations"],
+        "summary": summary,
+        "security": [],
+        "responses": responses,
+    }
+
+
+def _query(name: str, hint: Any, description: str | None = None, **more: Any) -> dict[str, Any]:
+    schema = _schema(hint, **more)
+    out: dict[str, Any] = {"name": name, "in": "query", "required": False, "schema": schema}
+    description = description or schema.pop("description", None)
+    if description:
+        out["description"] = description
+    return out
 
 
 def _body(schema: str, example: dict[str, Any]) -> dict[str, Any]:
@@ -60,207 +101,11 @@ def _body(schema: str, example: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error", "message"],
-        "properties": {
-            "error": {"type": "string", "description": "machine-readable code, e.g. invalid_request"},
-            "message": {"type": "string", "description": "what went wrong, for a person"},
-            "field": {"type": "string", "description": "the request field at fault (400, 409)"},
-            "state": {"type": "string", "description": "the session state (409, 503)"},
-            "reason": {"type": ["string", "null"]},
-            "id": {"type": "string", "description": "the message an idempotency key belongs to (409)"},
-            "storage": {
-                "enum": ["locked", "full", "io", "damaged"],
-                "description": "503/507 storage_unavailable, storage_full: what is wrong with the store",
-            },
-        },
-    },
-    "SessionStatus": {"type": "string", "enum": [s.value for s in Status]},
-    "Account": {
-        "type": "object",
-        "required": ["jid", "phone", "push_name"],
-        "properties": {
-            "jid": {"type": "string", "example": "4915123456789@s.whatsapp.net"},
-            "phone": {"type": "string", "example": "+4915123456789"},
-            "push_name": {"type": "string"},
-        },
-    },
-    "State": {
-        "type": "object",
-        "required": ["state", "since", "description"],
-        "properties": {
-            "state": _ref("SessionStatus"),
-            "since": {"type": "number", "description": "unix time the state began"},
-            "description": {"type": "string"},
-            "qr_available": {"type": "boolean", "description": "waiting_for_scan: a QR code can be fetched"},
-            "qr_expires_at": NULLABLE_NUMBER,
-            "account": _ref("Account"),
-            "attempt": {"type": "integer", "description": "reconnecting: attempt number"},
-            "next_try_at": NULLABLE_NUMBER,
-            "reason": {"type": "string"},
-        },
-    },
-    "Status": {
-        "allOf": [
-            _ref("State"),
-            {
-                "type": "object",
-                "required": ["outbox_depth", "webhook_backlog", "reconnects", "version", "uptime"],
-                "properties": {
-                    "outbox_depth": {"type": "integer", "minimum": 0},
-                    "storage": _ref("Storage"),
-                    "healthy": {"type": "boolean", "description": "false once a core thread has died"},
-                    "webhook_backlog": {"type": "integer", "minimum": 0},
-                    "reconnects": {"type": "integer", "minimum": 0},
-                    "version": {"type": "string"},
-                    "uptime": {"type": "number", "minimum": 0},
-                },
-            },
-        ]
-    },
-    "Storage": {
-        "type": "object",
-        "required": ["available", "kind", "reason", "since", "failures"],
-        "properties": {
-            "available": {"type": "boolean", "description": "the last write to the store worked"},
-            "kind": {"enum": ["locked", "full", "io", "damaged", None]},
-            "reason": NULLABLE_STRING,
-            "since": NULLABLE_NUMBER,
-            "failures": {
-                "type": "integer",
-                "minimum": 0,
-                "description": "failed store operations since start",
-            },
-        },
-    },
-    "Health": {
-        "type": "object",
-        "required": ["status", "state"],
-        "properties": {
-            "status": {"enum": ["ok", "failed"]},
-            "state": _ref("SessionStatus"),
-            "reason": {"type": "string", "description": "failed: which core thread died and why"},
-        },
-    },
-    "Ready": {
-        "type": "object",
-        "required": ["ready", "state", "description"],
-        "properties": {
-            "ready": {"type": "boolean"},
-            "state": _ref("SessionStatus"),
-            "description": {"type": "string"},
-            "reason": {"type": "string", "description": "503: why not ready (storage_unavailable: …)"},
-            "storage": {"enum": ["locked", "full", "io", "damaged"]},
-        },
-    },
-    "SendRequest": {
-        "type": "object",
-        "required": ["to", "text"],
-        "additionalProperties": False,
-        "properties": {
-            "to": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": 100,
-                "description": "international phone number (+49 151 2345 6789, 004915123456789, "
-                "4915123456789), user JID (…@s.whatsapp.net) or group JID (…@g.us)",
-            },
-            "text": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": MAX_TEXT,
-                "pattern": "\\S",
-                "description": "1 to 65,536 characters, not only white space",
-            },
-            "idempotency_key": {
-                "type": ["string", "null"],
-                "minLength": 1,
-                "maxLength": 255,
-                "pattern": "^[\\x21-\\x7e]+$",
-                "description": "same as the Idempotency-Key header (they must agree if both are given); "
-                "null is the same as leaving it out",
-            },
-        },
-    },
-    "SendAccepted": {
-        "type": "object",
-        "required": ["id", "status"],
-        "properties": {"id": {"type": "string"}, "status": {"const": "queued"}},
-    },
-    "Message": {
-        "type": "object",
-        "required": ["id", "direction", "text", "status", "created_at", "updated_at"],
-        "properties": {
-            "id": {"type": "string"},
-            "direction": {"enum": ["out", "in"]},
-            "to": {"type": "string", "description": "out: the recipient's JID"},
-            "chat": {"type": "string", "description": "in: the chat's JID"},
-            "sender": NULLABLE_STRING,
-            "push_name": NULLABLE_STRING,
-            "text": {"type": "string"},
-            "status": {
-                "enum": ["queued", "sending", "sent", "delivered", "read", "played", "failed", "received"]
-            },
-            "wa_id": {**NULLABLE_STRING, "description": "WhatsApp's message id (sent, received)"},
-            "wa_timestamp": {**NULLABLE_NUMBER, "description": "WhatsApp's time (unix)"},
-            "error": {**NULLABLE_STRING, "description": "failed: why"},
-            "attempts": {"type": "integer"},
-            "is_group": {"type": "boolean"},
-            "possible_duplicate": {
-                "type": "boolean",
-                "description": "an earlier attempt may have reached WhatsApp too (a crash or a lost "
-                "connection cut it short after the write): the recipient may have it twice",
-            },
-            "source": NULLABLE_STRING,
-            "created_at": {"type": "number"},
-            "updated_at": {"type": "number"},
-        },
-    },
-    "MessageList": {
-        "type": "object",
-        "required": ["messages", "next_cursor"],
-        "properties": {
-            "messages": {"type": "array", "items": _ref("Message")},
-            "next_cursor": {**NULLABLE_STRING, "description": "pass as ?cursor= for the next page"},
-        },
-    },
-    "PairCodeRequest": {
-        "type": "object",
-        "required": ["phone"],
-        "additionalProperties": False,
-        "properties": {"phone": {"type": "string", "minLength": 1, "maxLength": 100}},
-    },
-    "PairCode": {
-        "type": "object",
-        "required": ["code"],
-        "properties": {"code": {"type": "string", "example": "ABCD-EFGH"}},
-    },
-    "QR": {
-        "type": "object",
-        "required": ["qr", "expires_at", "image"],
-        "properties": {
-            "qr": {"type": "string", "description": "the string encoded in the QR code"},
-            "expires_at": NULLABLE_NUMBER,
-            "image": {"type": "string", "description": "data:image/png;base64,…"},
-        },
-    },
-    "LoggedOut": {
-        "type": "object",
-        "required": ["status", "state"],
-        "properties": {"status": {"const": "logged_out"}, "state": _ref("SessionStatus")},
-    },
-}
+_, SCHEMAS = msgspec.json.schema_components(models.MODELS, ref_template=REF_TEMPLATE)
 
 
 def document(version: str) -> dict[str, Any]:
-    qr_formats = {
-        "name": "format",
-        "in": "query",
-        "required": False,
-        "schema": {"enum": ["png", "svg", "text", "json"], "default": "png"},
-    }
+    events = ", ".join(EVENT_NAMES)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -272,30 +117,40 @@ def document(version: str) -> dict[str, Any]:
             "Errors are JSON objects with `error` and `message`.",
         },
         "security": [{"bearer": []}, {"apiKey": []}],
+        "tags": TAGS,
         "paths": {
             "/health": {
-                "get": {
-                    "summary": "liveness: 200 while the process serves",
-                    "security": [],
-                    "responses": {
+                "get": _probe(
+                    "get_health",
+                    "liveness: 200 while the process serves",
+                    {
                         "200": _json(_ref("Health"), "the process serves"),
                         "503": _json(_ref("Health"), "a core thread died: restart the process"),
                     },
-                }
+                )
             },
             "/ready": {
-                "get": {
-                    "summary": "readiness: 200 only when connected to WhatsApp",
-                    "security": [],
-                    "responses": {
+                "get": _probe(
+                    "get_ready",
+                    "readiness: 200 only when connected to WhatsApp",
+                    {
                         "200": _json(_ref("Ready"), "connected"),
                         "503": _json(_ref("Ready"), "not connected (the state says why)"),
                     },
-                }
+                )
             },
-            "/status": {"get": _op("session state and counters", {"200": _json(_ref("Status"), "status")})},
+            "/status": {
+                "get": _op(
+                    "get_status",
+                    "session",
+                    "session state and counters",
+                    {"200": _json(_ref("Status"), "status")},
+                )
+            },
             "/qr": {
                 "get": _op(
+                    "get_qr",
+                    "session",
                     "the current pairing QR code",
                     {
                         "200": {
@@ -314,11 +169,13 @@ def document(version: str) -> dict[str, Any]:
                             "headers": RETRY_AFTER,
                         },
                     },
-                    parameters=[qr_formats],
+                    parameters=[_query("format", models.QRFormat, default=DEFAULT_QR_FORMAT)],
                 )
             },
             "/pair-code": {
                 "post": _op(
+                    "request_pair_code",
+                    "session",
                     "pair without a camera: a code to type on the phone",
                     {
                         "200": _json(_ref("PairCode"), "type this code on the phone"),
@@ -334,6 +191,8 @@ def document(version: str) -> dict[str, Any]:
             },
             "/send": {
                 "post": _op(
+                    "send_message",
+                    "messages",
                     "queue a text message (durably stored before the answer)",
                     {
                         "202": _json(
@@ -363,12 +222,7 @@ def document(version: str) -> dict[str, Any]:
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "schema": {
-                                "type": "string",
-                                "minLength": 1,
-                                "maxLength": 255,
-                                "pattern": "^[\\x21-\\x7e]+$",
-                            },
+                            "schema": _schema(models.IdempotencyKey),
                             "description": "the same key within 24 h returns the first answer and sends "
                             "nothing again",
                         }
@@ -378,33 +232,21 @@ def document(version: str) -> dict[str, Any]:
             },
             "/messages": {
                 "get": _op(
+                    "list_messages",
+                    "messages",
                     "messages sent and received, newest first",
                     {"200": _json(_ref("MessageList"), "one page"), "400": _error("bad query parameter")},
                     parameters=[
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
-                        },
-                        {
-                            "name": "cursor",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
-                            "description": "next_cursor of the previous page",
-                        },
-                        {
-                            "name": "direction",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"enum": ["in", "out"]},
-                        },
+                        _query("limit", models.PageLimit, default=DEFAULT_PAGE),
+                        _query("cursor", models.Cursor),
+                        _query("direction", models.Direction),
                     ],
                 )
             },
             "/messages/{id}": {
                 "get": _op(
+                    "get_message",
+                    "messages",
                     "one message: queued, sent (WhatsApp id and time) or failed (reason)",
                     {"200": _json(_ref("Message"), "the message"), "404": _error("no such message")},
                     parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
@@ -412,6 +254,8 @@ def document(version: str) -> dict[str, Any]:
             },
             "/logout": {
                 "post": _op(
+                    "logout",
+                    "session",
                     "unlink this device; a new QR code follows",
                     {
                         "200": _json(_ref("LoggedOut"), "logged out"),
@@ -422,8 +266,10 @@ def document(version: str) -> dict[str, Any]:
             },
             "/events": {
                 "get": _op(
-                    "Server-Sent Events: session.status (first the current state), qr, message, "
-                    "message.status; `data` is the same envelope a webhook gets",
+                    "stream_events",
+                    "events",
+                    f"Server-Sent Events: {events} (session.status first with the current state); "
+                    "`data` is the same envelope a webhook gets",
                     {
                         "200": {
                             "description": "an event stream (heartbeat comments every 15 s)",
@@ -433,19 +279,14 @@ def document(version: str) -> dict[str, Any]:
                         "503": {**_error("too many streams open, or shutting down"), "headers": RETRY_AFTER},
                     },
                     parameters=[
-                        {
-                            "name": "events",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string"},
-                            "description": "comma-separated subset of session.status, qr, message, "
-                            "message.status",
-                        }
+                        _query("events", str, f"comma-separated subset of {events}"),
                     ],
                 )
             },
             "/metrics": {
                 "get": _op(
+                    "get_metrics",
+                    "operations",
                     "Prometheus metrics",
                     {
                         "200": {
@@ -457,6 +298,8 @@ def document(version: str) -> dict[str, Any]:
             },
             "/openapi.json": {
                 "get": _op(
+                    "get_openapi",
+                    "operations",
                     "this document",
                     {"200": _json({"type": "object"}, "OpenAPI 3.1")},
                 )
