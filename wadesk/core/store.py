@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,33 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE UNIQUE INDEX outbox_heads_seq ON outbox_heads (seq);
     """,
+    """
+    CREATE TABLE media (
+        id TEXT PRIMARY KEY,
+        direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
+        kind TEXT NOT NULL,
+        mimetype TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        filename TEXT,
+        caption TEXT,
+        seconds REAL,
+        width INTEGER,
+        height INTEGER,
+        pages INTEGER,
+        thumbnail BLOB,
+        state TEXT NOT NULL,
+        reason TEXT,
+        source BLOB,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX media_sha256 ON media (sha256);
+    CREATE INDEX media_pending ON media (next_attempt_at) WHERE state = 'pending';
+    ALTER TABLE messages ADD COLUMN media_id TEXT REFERENCES media (id);
+    """,
 )
 
 # the unfinished outgoing messages, as the partial index messages_unfinished spells it
@@ -135,12 +162,16 @@ class MessageRecord:
     is_group: bool = False
     source: str | None = None
     possible_duplicate: bool = False  # an earlier attempt may have reached WhatsApp
+    media_id: str | None = None
+    media: MediaRecord | None = None
     seq: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("seq")
         out.pop("next_attempt_at")
+        out.pop("media_id")
+        out["media"] = self.media.to_dict() if self.media is not None else None
         out["is_group"] = bool(self.is_group)
         if self.direction == "out":
             out["to"] = out.pop("chat")
@@ -204,6 +235,96 @@ class StorageHealth:
             "since": self.since or None,
             "failures": self.failures,
         }
+
+
+MEDIA_STORED = "stored"  # the file is in the data folder
+MEDIA_PENDING = "pending"  # received, not downloaded yet (or retrying)
+MEDIA_UNAVAILABLE = "unavailable"  # received, cannot be downloaded (expired link, refused)
+MEDIA_SKIPPED = "skipped"  # received, not downloaded by configuration (or too large)
+MEDIA_DELETED = "deleted"  # sent, its file removed after the retention time
+
+
+def new_media_id() -> str:
+    return f"med_{int(time.time() * 1000):012x}{secrets.token_hex(5)}"
+
+
+@dataclass(frozen=True)
+class NewMedia:
+    """What is known of a media file before it is stored (sent: checked and in place;
+    received: from WhatsApp's message, with ``source`` to download it)."""
+
+    kind: str
+    mimetype: str
+    size: int
+    sha256: str
+    filename: str | None = None
+    caption: str | None = None
+    seconds: float | None = None
+    width: int | None = None
+    height: int | None = None
+    pages: int | None = None
+    thumbnail: bytes | None = None
+    state: str = MEDIA_STORED
+    reason: str | None = None
+    source: bytes | None = None
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    id: str
+    direction: str
+    kind: str
+    mimetype: str
+    size: int
+    sha256: str
+    state: str
+    created_at: float
+    updated_at: float
+    filename: str | None = None
+    caption: str | None = None
+    seconds: float | None = None
+    width: int | None = None
+    height: int | None = None
+    pages: int | None = None
+    reason: str | None = None
+    attempts: int = 0
+    has_thumbnail: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"/media/{self.id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            k: getattr(self, k)
+            for k in (
+                "id",
+                "kind",
+                "mimetype",
+                "size",
+                "sha256",
+                "filename",
+                "caption",
+                "seconds",
+                "width",
+                "height",
+                "pages",
+                "state",
+                "reason",
+            )
+        }
+        out["url"] = self.url
+        return out
+
+
+_MEDIA_COLUMNS = (
+    "id, direction, kind, mimetype, size, sha256, state, created_at, updated_at, filename, caption,"
+    " seconds, width, height, pages, reason, attempts, thumbnail IS NOT NULL"
+)
+
+
+def _media_record(row: Any) -> MediaRecord:
+    return MediaRecord(*row[:17], has_thumbnail=bool(row[17]))
 
 
 class IdempotencyConflict(Exception):
@@ -351,9 +472,11 @@ class Store:
         idempotency_key: str | None = None,
         fingerprint: str = "",
         source: str | None = None,
+        media: NewMedia | None = None,
     ) -> tuple[MessageRecord, bool]:
-        """Durably queue a message. Returns (record, created); created is False when the
-        idempotency key was seen within 24 h for the same request (nothing is queued).
+        """Durably queue a message (with ``media``: a media message whose file is in place).
+        Returns (record, created); created is False when the idempotency key was seen within
+        24 h for the same request (nothing is queued).
         Raises :class:`StorageError` when it cannot be committed (nothing is queued)."""
         now = time.time()
         with self.transaction("enqueue") as db:
@@ -369,15 +492,16 @@ class Store:
                     if row["request_hash"] != fingerprint:
                         raise IdempotencyConflict(row["message_id"])
                     existing = db.execute("SELECT * FROM messages WHERE id = ?", (row["message_id"],))
-                    record = self._record(existing.fetchone())
+                    record = self._with_media(db, self._record(existing.fetchone()))
                     if record is not None:
                         return record, False
             message_id = new_message_id()
+            media_id = self._insert_media(db, "out", media, now) if media is not None else None
             cur = db.execute(
-                "INSERT INTO messages (id, direction, chat, text, status, is_group, source, created_at,"
-                " updated_at)"
-                " VALUES (?, 'out', ?, ?, 'queued', ?, ?, ?, ?)",
-                (message_id, chat, text, int(is_group), source, now, now),
+                "INSERT INTO messages (id, direction, chat, text, status, is_group, source, media_id,"
+                " created_at, updated_at)"
+                " VALUES (?, 'out', ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                (message_id, chat, text, int(is_group), source, media_id, now, now),
             )
             seq = cur.lastrowid
             # the chat's head stays if it has one (it is older)
@@ -388,7 +512,9 @@ class Store:
                     " VALUES (?, ?, ?, ?)",
                     (idempotency_key, message_id, fingerprint, now),
                 )
-            record = self._record(db.execute("SELECT * FROM messages WHERE seq = ?", (seq,)).fetchone())
+            record = self._with_media(
+                db, self._record(db.execute("SELECT * FROM messages WHERE seq = ?", (seq,)).fetchone())
+            )
         assert record is not None
         return record, True
 
@@ -409,7 +535,7 @@ class Store:
                 (now, row["seq"]),
             )
             data = dict(row) | {"status": "sending", "attempts": row["attempts"] + 1, "updated_at": now}
-            return self._record(data)
+            return self._with_media(db, self._record(data))
 
     def next_due_at(self) -> float | None:
         """When the earliest waiting head becomes due (None: nothing waits)."""
@@ -544,6 +670,7 @@ class Store:
         text: str,
         timestamp: float,
         is_group: bool,
+        media: NewMedia | None = None,
     ) -> MessageRecord | None:
         """Store a received message; None if this WhatsApp id was stored already (redelivery)."""
         now = time.time()
@@ -553,19 +680,35 @@ class Store:
             ).fetchone():
                 return None
             message_id = new_message_id()
+            media_id = self._insert_media(db, "in", media, now) if media is not None else None
             db.execute(
                 "INSERT INTO messages (id, direction, chat, sender, push_name, text, status, wa_id,"
-                " wa_timestamp, is_group, created_at, updated_at)"
-                " VALUES (?, 'in', ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?)",
-                (message_id, chat, sender, push_name, text, wa_id, timestamp, int(is_group), now, now),
+                " wa_timestamp, is_group, media_id, created_at, updated_at)"
+                " VALUES (?, 'in', ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?)",
+                (
+                    message_id,
+                    chat,
+                    sender,
+                    push_name,
+                    text,
+                    wa_id,
+                    timestamp,
+                    int(is_group),
+                    media_id,
+                    now,
+                    now,
+                ),
             )
-            return self._record(db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone())
+            return self._with_media(
+                db, self._record(db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone())
+            )
 
     # -- reading --
     def get(self, message_id: str) -> MessageRecord | None:
-        return self._record(
+        record = self._record(
             next(iter(self.query("SELECT * FROM messages WHERE id = ?", (message_id,))), None)
         )
+        return self._attach_media([record])[0] if record is not None else None
 
     def list(
         self,
@@ -589,7 +732,125 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ?"
         rows = self.query(sql, (*params, limit))
-        return [r for r in (self._record(row) for row in rows) if r is not None]
+        return self._attach_media([r for r in (self._record(row) for row in rows) if r is not None])
+
+    # -- media --
+    @staticmethod
+    def _insert_media(db: sqlite3.Connection, direction: str, media: NewMedia, now: float) -> str:
+        media_id = new_media_id()
+        db.execute(
+            "INSERT INTO media (id, direction, kind, mimetype, size, sha256, filename, caption, seconds,"
+            " width, height, pages, thumbnail, state, reason, source, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                media_id,
+                direction,
+                media.kind,
+                media.mimetype,
+                media.size,
+                media.sha256,
+                media.filename,
+                media.caption,
+                media.seconds,
+                media.width,
+                media.height,
+                media.pages,
+                media.thumbnail,
+                media.state,
+                media.reason,
+                media.source,
+                now,
+                now,
+            ),
+        )
+        return media_id
+
+    def _with_media(self, db: sqlite3.Connection, record: MessageRecord | None) -> MessageRecord | None:
+        if record is None or record.media_id is None:
+            return record
+        row = db.execute(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id = ?", (record.media_id,)).fetchone()  # noqa: S608
+        return replace(record, media=_media_record(row)) if row is not None else record
+
+    def _attach_media(self, records: list[MessageRecord]) -> list[MessageRecord]:
+        ids = [r.media_id for r in records if r.media_id]
+        if not ids:
+            return records
+        found = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self.query(
+                f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id IN ({','.join('?' * len(chunk))})",  # noqa: S608
+                tuple(chunk),
+            )
+            found.update({row[0]: _media_record(row) for row in rows})
+        return [replace(r, media=found.get(r.media_id)) if r.media_id else r for r in records]
+
+    def media(self, media_id: str) -> MediaRecord | None:
+        rows = self.query(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id = ?", (media_id,))  # noqa: S608
+        return _media_record(rows[0]) if rows else None
+
+    def media_thumbnail(self, media_id: str) -> bytes | None:
+        rows = self.query("SELECT thumbnail FROM media WHERE id = ?", (media_id,))
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def media_source(self, media_id: str) -> bytes | None:
+        """What WhatsApp's message said about a received file (to download it)."""
+        rows = self.query("SELECT source FROM media WHERE id = ?", (media_id,))
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def media_message(self, media_id: str) -> MessageRecord | None:
+        rows = self.query("SELECT id FROM messages WHERE media_id = ?", (media_id,))
+        return self.get(rows[0][0]) if rows else None
+
+    def media_due(self, now: float, limit: int = 20) -> list[MediaRecord]:
+        """Received media waiting to be downloaded whose next attempt is due, oldest first."""
+        rows = self.query(
+            f"SELECT {_MEDIA_COLUMNS} FROM media WHERE state = 'pending' AND next_attempt_at <= ?"  # noqa: S608
+            " ORDER BY next_attempt_at, created_at LIMIT ?",
+            (now, limit),
+        )
+        return [_media_record(r) for r in rows]
+
+    def media_next_due(self) -> float | None:
+        return self.query("SELECT min(next_attempt_at) FROM media WHERE state = 'pending'")[0][0]
+
+    def set_media_state(
+        self,
+        media_id: str,
+        state: str,
+        *,
+        reason: str | None = None,
+        next_attempt_at: float = 0.0,
+        attempt: bool = False,
+    ) -> MediaRecord | None:
+        with self.transaction("media_state") as db:
+            db.execute(
+                "UPDATE media SET state = ?, reason = ?, next_attempt_at = ?, attempts = attempts + ?,"
+                " updated_at = ? WHERE id = ?",
+                (state, reason, next_attempt_at, int(attempt), time.time(), media_id),
+            )
+            row = db.execute(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id = ?", (media_id,)).fetchone()  # noqa: S608
+        return _media_record(row) if row is not None else None
+
+    def media_to_delete(self, sent_before: float) -> list[MediaRecord]:
+        """Sent media no longer needed: its message was sent before ``sent_before`` (and
+        is not waiting to go out), or failed for good. Their files can go."""
+        rows = self.query(
+            f"SELECT {', '.join('d.' + c.strip() for c in _MEDIA_COLUMNS.split(',')[:-1])},"  # noqa: S608
+            " d.thumbnail IS NOT NULL FROM media d JOIN messages m ON m.media_id = d.id"
+            " WHERE d.direction = 'out' AND d.state = 'stored'"
+            " AND (m.status = 'failed' OR (m.status NOT IN ('queued', 'sending') AND m.updated_at < ?))",
+            (sent_before,),
+        )
+        return [_media_record(r) for r in rows]
+
+    def media_file_in_use(self, sha256: str, other_than: str) -> bool:
+        """True if a stored media row other than ``other_than`` still needs this file."""
+        rows = self.query(
+            "SELECT 1 FROM media WHERE sha256 = ? AND id != ? AND state = 'stored' LIMIT 1",
+            (sha256, other_than),
+        )
+        return bool(rows)
 
     def outbox_depth(self) -> int:
         return int(
