@@ -1,7 +1,7 @@
 """Slow, idle and vanishing clients cannot take the HTTP API down.
 
-In process: the gateway's waitress server class with short deadlines, against raw sockets,
-for each deadline on its own. As a process: ``wadesk --headless`` with its real limits,
+In process: the API's HTTP server (:class:`wadesk.api.http.HttpServer`) with short deadlines,
+against raw sockets, for each deadline on its own. As a process: ``wadesk --headless`` with its real limits,
 1,000 idle and 100 trickling connections, and event-stream clients that close or reset.
 Every socket here goes to 127.0.0.1.
 """
@@ -23,6 +23,7 @@ import pytest
 import requests
 from headless_harness import TOKEN, Headless
 
+from wadesk.api import http as http_mod
 from wadesk.api import server as server_mod
 
 OFFLINE = {"WADESK_PROXY": "http://127.0.0.1:9"}  # nobody listens on the discard port
@@ -112,7 +113,7 @@ def raise_open_file_limit(need: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
-# ---- the server class in process, with short deadlines ----------------------------------------
+# ---- the HTTP server in process, with short deadlines --------------------------------------
 
 SHORT = {
     "FIRST_REQUEST_TIMEOUT": 1.0,
@@ -132,42 +133,23 @@ def hello(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[b
 
 @pytest.fixture
 def short_server(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[int]:
-    """The gateway's server class on a free port with the deadlines of SHORT; yields the port.
+    """The API's HTTP server on a free port with the deadlines of SHORT; yields the port.
     Its connection limit is 100, or the test's parameter."""
-    from waitress import wasyncore
-    from waitress.adjustments import Adjustments
-    from waitress.task import ThreadedTaskDispatcher
-
     for name, value in SHORT.items():
-        monkeypatch.setattr(server_mod, name, value)
-    adj = Adjustments(
-        host="127.0.0.1",
-        port=0,
-        threads=2,
-        asyncore_use_poll=True,
-        connection_limit=getattr(request, "param", 100),
+        monkeypatch.setattr(http_mod, name, value)
+    server = http_mod.HttpServer(
+        hello, host="127.0.0.1", port=0, threads=2, connection_limit=getattr(request, "param", 100)
     )
-    dispatcher = ThreadedTaskDispatcher()
-    dispatcher.set_thread_count(2)
-    socket_map: dict[int, Any] = {}
-    server = server_mod._server_class()(
-        hello, socket_map, dispatcher=dispatcher, adj=adj, sockinfo=adj.listen[0]
-    )
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            wasyncore.loop(timeout=0.05, map=socket_map, use_poll=True, count=1)
-
-    thread = threading.Thread(target=loop, daemon=True)
+    server.bind()
+    thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     try:
-        yield int(server.effective_port)
+        yield server.addresses[0][1]
     finally:
-        stop.set()
+        server.request_stop()
         thread.join(5)
-        dispatcher.shutdown(cancel_pending=True, timeout=1)
-        wasyncore.close_all(socket_map)
+        assert not thread.is_alive()
+        server.close()
 
 
 def test_a_connection_that_sends_nothing_is_closed_without_an_answer(short_server: int) -> None:
@@ -260,8 +242,8 @@ def test_a_client_that_half_closes_after_its_request_gets_the_answer(short_serve
 def test_when_nearly_every_connection_is_taken_idle_ones_are_closed_sooner(
     short_server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(server_mod, "FIRST_REQUEST_TIMEOUT", 4.0)
-    monkeypatch.setattr(server_mod, "BUSY_IDLE_TIMEOUT", 0.5)
+    monkeypatch.setattr(http_mod, "FIRST_REQUEST_TIMEOUT", 4.0)
+    monkeypatch.setattr(http_mod, "BUSY_IDLE_TIMEOUT", 0.5)
     idle = [connect(short_server) for _ in range(30)]  # more than the limit: some wait to be accepted
     try:
         started = time.monotonic()
@@ -318,7 +300,7 @@ def test_health_answers_while_1000_idle_and_100_trickling_connections_are_open(
             sel.register(sock, selectors.EVENT_READ)
         received: dict[socket.socket, bytes] = dict.fromkeys(trickling, b"")
         closed_at: dict[socket.socket, float] = {}
-        limit = time.monotonic() + server_mod.HEAD_TIMEOUT + 10
+        limit = time.monotonic() + http_mod.HEAD_TIMEOUT + 10
         next_byte = time.monotonic()
         while len(closed_at) < IDLE + TRICKLING and time.monotonic() < limit:
             if time.monotonic() >= next_byte:  # a byte a second to every trickling connection
@@ -345,13 +327,13 @@ def test_health_answers_while_1000_idle_and_100_trickling_connections_are_open(
 
         idle_closed = [closed_at[s] - opened for s in idle]
         assert not any(received.get(s) for s in idle), "an idle connection got an answer"
-        assert min(idle_closed) >= server_mod.FIRST_REQUEST_TIMEOUT - 0.5
-        assert max(idle_closed) < server_mod.FIRST_REQUEST_TIMEOUT + 5
+        assert min(idle_closed) >= http_mod.FIRST_REQUEST_TIMEOUT - 0.5
+        assert max(idle_closed) < http_mod.FIRST_REQUEST_TIMEOUT + 5
         for sock in trickling:
             status, body = json_answer(received[sock])
             assert (status, body["error"]) == (408, "request_timeout"), received[sock]
-            assert closed_at[sock] - trickle_started >= server_mod.HEAD_TIMEOUT - 0.5
-            assert closed_at[sock] - trickle_started < server_mod.HEAD_TIMEOUT + 5
+            assert closed_at[sock] - trickle_started >= http_mod.HEAD_TIMEOUT - 0.5
+            assert closed_at[sock] - trickle_started < http_mod.HEAD_TIMEOUT + 5
 
         # a keep-alive connection is not idle-closed as early as a new one
         assert keep_alive.get(gw.base + "/health", timeout=2).status_code == 200
