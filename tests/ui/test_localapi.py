@@ -7,9 +7,11 @@ import os
 import socket
 import stat
 import threading
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -271,3 +273,144 @@ def test_an_api_starting_at_quit_is_stopped_too(
     assert fake_session.stopped
     with pytest.raises(OSError):
         call(f"http://127.0.0.1:{port}/health")
+
+
+# ---- the same HTTP server as the gateway ---------------------------------------------------
+
+TOKEN = "t" * 32
+
+
+def exchange(port: int, raw: bytes, timeout: float = 10.0) -> tuple[bytes, float]:
+    """Send ``raw`` on a new connection; everything answered until the server closes it, and
+    how long that took."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        started = time.monotonic()
+        if raw:
+            sock.sendall(raw)
+        data = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data, time.monotonic() - started
+
+
+def parsed(answer: bytes) -> tuple[bytes, str, Any]:
+    """Status line, Content-Type and JSON body of a raw HTTP answer."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.decode().partition(":") for line in lines)}
+    return status, headers.get("content-type", ""), json.loads(body)
+
+
+@pytest.fixture
+def gateway_port(data: DataDir, tmp_path: Path) -> Iterator[int]:
+    """``wadesk --headless``'s Gateway in this process, on its own fake session; yields its port."""
+    from wadesk.api.server import Gateway
+
+    session = FakeSession(tmp_path / "gateway.db")
+    gateway = Gateway(Config(data_dir=data.path, port=free_port()), data, token=TOKEN, session=session)
+    gateway.bind()
+    thread = threading.Thread(target=gateway.serve, name="gateway-under-test", daemon=True)
+    thread.start()
+    try:
+        yield gateway.addresses[0][1]
+    finally:
+        gateway.request_stop("test over")
+        thread.join(10)
+        session.store.close()
+    assert not thread.is_alive()
+
+
+TOO_LARGE = (  # declares a body over 1 MiB: refused before it is read
+    b"POST /send HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n"
+    b"Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (1024 * 1024 + 1)
+)
+UNKNOWN_ROUTE = (
+    b"GET /no-such-thing HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n"
+    b"Connection: close\r\n\r\n"
+)
+
+
+def test_refusals_are_the_same_json_as_the_gateways(fake_session: FakeSession, gateway_port: int) -> None:
+    server = LocalApiServer(fake_session, TOKEN, port=free_port())
+    server.start()
+    try:
+        for raw, status, error in ((TOO_LARGE, 413, "payload_too_large"), (UNKNOWN_ROUTE, 404, "not_found")):
+            local = parsed(exchange(server.port, raw)[0])
+            gateway = parsed(exchange(gateway_port, raw)[0])
+            assert local == gateway
+            line, content_type, body = local
+            assert line.startswith(b"HTTP/1.1 %d " % status)
+            assert content_type == "application/json"
+            assert body["error"] == error and body["message"]
+    finally:
+        server.stop()
+    assert fake_session.calls == []  # nothing reached the session
+
+
+def test_an_idle_connection_is_closed_at_the_first_request_deadline(
+    fake_session: FakeSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wadesk.api import http
+
+    monkeypatch.setattr(http, "FIRST_REQUEST_TIMEOUT", 1.0)
+    monkeypatch.setattr(http, "MAINTENANCE_INTERVAL", 0.1)
+    server = LocalApiServer(fake_session, TOKEN, port=free_port())
+    server.start()
+    try:
+        data, took = exchange(server.port, b"")  # connects and never sends a request
+        assert data == b""
+        assert 0.9 <= took < 2.5
+        assert call(f"{server.url}/health")[0] == 200  # and it still serves
+    finally:
+        server.stop()
+
+
+def test_stopping_lets_a_request_in_flight_finish(fake_session: FakeSession) -> None:
+    server = LocalApiServer(fake_session, TOKEN, port=free_port())
+    server.start()
+    fake_session.block.clear()  # send() waits
+    answers: list[tuple[int, str, Any]] = []
+
+    def send() -> None:
+        request = urllib.request.Request(  # noqa: S310 (http on loopback)
+            f"{server.url}/send",
+            data=json.dumps({"to": "+15550002222", "text": "hi"}).encode(),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+            answers.append((response.status, response.headers["Connection"], json.loads(response.read())))
+
+    client = threading.Thread(target=send)
+    client.start()
+    deadline = time.monotonic() + 10
+    while not fake_session.send_threads:  # the request is in the session now
+        assert time.monotonic() < deadline, "the request never reached the session"
+        time.sleep(0.01)
+    stopper = threading.Thread(target=server.stop)
+    stopper.start()
+    while True:  # new connections are refused at once ...
+        assert time.monotonic() < deadline, "still accepting connections"
+        try:
+            socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+        except ConnectionRefusedError:
+            break
+        time.sleep(0.01)
+    fake_session.block.set()  # ... while the request in flight still gets its answer
+    client.join(10)
+    stopper.join(10)
+    [(status, connection, body)] = answers
+    assert (status, connection) == (202, "close")
+    assert fake_session.message(body["id"]).text == "hi"
+    assert not server.running
+    assert fake_session.subscribers == 0
+
+
+def test_the_local_api_listens_on_loopback_only(fake_session: FakeSession) -> None:
+    with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
+        LocalApiServer(fake_session, TOKEN, host="0.0.0.0", port=free_port())

@@ -12,10 +12,8 @@ thread. Nothing here imports Qt.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
-import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,20 +139,28 @@ class LocalApiServer:
     """The headless HTTP API, served on 127.0.0.1 in this process while the window is open.
 
     It shares the window's session (one WhatsApp connection per data folder): stopping the
-    API never stops the session. waitress runs its loop on one daemon thread and answers
-    requests on a few worker threads; :meth:`stop` ends both.
+    API never stops the session. It runs the gateway's HTTP server
+    (:class:`wadesk.api.http.HttpServer`: the same JSON error answers, deadlines for slow
+    clients and graceful drain), its loop on a daemon thread of its own and requests on a
+    few worker threads; :meth:`stop` ends both.
     """
 
+    HOST = "127.0.0.1"
     THREADS = 6
+    MAX_STREAMS = 4
+    CONNECTION_LIMIT = 100
+    WORKERS_STOP_TIMEOUT = 0.5  # part of stop()'s timeout kept for the worker threads
 
-    def __init__(self, session: Any, token: str, *, host: str = "127.0.0.1", port: int = 8080) -> None:
+    def __init__(self, session: Any, token: str, *, host: str = HOST, port: int = 8080) -> None:
+        if host != self.HOST:
+            raise ValueError(f"the local API listens on {self.HOST} only, not {host}")
         self.session = session
         self.token = token
         self.host = host
         self.port = port
-        self._server: Any = None
+        self._http: Any = None
         self._ctx: Any = None
-        self._stop = threading.Event()
+        self._drain_timeout = 0.0
         self._thread: threading.Thread | None = None
 
     @property
@@ -167,59 +173,53 @@ class LocalApiServer:
 
     def start(self) -> None:
         """Bind and serve; raises OSError when the port cannot be used (call off the GUI thread)."""
-        from waitress import create_server
+        from ..api.app import create_app
+        from ..api.http import HttpServer
 
-        from ..api.app import MAX_BODY, create_app
-
-        # bind first: a port in use fails here, before waitress starts its worker threads
-        sock = socket.create_server((self.host, self.port))
-        ctx = None
+        app = create_app(self.session, token=self.token, max_streams=self.MAX_STREAMS)
+        ctx = app.extensions["wadesk"]
+        http = HttpServer(
+            app,
+            host=self.host,
+            port=self.port,
+            threads=self.THREADS,
+            connection_limit=self.CONNECTION_LIMIT,
+        )
         try:
-            app = create_app(self.session, token=self.token, max_streams=4)
-            ctx = app.extensions["wadesk"]
-            server = create_server(
-                app,
-                sockets=[sock],
-                threads=self.THREADS,
-                ident="wadesk",
-                max_request_body_size=MAX_BODY + 1,
-                asyncore_use_poll=True,
-            )
+            http.bind()  # a port in use fails here, before any worker thread starts
         except BaseException:
-            sock.close()
-            if ctx is not None:
-                ctx.feed.close()
+            ctx.feed.close()
             raise
-        self._server, self._ctx = server, ctx
-        self.port = int(server.effective_port)
-        self._stop.clear()
+        self._http, self._ctx = http, ctx
+        [(_, self.port)] = http.addresses
         self._thread = threading.Thread(target=self._serve, name="wadesk-local-api", daemon=True)
         self._thread.start()
         log.info("local API listening on %s", self.url, extra={"port": self.port})
 
     def _serve(self) -> None:
-        from waitress import wasyncore
-
-        server = self._server
+        http, ctx = self._http, self._ctx
         try:
-            while not self._stop.is_set():
-                wasyncore.loop(timeout=0.5, map=server._map, use_poll=True, count=1)
+            http.serve()
         except Exception:  # a broken loop ends the API, never the window
             log.exception("the local API stopped unexpectedly")
         finally:
-            self._ctx.draining = True
-            self._ctx.broker.close()
-            server.task_dispatcher.shutdown(cancel_pending=True, timeout=1.0)
-            wasyncore.close_all(server._map)
-            self._ctx.feed.close()
+            ctx.draining = True  # answers say Connection: close
+            ctx.broker.close()  # event streams end
+            try:
+                busy = http.shutdown(self._drain_timeout, self.WORKERS_STOP_TIMEOUT)
+                if busy:
+                    log.warning("the local API closed %d connection(s) with a request still running", busy)
+            finally:
+                ctx.feed.close()
 
     def stop(self, timeout: float = 2.0) -> None:
-        thread, server = self._thread, self._server
+        """Refuse new connections, let requests in flight finish, close the rest; returns
+        within about ``timeout`` seconds."""
+        thread, http = self._thread, self._http
         if thread is None:
             return
-        self._stop.set()
-        with contextlib.suppress(OSError, AttributeError):
-            server.pull_trigger()  # wake the loop now
+        self._drain_timeout = max(0.0, timeout - self.WORKERS_STOP_TIMEOUT - 0.2)
+        http.request_stop()
         thread.join(timeout)
         self._thread = None
         log.info("local API stopped")
