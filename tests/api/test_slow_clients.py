@@ -257,6 +257,29 @@ def test_when_nearly_every_connection_is_taken_idle_ones_are_closed_sooner(
             sock.close()
 
 
+def test_an_apps_connection_header_closes_the_connection_instead_of_failing_the_answer() -> None:
+    # PEP 3333 keeps hop-by-hop headers from apps (waitress answers 500); the server honours it
+    def closing(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Length", "2"), ("Connection", "close")])
+        return [b"ok"]
+
+    server = http_mod.HttpServer(closing, host="127.0.0.1", port=0, threads=1, connection_limit=10)
+    server.bind()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        with connect(server.addresses[0][1]) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # asks for keep-alive
+            data, _ = read_until_closed(sock, 5)
+    finally:
+        server.request_stop()
+        thread.join(5)
+        server.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and body == b"ok"
+    assert head.lower().count(b"\r\nconnection:") == 1 and b"Connection: close" in head
+
+
 # ---- the real gateway -----------------------------------------------------------------------
 
 IDLE = 1000
