@@ -57,6 +57,25 @@ class FakeDriver:
             self.factory.on_send(result)  # runs before the session learns the result
         return result
 
+    def send_media(self, jid: str, media: drv.OutgoingMedia) -> drv.SendResult:
+        if self.stopped.is_set():
+            raise drv.NotRunning()
+        result = self.factory.send_result(jid, media.caption or "")
+        self.factory.media_sent.append((jid, media))
+        self.sent.append((jid, media.caption or ""))
+        self.factory.sent.append((jid, media.caption or ""))
+        return result
+
+    def download(self, source: bytes) -> bytes:
+        if self.stopped.is_set():
+            raise drv.NotRunning()
+        answer = self.factory.downloads.get(source)
+        if answer is None:
+            raise drv.DownloadFailed("download failed with status code 404", final=True)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
     def pair_phone(self, phone_digits: str) -> str:
         self.paired_with.append(phone_digits)
         self.factory.pair_requests.append(phone_digits)
@@ -89,6 +108,8 @@ class FakeDriverFactory:
         self.send_error: str | None = None
         self.on_send: Callable[[drv.SendResult], None] | None = None
         self.pair_requests: list[str] = []
+        self.media_sent: list[tuple[str, drv.OutgoingMedia]] = []
+        self.downloads: dict[bytes, bytes | Exception] = {}  # a received file's source -> its bytes
         self.logouts = 0
         self._count = 0
         self._qr = itertools.count(1)

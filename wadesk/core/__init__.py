@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .datadir import DataDir
+from .mediafiles import MediaFiles
 from .events import Account, Event, SessionState, Status
 from .session import Session, SessionError
 from .store import Store
@@ -42,6 +43,10 @@ def open_session(config: Config, data: DataDir | None = None) -> Session:
         proxy=config.proxy,
         send_interval=config.send_interval,
         uncertain=config.uncertain,
+        media_files=MediaFiles(data.path / "media"),
+        max_media_bytes=config.max_media_mb * 1024 * 1024,
+        media_download=config.media_download,
+        media_retention=config.media_retention_days * 86400.0,
     )
     session.on_connected = data.connected
     return session

@@ -166,6 +166,25 @@ class PairingEnded(DriverEvent):
 
 
 @dataclass(frozen=True)
+class IncomingMedia:
+    """A media file a received message points to (not downloaded yet). ``source`` is the
+    serialized message that :meth:`NeonizeDriver.download` takes to fetch it."""
+
+    kind: str  # image, video, audio, voice, document, sticker
+    mimetype: str
+    size: int
+    sha256: str  # hex, of the plaintext (WhatsApp's fileSHA256)
+    source: bytes
+    filename: str | None = None
+    caption: str | None = None
+    seconds: float | None = None
+    width: int | None = None
+    height: int | None = None
+    pages: int | None = None
+    thumbnail: bytes | None = None
+
+
+@dataclass(frozen=True)
 class Incoming(DriverEvent):
     wa_id: str
     chat: str
@@ -174,6 +193,23 @@ class Incoming(DriverEvent):
     text: str
     timestamp: float
     is_group: bool
+    media: IncomingMedia | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingMedia:
+    """A media message to send: the file's bytes and what the recipient's phone shows."""
+
+    kind: str
+    data: bytes
+    mimetype: str
+    filename: str | None = None
+    caption: str | None = None
+    seconds: float | None = None
+    width: int | None = None
+    height: int | None = None
+    pages: int | None = None
+    thumbnail: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +231,18 @@ class Exited(DriverEvent):
 class SendResult:
     wa_id: str
     timestamp: float
+
+
+class DownloadFailed(RuntimeError):
+    """A received file could not be downloaded. ``final`` when WhatsApp says it is gone
+    (403, 404, 410) or the file does not match its hashes; else it may work later."""
+
+    def __init__(self, message: str, *, final: bool) -> None:
+        super().__init__(message)
+        self.final = final
+
+
+_FINAL_DOWNLOAD = ("status code 403", "status code 404", "status code 410", "hmac", "sha256", "no url")
 
 
 class DriverError(RuntimeError):
@@ -300,6 +348,52 @@ def _text_of(message: Any) -> str | None:
     for media in ("imageMessage", "videoMessage", "documentMessage"):
         if message.HasField(media) and getattr(message, media).caption:
             return getattr(message, media).caption
+    return None
+
+
+_MEDIA_FIELDS = (
+    ("imageMessage", "image"),
+    ("videoMessage", "video"),
+    ("audioMessage", "audio"),
+    ("documentMessage", "document"),
+    ("stickerMessage", "sticker"),
+)
+_WRAPPERS = ("ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2", "documentWithCaptionMessage")
+
+
+def media_of(message: Any) -> IncomingMedia | None:
+    """The media file a WhatsApp message carries, or None."""
+    if message is None:
+        return None
+    for inner in _WRAPPERS:
+        if message.HasField(inner):
+            return media_of(getattr(message, inner).message)
+    for name, kind in _MEDIA_FIELDS:
+        if not message.HasField(name):
+            continue
+        m = getattr(message, name)
+        if kind == "audio" and m.PTT:
+            kind = "voice"
+        only = type(message)()
+        getattr(only, name).CopyFrom(m)
+
+        def get(field: str, m: Any = m) -> Any:
+            return getattr(m, field) if field in m.DESCRIPTOR.fields_by_name else None
+
+        return IncomingMedia(
+            kind=kind,
+            mimetype=m.mimetype or "application/octet-stream",
+            size=int(m.fileLength),
+            sha256=bytes(m.fileSHA256).hex(),
+            source=only.SerializeToString(),
+            filename=get("fileName") or None,
+            caption=get("caption") or None,
+            seconds=float(get("seconds")) if get("seconds") else None,
+            width=int(get("width")) if get("width") else None,
+            height=int(get("height")) if get("height") else None,
+            pages=int(get("pageCount")) if get("pageCount") else None,
+            thumbnail=bytes(get("JPEGThumbnail")) if get("JPEGThumbnail") else None,
+        )
     return None
 
 
@@ -479,6 +573,38 @@ class NeonizeDriver:
             raise SendFailed.of(exc) from exc
         return SendResult(wa_id=response.ID, timestamp=float(response.Timestamp or time.time()))
 
+    def send_media(self, jid: str, media: OutgoingMedia) -> SendResult:
+        """Upload the file, then send the message that points to it. An upload that fails
+        sent nothing (``written`` False); the send itself is classified as for text."""
+        n = load_neonize()
+        try:
+            upload = self._call("upload", media.data, n["media_types"][media.kind])
+        except NotRunning:
+            raise
+        except DriverError as exc:
+            raise SendFailed(f"upload failed: {exc}", written=False) from exc
+        message = build_media_message(n["proto"], media, upload)
+        user, _, server = jid.partition("@")
+        target = n["jid_class"](User=user, Server=server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False)
+        try:
+            response = self._call("send_message", target, message)
+        except NotRunning:
+            raise
+        except DriverError as exc:
+            raise SendFailed.of(exc) from exc
+        return SendResult(wa_id=response.ID, timestamp=float(response.Timestamp or time.time()))
+
+    def download(self, source: bytes) -> bytes:
+        """Download and decrypt a received file (whatsmeow checks its MAC and hashes)."""
+        message = load_neonize()["proto"].Message.FromString(source)
+        try:
+            return bytes(self._call("download_any", message))
+        except NotRunning:
+            raise
+        except DriverError as exc:
+            low = str(exc).lower()
+            raise DownloadFailed(str(exc), final=any(m in low for m in _FINAL_DOWNLOAD)) from exc
+
     def pair_phone(self, phone_digits: str) -> str:
         return str(self._call("PairPhone", phone_digits, True))
 
@@ -554,9 +680,10 @@ class NeonizeDriver:
         source = e.Info.MessageSource
         if source.IsFromMe:
             return
+        media = media_of(e.Message)
         text = _text_of(e.Message)
-        if text is None:
-            log.debug("ignoring a non-text message %s", e.Info.ID)
+        if text is None and media is None:
+            log.debug("ignoring a message with neither text nor media %s", e.Info.ID)
             return
         sender = source.Sender
         if sender.Server == "lid" and source.SenderAlt.User:
@@ -568,9 +695,10 @@ class NeonizeDriver:
                 chat=_jid_str(source.Chat),
                 sender=_jid_str(sender),
                 push_name=e.Info.Pushname,
-                text=text,
+                text=text or "",
                 timestamp=unix_seconds(e.Info.Timestamp),
                 is_group=bool(source.IsGroup),
+                media=media,
             )
         )
 
@@ -587,6 +715,62 @@ class NeonizeDriver:
                 timestamp=float(e.Timestamp or time.time()),
             )
         )
+
+
+def build_media_message(proto: Any, media: OutgoingMedia, upload: Any) -> Any:
+    """The WhatsApp message for an uploaded file, with what the recipient's phone needs."""
+    common = {
+        "URL": upload.url,
+        "directPath": upload.DirectPath,
+        "mediaKey": upload.MediaKey,
+        "fileEncSHA256": upload.FileEncSHA256,
+        "fileSHA256": upload.FileSHA256,
+        "fileLength": upload.FileLength,
+        "mimetype": media.mimetype,
+        "mediaKeyTimestamp": int(time.time()),
+    }
+    kind = media.kind
+    if kind == "image":
+        inner = proto.ImageMessage(
+            **common,
+            caption=media.caption or None,
+            width=media.width or None,
+            height=media.height or None,
+            JPEGThumbnail=media.thumbnail or None,
+        )
+        return proto.Message(imageMessage=inner)
+    if kind == "sticker":
+        inner = proto.StickerMessage(**common, width=media.width or None, height=media.height or None)
+        return proto.Message(stickerMessage=inner)
+    if kind == "video":
+        inner = proto.VideoMessage(
+            **common,
+            caption=media.caption or None,
+            seconds=round(media.seconds) if media.seconds else None,
+            width=media.width or None,
+            height=media.height or None,
+            JPEGThumbnail=media.thumbnail or None,
+        )
+        return proto.Message(videoMessage=inner)
+    if kind in ("audio", "voice"):
+        inner = proto.AudioMessage(
+            **common, seconds=round(media.seconds) if media.seconds else None, PTT=kind == "voice"
+        )
+        return proto.Message(audioMessage=inner)
+    name = media.filename or "file"
+    inner = proto.DocumentMessage(
+        **common,
+        fileName=name,
+        title=name,
+        caption=media.caption or None,
+        pageCount=media.pages or None,
+        JPEGThumbnail=media.thumbnail or None,
+    )
+    if media.caption:  # how WhatsApp's own clients send a captioned document
+        return proto.Message(
+            documentWithCaptionMessage=proto.FutureProofMessage(message=proto.Message(documentMessage=inner))
+        )
+    return proto.Message(documentMessage=inner)
 
 
 def has_paired_device(db_path: Path) -> bool:

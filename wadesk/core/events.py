@@ -147,6 +147,7 @@ class MessageQueued(Event):
     to: str
     text: str
     status: MessageStatus = MessageStatus.QUEUED
+    media: dict[str, Any] | None = None  # a media message: kind, mimetype, size, sha256, ...
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ class MessageSent(Event):
     sent_at: float
     status: MessageStatus = MessageStatus.SENT
     possible_duplicate: bool = False  # an earlier attempt may have reached WhatsApp too
+    media: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ class MessageFailed(Event):
     reason: str
     status: MessageStatus = MessageStatus.FAILED
     possible_duplicate: bool = False  # the message may have reached WhatsApp all the same
+    media: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -193,3 +196,6 @@ class IncomingMessage(Event):
     text: str
     timestamp: float
     is_group: bool
+    # a media message: kind, mimetype, size, sha256, filename, caption, seconds, width,
+    # height, state (stored, unavailable, skipped, pending) and url (GET /media/<id>)
+    media: dict[str, Any] | None = None

@@ -441,8 +441,29 @@ def load_neonize() -> dict[str, Any]:
             ProxySettings=ProxySettings,
             DeviceProps=DeviceProps,
             jid_class=nclient.JID,
+            proto=_e2e_proto(),
+            media_types=_media_types(),
         )
         return _neonize
+
+
+def _e2e_proto() -> Any:
+    from neonize.proto.waE2E import WAWebProtobufsE2E_pb2
+
+    return WAWebProtobufsE2E_pb2
+
+
+def _media_types() -> dict[str, Any]:
+    from neonize.utils.enum import MediaType
+
+    return {
+        "image": MediaType.MediaImage,
+        "sticker": MediaType.MediaImage,
+        "video": MediaType.MediaVideo,
+        "audio": MediaType.MediaAudio,
+        "voice": MediaType.MediaAudio,
+        "document": MediaType.MediaDocument,
+    }
 
 
 # ---- 9. the Go library, without importing neonize -----------------------------------------------

@@ -32,6 +32,7 @@ time and in order; they must return quickly (put on a queue, emit a Qt signal).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import queue
 import random
@@ -39,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,21 @@ from .events import (
     StateChanged,
     Status,
 )
+from .media import MediaError, MediaKind
+from .media import resolve as resolve_media
+from .mediafiles import Incoming, MediaFiles, TooLarge
 from .recipients import Recipient, RecipientError, parse_recipient
 from .store import (
+    MEDIA_DELETED,
+    MEDIA_PENDING,
+    MEDIA_SKIPPED,
+    MEDIA_STORED,
+    MEDIA_UNAVAILABLE,
     RECEIPT_RANK,
     IdempotencyConflict,
+    MediaRecord,
     MessageRecord,
+    NewMedia,
     QueuedEvent,
     StorageError,
     StorageHealth,
@@ -87,12 +98,17 @@ SEND_RETRY_CAP = 300.0
 EARLY_RECEIPT_TTL = 300.0  # how long a receipt for a not yet recorded message is kept
 STORAGE_RETRY_FIRST = 0.2  # seconds before retrying a write the database refused ...
 STORAGE_RETRY_CAP = 10.0  # ... doubling up to this
+MAX_DOWNLOAD_ATTEMPTS = 8
+MEDIA_CLEANUP_EVERY = 600.0  # seconds between two looks for sent files past their retention
 MAX_DEFERRED = 100_000  # received messages and receipts held in memory while the store is down
 UNCERTAIN_MODES = ("resend", "fail")
+MEDIA_KINDS = tuple(k.value for k in MediaKind)
 
 __all__ = [
     "MAX_TEXT",
     "IdempotencyConflict",
+    "MediaError",
+    "MediaRecord",
     "MessageRecord",
     "QueuedEvent",
     "RecipientError",
@@ -100,6 +116,7 @@ __all__ = [
     "SessionError",
     "StorageError",
     "TextError",
+    "TooLarge",
     "WebhookQueue",
     "validate_text",
 ]
@@ -208,11 +225,21 @@ class Session:
         reconnect_delay: Callable[[int], float] | None = None,
         send_retry_delay: Callable[[int], float] | None = None,
         uncertain: str = "resend",
+        media_files: MediaFiles | None = None,
+        max_media_bytes: int = 64 * 1024 * 1024,
+        media_download: frozenset[str] | None = None,
+        media_retention: float = 7 * 86400.0,
     ) -> None:
         if uncertain not in UNCERTAIN_MODES:
             raise ValueError(f"uncertain must be one of {UNCERTAIN_MODES}")
         self.store = store
         self.uncertain = uncertain
+        self.media_files = media_files or MediaFiles(Path(store.path).parent / "media")
+        self.max_media_bytes = max_media_bytes
+        self.media_download = media_download if media_download is not None else frozenset(MEDIA_KINDS)
+        self.media_retention = media_retention
+        self._downloads_cv = threading.Condition()
+        self._downloader: threading.Thread | None = None
         self.session_db = Path(session_db)
         self.send_interval = send_interval
         self._driver_factory = driver_factory or (
@@ -320,9 +347,17 @@ class Session:
         self._sender = threading.Thread(
             target=self._guarded, args=(self._sender_main,), name="wadesk-sender", daemon=True
         )
+        self._downloader = threading.Thread(
+            target=self._guarded, args=(self._media_main,), name="wadesk-media", daemon=True
+        )
+        with contextlib.suppress(OSError):
+            left = self.media_files.clean_tmp()
+            if left:
+                log.info("removed %d half-written media file(s) left by the last shutdown", left)
         self._set_state(SessionState(Status.STARTING))
         self._worker.start()
         self._sender.start()
+        self._downloader.start()
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
         """Stop everything; returns True if both threads ended within ``timeout`` seconds."""
@@ -330,13 +365,15 @@ class Session:
         self._stopping.set()
         with self._outbox_cv:
             self._outbox_cv.notify_all()
+        with self._downloads_cv:
+            self._downloads_cv.notify_all()
         if self._sender is not None:
             # Let a send in flight finish and be recorded before the connection is cut: cut
             # short, it may reach WhatsApp and still be queued again, a duplicate after restart.
             self._sender.join(min(SEND_GRACE, timeout / 2))
         self._queue.put(_STOP)
         ok = True
-        for thread in (self._worker, self._sender):
+        for thread in (self._worker, self._sender, self._downloader):
             if thread is not None:
                 thread.join(max(0.0, deadline - time.monotonic()))
                 ok = ok and not thread.is_alive()
@@ -376,6 +413,113 @@ class Session:
         if created:
             self._wake_sender()
         return record, created
+
+    def begin_media(self) -> Incoming:
+        """A temporary file in the data folder for a media file a client sends: ``write``
+        its chunks (:class:`TooLarge` past the limit), then pass it to :meth:`send_media`."""
+        return self.media_files.begin(self.max_media_bytes)
+
+    def send_media(
+        self,
+        recipient: str,
+        file: Incoming | bytes,
+        *,
+        kind: str | None = None,
+        mimetype: str | None = None,
+        filename: str | None = None,
+        caption: str | None = None,
+        idempotency_key: str | None = None,
+        source: str | None = None,
+    ) -> tuple[MessageRecord, bool]:
+        """Queue a media message durably: the file is checked (its kind from its content),
+        fsynced into the data folder, and the outbox row committed before this returns.
+
+        Raises :class:`RecipientError`, :class:`TextError` (the caption), :class:`MediaError`
+        (naming the field), :class:`TooLarge`, :class:`IdempotencyConflict` or
+        :class:`StorageError`; after any of them nothing is queued and no file is left."""
+        if isinstance(file, bytes):
+            incoming = self.begin_media()
+            try:
+                incoming.write(file)
+            except BaseException:
+                incoming.discard()
+                raise
+        else:
+            incoming = file
+        try:
+            target: Recipient = parse_recipient(recipient)
+            if caption:
+                validate_text(caption)
+            path = incoming.finish()
+            if incoming.size == 0:
+                raise MediaError("file", "is empty")
+            info = resolve_media(path, kind=kind, mimetype=mimetype, filename=filename)
+        except BaseException:
+            incoming.discard()
+            raise
+        sha = incoming.commit()
+        new = NewMedia(
+            kind=str(info.kind),
+            mimetype=info.mimetype,
+            size=incoming.size,
+            sha256=sha,
+            filename=filename or info.filename,
+            caption=caption or None,
+            seconds=info.seconds,
+            width=info.width,
+            height=info.height,
+            pages=info.pages,
+            thumbnail=info.thumbnail,
+        )
+        fingerprint = request_hash(target.jid, "media", sha, new.kind, caption or "", new.filename or "")
+        try:
+            with self._emit_lock:
+                record, created = self.store.enqueue(
+                    target.jid,
+                    caption or "",
+                    is_group=target.is_group,
+                    idempotency_key=idempotency_key,
+                    fingerprint=fingerprint,
+                    source=source,
+                    media=new,
+                )
+                if created:
+                    self._emit(
+                        MessageQueued(
+                            id=record.id,
+                            to=record.chat,
+                            text=record.text,
+                            media=record.media.to_dict() if record.media else None,
+                        )
+                    )
+        except BaseException:
+            self._forget_file(sha, other_than="")
+            raise
+        if created:
+            self._wake_sender()
+        return record, created
+
+    def media(self, media_id: str) -> MediaRecord | None:
+        """A media file's record (sent or received). Raises :class:`StorageError`."""
+        return self.store.media(media_id)
+
+    def media_path(self, media: MediaRecord) -> Path | None:
+        """Where a stored media file is, or None if it is not (or no longer) on disk."""
+        if media.state != MEDIA_STORED:
+            return None
+        path = self.media_files.path(media.sha256)
+        return path if path.is_file() else None
+
+    def media_thumbnail(self, media_id: str) -> bytes | None:
+        return self.store.media_thumbnail(media_id)
+
+    def _forget_file(self, sha256: str, *, other_than: str) -> None:
+        """Delete a media file unless a stored record still needs it."""
+        try:
+            if not self.store.media_file_in_use(sha256, other_than):
+                self.media_files.delete(sha256)
+        except (StorageError, OSError) as exc:
+            log.warning("could not remove media file %s: %s", sha256[:12], exc)
 
     def request_pairing_code(self, phone: str) -> str:
         """Ask WhatsApp for the 8-character code to type on the phone (pairing without a camera)."""
@@ -788,10 +932,157 @@ class Session:
         self._restart_pairing(f"{reason}; scan the QR code to link again")
 
     def _on_incoming(self, ev: drv.Incoming) -> None:
-        fields = {k: v for k, v in asdict(ev).items() if k != "driver_id"}
-        record = self.store.record_incoming(**fields)
-        if record is not None:  # None: WhatsApp delivered it again (stored already)
-            self._emit(IncomingMessage(id=record.id, **fields))
+        new = None
+        if ev.media is not None:
+            m = ev.media
+            state, reason = MEDIA_PENDING, None
+            if m.kind not in self.media_download:
+                state, reason = MEDIA_SKIPPED, "not downloaded (WADESK_MEDIA_DOWNLOAD)"
+            elif m.size > self.max_media_bytes:
+                state, reason = (
+                    MEDIA_SKIPPED,
+                    f"larger than {self.max_media_bytes // 2**20} MB (WADESK_MAX_MEDIA_MB)",
+                )
+            new = NewMedia(
+                kind=m.kind,
+                mimetype=m.mimetype,
+                size=m.size,
+                sha256=m.sha256,
+                filename=m.filename,
+                caption=m.caption,
+                seconds=m.seconds,
+                width=m.width,
+                height=m.height,
+                pages=m.pages,
+                thumbnail=m.thumbnail,
+                state=state,
+                reason=reason,
+                source=m.source,
+            )
+        record = self.store.record_incoming(
+            wa_id=ev.wa_id,
+            chat=ev.chat,
+            sender=ev.sender,
+            push_name=ev.push_name,
+            text=ev.text,
+            timestamp=ev.timestamp,
+            is_group=ev.is_group,
+            media=new,
+        )
+        if record is None:  # WhatsApp delivered it again (stored already)
+            return
+        if record.media is not None and record.media.state == MEDIA_PENDING:
+            with self._downloads_cv:  # announced once the first download attempt is done
+                self._downloads_cv.notify_all()
+            return
+        self._emit_incoming(record)
+
+    def _emit_incoming(self, record: MessageRecord) -> None:
+        self._emit(
+            IncomingMessage(
+                id=record.id,
+                wa_id=record.wa_id or "",
+                chat=record.chat,
+                sender=record.sender or "",
+                push_name=record.push_name or "",
+                text=record.text,
+                timestamp=record.wa_timestamp or record.created_at,
+                is_group=record.is_group,
+                media=record.media.to_dict() if record.media else None,
+            )
+        )
+
+    # ---- media: downloads of received files, and removal of sent ones ---------------------------------
+    def _media_main(self) -> None:
+        """Download received files while connected (oldest first, retrying with backoff);
+        every few minutes remove sent files past their retention time."""
+        next_cleanup = 0.0
+        while not self._stopping.is_set():
+            try:
+                if time.monotonic() >= next_cleanup:
+                    self._remove_old_media()
+                    next_cleanup = time.monotonic() + MEDIA_CLEANUP_EVERY
+                wait = self._download_due()
+            except StorageError as exc:
+                log.warning("media downloads wait for the store: %s", exc)
+                wait = 5.0
+            except Exception:
+                log.exception("the media thread failed; resuming in 5 s")
+                wait = 5.0
+            with self._downloads_cv:
+                self._downloads_cv.wait(min(wait, MEDIA_CLEANUP_EVERY))
+
+    def _download_due(self) -> float:
+        """Try every due download; returns how long to wait before looking again."""
+        while not self._stopping.is_set():
+            driver = self._driver
+            if driver is None or self.state.status is not Status.CONNECTED:
+                return 5.0
+            due = self.store.media_due(time.time())
+            if not due:
+                nxt = self.store.media_next_due()
+                return max(0.2, nxt - time.time()) if nxt is not None else 60.0
+            for media in due:
+                if self._stopping.is_set() or self.state.status is not Status.CONNECTED:
+                    break
+                self._download_one(driver, media)
+        return 0.0
+
+    def _download_one(self, driver: Any, media: MediaRecord) -> None:
+        source = self.store.media_source(media.id)
+        first = media.attempts == 0
+        try:
+            if source is None:
+                raise drv.DownloadFailed("WhatsApp's message did not say where the file is", final=True)
+            data = driver.download(source)
+            if len(data) > self.max_media_bytes:
+                raise drv.DownloadFailed(f"larger than {self.max_media_bytes // 2**20} MB", final=True)
+            if media.sha256 and hashlib.sha256(data).hexdigest() != media.sha256:
+                raise drv.DownloadFailed("the file does not match WhatsApp's hash", final=True)
+            self.media_files.put(data, self.max_media_bytes)
+            updated = self.store.set_media_state(media.id, MEDIA_STORED, attempt=True)
+            log.info("media %s (%s, %d bytes) downloaded", media.id, media.kind, len(data))
+        except drv.NotRunning:
+            return  # not connected any more: tried again later, attempt not counted
+        except drv.DownloadFailed as exc:
+            attempts = media.attempts + 1
+            if exc.final or attempts >= MAX_DOWNLOAD_ATTEMPTS:
+                reason = str(exc) if exc.final else f"gave up after {attempts} attempts: {exc}"
+                updated = self.store.set_media_state(media.id, MEDIA_UNAVAILABLE, reason=reason, attempt=True)
+                log.warning("media %s cannot be downloaded: %s", media.id, reason)
+            else:
+                delay = self._send_retry_delay(attempts)
+                updated = self.store.set_media_state(
+                    media.id,
+                    MEDIA_PENDING,
+                    reason=str(exc),
+                    next_attempt_at=time.time() + delay,
+                    attempt=True,
+                )
+                log.info(
+                    "media %s download failed (attempt %d), retrying in %.0f s: %s",
+                    media.id,
+                    attempts,
+                    delay,
+                    exc,
+                )
+        except OSError as exc:  # writing the file: the disk
+            updated = self.store.set_media_state(
+                media.id,
+                MEDIA_PENDING,
+                reason=f"cannot write the file: {exc.strerror or exc}",
+                next_attempt_at=time.time() + 30,
+                attempt=True,
+            )
+        if first and updated is not None:
+            record = self.store.media_message(media.id)
+            if record is not None:
+                self._emit_incoming(record)
+
+    def _remove_old_media(self) -> None:
+        for media in self.store.media_to_delete(time.time() - self.media_retention):
+            self.store.set_media_state(media.id, MEDIA_DELETED, reason="removed after the retention time")
+            self._forget_file(media.sha256, other_than=media.id)
 
     # ---- the sender: outbox ------------------------------------------------------------------------
     def _sender_main(self) -> None:
@@ -941,10 +1232,14 @@ class Session:
         try:
             if driver is None or self.state.status is not Status.CONNECTED:
                 raise drv.NotRunning()
+            outgoing = self._outgoing_media(record) if record.media is not None else None
             self._send_done.clear()
             self._sending.set()
             try:
-                result = driver.send_text(record.chat, record.text)
+                if outgoing is not None:
+                    result = driver.send_media(record.chat, outgoing)
+                else:
+                    result = driver.send_text(record.chat, record.text)
             finally:
                 self._sending.clear()
                 self._send_done.set()
@@ -982,6 +1277,7 @@ class Session:
                         wa_id=result.wa_id,
                         sent_at=result.timestamp,
                         possible_duplicate=record.possible_duplicate,
+                        media=record.media.to_dict() if record.media else None,
                     )
                 )
         if early is not None:
@@ -992,6 +1288,30 @@ class Session:
                 self._queue.put(drv.Receipt("", (result.wa_id,), status, record.chat, at))
                 return
             self._emit_receipts(changed, status, at)
+
+    def _outgoing_media(self, record: MessageRecord) -> drv.OutgoingMedia:
+        media = record.media
+        assert media is not None
+        try:
+            data = self.media_files.read(media.sha256)
+        except OSError as exc:
+            raise drv.SendFailed(
+                f"the media file is missing from the data folder ({exc.strerror or exc})",
+                written=False,
+                failure=drv.SendFailure.UNDELIVERABLE,
+            ) from exc
+        return drv.OutgoingMedia(
+            kind=media.kind,
+            data=data,
+            mimetype=media.mimetype,
+            filename=media.filename,
+            caption=media.caption,
+            seconds=media.seconds,
+            width=media.width,
+            height=media.height,
+            pages=media.pages,
+            thumbnail=self.store.media_thumbnail(media.id) if media.has_thumbnail else None,
+        )
 
     def _emit_receipts(self, records: list[MessageRecord], status: str, at: float) -> None:
         with self._emit_lock:
@@ -1079,7 +1399,11 @@ class Session:
             with self._emit_lock:
                 self._emit(
                     MessageFailed(
-                        id=record.id, to=record.chat, reason=reason, possible_duplicate=possible_duplicate
+                        id=record.id,
+                        to=record.chat,
+                        reason=reason,
+                        possible_duplicate=possible_duplicate,
+                        media=record.media.to_dict() if record.media else None,
                     )
                 )
 
