@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .datadir import DataDir
-from .mediafiles import MediaFiles
 from .events import Account, Event, SessionState, Status
+from .mediafiles import MediaFiles
 from .session import Session, SessionError
 from .store import Store
 
