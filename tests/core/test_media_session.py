@@ -172,7 +172,7 @@ def test_a_file_that_does_not_match_its_hash_is_not_kept(make_session):
 
 
 def test_kinds_not_to_download_are_skipped(make_session):
-    session, factory, log = make_session(media_download=frozenset({"document"}))
+    _session, factory, log = make_session(media_download=frozenset({"document"}))
     connect(factory, log)
     incoming(factory, "IN4", b"src", b"img")
     event = log.wait(lambda e: isinstance(e, IncomingMessage))
