@@ -24,7 +24,7 @@ from wadesk.api.openapi import document
 from wadesk.core import driver as drv
 from wadesk.core.events import Account, SessionState, Status
 from wadesk.core.session import MAX_TEXT, Session, StorageError
-from wadesk.core.store import StorageHealth, Store
+from wadesk.core.store import MEDIA_PENDING, NewMedia, StorageHealth, Store
 
 JSON = "application/json"
 PEER = "+1 555 000 2222"
@@ -174,6 +174,35 @@ def test_answers_when_connected_have_the_declared_fields(
     expected |= {"messages.to", "messages.chat", "messages.sender", "messages.push_name", "wa_id"}
     expected |= {"field", "state", "id", "next_cursor", "is_group", "attempts"}
     assert expected <= answer.seen, expected - answer.seen
+
+
+def test_a_message_with_media_has_the_declared_fields(client: FlaskClient, session: Session) -> None:
+    photo = NewMedia(
+        kind="image",
+        mimetype="image/jpeg",
+        size=2048,
+        sha256="ab" * 32,
+        caption="a photo",
+        width=640,
+        height=480,
+        state=MEDIA_PENDING,
+    )
+    record = session.store.record_incoming(
+        wa_id="IN-MEDIA",
+        chat=PEER_JID,
+        sender=PEER_JID,
+        push_name="Peer",
+        text="",
+        timestamp=time.time(),
+        is_group=False,
+        media=photo,
+    )
+    assert record is not None
+    answer = Answers(client)
+    one = answer("GET", f"/messages/{record.id}", 200, "/messages/{id}")
+    assert one["media"]["kind"] == "image" and one["media"]["state"] == "pending"
+    answer("GET", "/messages?direction=in", 200)
+    assert {"media.url", "media.sha256", "media.width", "media.caption"} <= answer.seen
 
 
 def test_answers_while_waiting_for_a_scan_have_the_declared_fields(

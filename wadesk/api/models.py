@@ -22,10 +22,11 @@ from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from ..config import WEBHOOK_EVENTS
+from ..config import MEDIA_KINDS, WEBHOOK_EVENTS
 from ..core.events import MessageStatus
 from ..core.events import Status as _Status
 from ..core.session import MAX_TEXT
+from ..core.store import MEDIA_DELETED, MEDIA_PENDING, MEDIA_SKIPPED, MEDIA_STORED, MEDIA_UNAVAILABLE
 
 # ---- limits -------------------------------------------------------------------------------
 
@@ -48,6 +49,11 @@ EVENT_NAMES: tuple[str, ...] = WEBHOOK_EVENTS  # the names /events and the webho
 StorageKind = Literal["locked", "full", "io", "damaged"]
 
 SessionStatus = StrEnum("SessionStatus", [(s.name, s.value) for s in _Status])  # type: ignore[misc]
+MediaKind = StrEnum("MediaKind", [(k.upper(), k) for k in MEDIA_KINDS])  # type: ignore[misc]
+MediaState = StrEnum(  # type: ignore[misc]
+    "MediaState",
+    [(s.upper(), s) for s in (MEDIA_STORED, MEDIA_PENDING, MEDIA_UNAVAILABLE, MEDIA_SKIPPED, MEDIA_DELETED)],
+)
 
 # ---- field types --------------------------------------------------------------------------
 # Meta.extra words the problems of a field: "problem" for any broken constraint, "empty" for
@@ -225,6 +231,32 @@ class SendAccepted(Struct):
     status: Literal["queued"]
 
 
+class Media(Struct, kw_only=True):
+    """The file a message carries."""
+
+    id: str
+    kind: MediaKind
+    mimetype: str
+    size: Annotated[int, Meta(ge=0, description="bytes")]
+    sha256: Annotated[str, Meta(description="of the file, hex")]
+    filename: str | None
+    caption: str | None
+    seconds: Annotated[float | None, Meta(description="audio and video: the duration")]
+    width: Annotated[int | None, Meta(description="image, video, sticker: pixels")]
+    height: Annotated[int | None, Meta(description="image, video, sticker: pixels")]
+    pages: Annotated[int | None, Meta(description="document: pages")]
+    state: Annotated[
+        MediaState,
+        Meta(
+            description="stored: the file is in the data folder; pending: received, not downloaded "
+            "yet; unavailable: received, cannot be downloaded; skipped: received, not downloaded "
+            "by configuration; deleted: sent, removed after the retention time"
+        ),
+    ]
+    reason: Annotated[str | None, Meta(description="unavailable, skipped: why")]
+    url: Annotated[str, Meta(description="where the file is served")]
+
+
 class Message(Struct, kw_only=True):
     """A message sent or received."""
 
@@ -249,6 +281,7 @@ class Message(Struct, kw_only=True):
             "connection cut it short after the write): the recipient may have it twice"
         ),
     ]
+    media: Annotated[Media | None, Meta(description="a media message's file; null for text")]
     created_at: float
     updated_at: float
 
