@@ -325,11 +325,12 @@ class _Found:
     extension: str
     description: str
     mp4: _Mp4 | None = None
+    codec: str = ""  # of an OGG stream
 
 
-def _found(mimetype: str, description: str | None = None, mp4: _Mp4 | None = None) -> _Found:
+def _found(mimetype: str, description: str | None = None, mp4: _Mp4 | None = None, codec: str = "") -> _Found:
     kind, extension, default = _TYPES[mimetype]
-    return _Found(mimetype, kind, extension, description or default, mp4)
+    return _Found(mimetype, kind, extension, description or default, mp4, codec)
 
 
 # --- reading bytes or a file ---------------------------------------------------------------
@@ -468,13 +469,13 @@ def _sniff_ogg(head: bytes) -> _Found:
     segments = head[26] if len(head) > 26 else 0
     packet = head[27 + segments : 27 + segments + 8]
     if packet.startswith(b"OpusHead"):
-        return _found(VOICE_MIMETYPE)
+        return _found(VOICE_MIMETYPE, codec="opus")
     if packet.startswith(b"\x01vorbis"):
-        return _found("audio/ogg", "OGG/Vorbis audio")
+        return _found("audio/ogg", "OGG/Vorbis audio", codec="vorbis")
     if packet.startswith(b"\x7fFLAC"):
-        return _found("audio/ogg", "OGG/FLAC audio")
+        return _found("audio/ogg", "OGG/FLAC audio", codec="flac")
     if packet.startswith(b"Speex   "):
-        return _found("audio/ogg", "OGG/Speex audio")
+        return _found("audio/ogg", "OGG/Speex audio", codec="speex")
     if packet.startswith(b"\x80theora"):
         return _found("video/ogg")
     return _found("application/ogg")
@@ -643,7 +644,7 @@ def _sniff_iso(src: _Source) -> _Found | None:
             return _found("image/avif")
         return _found("image/heic" if info.brands & _HEIF_BRANDS else "image/heif")
     video, audio = info.track(b"vide"), info.track(b"soun")
-    if (audio and not video) or (info.major in _AUDIO_BRANDS and not video):
+    if not video and (audio or info.major in _AUDIO_BRANDS):
         return _found("audio/mp4", mp4=info)
     if info.major == b"qt  " or not info.major:
         return _found("video/quicktime", mp4=info)
@@ -809,7 +810,7 @@ def _clean_filename(filename: object) -> str | None:
 
 
 def _parse_mimetype(mimetype: object) -> str | None:
-    """The declared type without parameters, lowercased, under its usual name."""
+    """The declared type without parameters, lowercased."""
     if mimetype is None:
         return None
     if not isinstance(mimetype, str):
@@ -817,12 +818,15 @@ def _parse_mimetype(mimetype: object) -> str | None:
     base = mimetype.partition(";")[0].strip().lower()
     if not _MIMETYPE_RE.fullmatch(base):
         raise MediaError("mimetype", "is not a media type such as image/png")
-    return _ALIASES.get(base, base)
+    return base
 
 
-def _reconcile(declared: str | None, found: _Found) -> str:
+def _reconcile(given: str | None, found: _Found) -> str:
     """The mimetype to send: the content's, or a declared refinement of generic content."""
-    if declared is None or declared == _BINARY:
+    if given is None:
+        return found.mimetype
+    declared = _ALIASES.get(given, given)  # under its usual name
+    if declared == _BINARY:
         return found.mimetype
     content = found.mimetype.partition(";")[0]
     if declared == content or any(declared in g and content in g for g in _GROUPS):
@@ -835,7 +839,7 @@ def _reconcile(declared: str | None, found: _Found) -> str:
         return declared
     if content == _BINARY and declared not in _SIGNED:
         return declared
-    raise MediaError("mimetype", f"says {declared} but the file is {found.description} ({content})")
+    raise MediaError("mimetype", f"says {given} but the file is {found.description} ({content})")
 
 
 def _unsigned(mimetype: str, prefix: str) -> bool:
@@ -1067,20 +1071,20 @@ def _mutagen_length(src: _Source, found: _Found) -> float | None:
 
 
 def _mutagen_loader(found: _Found) -> Callable[[BinaryIO], Any] | None:
-    mimetype, description = found.mimetype, found.description
-    if mimetype == VOICE_MIMETYPE:
+    mimetype, codec = found.mimetype, found.codec
+    if codec == "opus":
         from mutagen.oggopus import OggOpus
 
         return OggOpus
-    if mimetype == "audio/ogg":
-        if "Vorbis" in description:
-            from mutagen.oggvorbis import OggVorbis
+    if codec == "vorbis":
+        from mutagen.oggvorbis import OggVorbis
 
-            return OggVorbis
-        if "FLAC" in description:
-            from mutagen.oggflac import OggFLAC
+        return OggVorbis
+    if codec == "flac":
+        from mutagen.oggflac import OggFLAC
 
-            return OggFLAC
+        return OggFLAC
+    if codec == "speex":
         from mutagen.oggspeex import OggSpeex
 
         return OggSpeex
