@@ -524,6 +524,8 @@ def test_names_do_not_decide(tmp_path):
         adts(frames=1) + b"\x00" * 200,  # an ADTS frame not followed by another
         b"BM" + b"\x00" * 100,  # "BM" without a bitmap header
         b"OggS" + b"\x00" * 60,  # an OGG page of no known codec
+        b"ID3 tags are metadata in MP3 files",  # text, not an ID3 header
+        b"ID3\x04\x00\x00\x00\x00\x80\x00\x00",  # an ID3 size byte with its high bit set
     ],
 )
 def test_near_misses_are_not_media(data):
@@ -1143,6 +1145,7 @@ def test_the_public_api():
         "THUMBNAIL_MAX_BYTES",
         "THUMBNAIL_SIDE",
         "VOICE_MIMETYPE",
+        "DataOrPath",
         "MediaError",
         "MediaInfo",
         "MediaKind",

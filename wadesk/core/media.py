@@ -20,9 +20,16 @@ Decisions:
   ``kind="sticker"`` is asked for.
 * HEIC/HEIF/AVIF are documents: not every WhatsApp client shows them inline (phones convert
   them to JPEG before sending), so ``kind="image"`` refuses them.
-* Thumbnails are JPEG, at most :data:`THUMBNAIL_SIDE` pixels on the longer side, quality 70,
-  under :data:`THUMBNAIL_MAX_BYTES` (neonize makes 200 px ones; a thumbnail only has to
-  stand in, blurred, until the picture is downloaded, and it travels inside the message).
+* Thumbnails are JPEG, at most :data:`THUMBNAIL_SIDE` pixels on the longer side, quality 70
+  (less if needed to stay under :data:`THUMBNAIL_MAX_BYTES`). neonize makes 200 px ones; a
+  thumbnail only stands in, blurred, until the picture is downloaded, and it travels inside
+  the message. Images are made only for the image kind, and not for non-JPEG pictures over
+  40 megapixels (Pillow shrinks a JPEG while decoding it, anything else decodes whole).
+* Images over :data:`MAX_IMAGE_PIXELS` are refused from their header, before any decoding.
+  Pillow's own DecompressionBombWarning (from about 89 megapixels) is left as it is: this
+  module changes no global state.
+* PDF pages are distinct ``/Type /Page`` objects, those in compressed object streams
+  included, in files up to 32 MiB; otherwise, or when nothing is found, ``pages`` is None.
 * ``waveform`` stays None: WhatsApp's voice-note waveform is 64 loudness samples (0..100) of
   the decoded audio, and Opus packets carry no loudness one can read without decoding them.
 """
@@ -52,6 +59,7 @@ __all__ = [
     "THUMBNAIL_MAX_BYTES",
     "THUMBNAIL_SIDE",
     "VOICE_MIMETYPE",
+    "DataOrPath",
     "MediaError",
     "MediaInfo",
     "MediaKind",
@@ -59,6 +67,10 @@ __all__ = [
     "resolve",
     "sniff",
 ]
+
+
+DataOrPath = bytes | bytearray | memoryview | str | os.PathLike[str]
+"""The content itself, or the path of a file holding it."""
 
 
 class MediaKind(StrEnum):
@@ -339,7 +351,7 @@ def _found(mimetype: str, description: str | None = None, mp4: _Mp4 | None = Non
 class _Source:
     """Random access to bytes or to a file on disk, reading only what is asked for."""
 
-    def __init__(self, data_or_path: bytes | bytearray | memoryview | str | os.PathLike[str]) -> None:
+    def __init__(self, data_or_path: DataOrPath) -> None:
         self._file: BinaryIO | None = None
         if isinstance(data_or_path, bytes | bytearray | memoryview):
             self._data = bytes(data_or_path)
@@ -347,10 +359,15 @@ class _Source:
         elif isinstance(data_or_path, str | os.PathLike):
             self._data = b""
             self._file = open(os.fspath(data_or_path), "rb")  # noqa: SIM115
-            self.size = os.fstat(self._file.fileno()).st_size
         else:
             raise TypeError(f"expected bytes or a file path, not {type(data_or_path).__name__}")
-        self.head = self.read_at(0, _HEAD)
+        try:
+            if self._file is not None:
+                self.size = os.fstat(self._file.fileno()).st_size
+            self.head = self.read_at(0, _HEAD)
+        except BaseException:
+            self.close()
+            raise
 
     def read_at(self, offset: int, length: int) -> bytes:
         if offset < 0 or length <= 0 or offset >= self.size:
@@ -399,7 +416,7 @@ def _u32be(b: bytes, i: int) -> int:
 # --- sniffing ------------------------------------------------------------------------------
 
 
-def sniff(data_or_path: bytes | bytearray | memoryview | str | os.PathLike[str]) -> Sniffed:
+def sniff(data_or_path: DataOrPath) -> Sniffed:
     """What the content is, from its magic bytes alone (a file name is never trusted).
 
     Unrecognised content is ``text/plain`` when its start is valid UTF-8 without NULs, else
@@ -438,7 +455,7 @@ def _sniff(src: _Source) -> _Found:
         return _found("application/pdf")
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _sniff_zip(src)
-    if head.startswith(b"ID3") and len(head) >= 10:
+    if _id3_header(head):
         return _sniff_after_id3(src)
     if _mpeg_frames(head, src.size):
         return _found("audio/mpeg")
@@ -479,6 +496,17 @@ def _sniff_ogg(head: bytes) -> _Found:
     if packet.startswith(b"\x80theora"):
         return _found("video/ogg")
     return _found("application/ogg")
+
+
+def _id3_header(head: bytes) -> bool:
+    """An ID3v2 tag: "ID3", version 2 to 4, and a size of four 7-bit bytes."""
+    return (
+        len(head) >= 10
+        and head.startswith(b"ID3")
+        and head[3] in (2, 3, 4)
+        and head[4] != 0xFF
+        and all(b < 0x80 for b in head[6:10])
+    )
 
 
 def _sniff_after_id3(src: _Source) -> _Found:
@@ -746,7 +774,7 @@ def _zip_member(src: _Source, offset: int, method: int, size: int) -> bytes:
 
 
 def resolve(
-    data_or_path: bytes | bytearray | memoryview | str | os.PathLike[str],
+    data_or_path: DataOrPath,
     *,
     kind: MediaKind | str | None = None,
     mimetype: str | None = None,
@@ -883,7 +911,7 @@ def _decide_kind(wanted: MediaKind | None, found: _Found) -> MediaKind:
 
 
 def _bare(description: str) -> str:
-    """ "a HEIC image" -> "HEIC image"."""
+    """Drops the article: 'a HEIC image' -> 'HEIC image'."""
     return re.sub(r"^(a|an) ", "", description)
 
 
