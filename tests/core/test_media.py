@@ -1,8 +1,9 @@
 """Media sniffing, kind resolution and metadata (wadesk.core.media).
 
-Every fixture is generated here: Pillow draws the pictures; OGG, MP4, MP3, AAC, AMR, FLAC
-and PDF files are assembled byte by byte, and each is checked with mutagen or Pillow first
-so that a test fails on a broken fixture rather than passing on one.
+Every fixture is generated here: Pillow draws the pictures, zipfile packs the Office files;
+OGG, MP4, MP3, AAC, AMR, FLAC and PDF files are assembled byte by byte. Each is first read
+back by an independent reader (mutagen, Pillow, zipfile, or the PDF's own cross-reference
+table) so that a broken fixture fails a test instead of passing one.
 """
 
 from __future__ import annotations
@@ -323,14 +324,15 @@ def pdf_object_stream(pages: int = 2, *, direct_length: bool = True, compress: b
     )
 
 
-def office(kind: str, *, content_types: bool = True, marker: bool = True) -> bytes:
+def office(kind: str, *, content_types: bool = True, marker: bool = True, main: str | None = None) -> bytes:
     folders = {"docx": "word", "xlsx": "xl", "pptx": "ppt"}
     mains = {
         "docx": "wordprocessingml.document.main+xml",
         "xlsx": "spreadsheetml.sheet.main+xml",
         "pptx": "presentationml.presentation.main+xml",
     }
-    main = f"application/vnd.openxmlformats-officedocument.{mains[kind]}" if marker else "application/xml"
+    if main is None:
+        main = f"application/vnd.openxmlformats-officedocument.{mains[kind]}" if marker else "application/xml"
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         if content_types:
@@ -401,6 +403,15 @@ def test_the_other_fixtures_read_back():
     assert zipfile.ZipFile(io.BytesIO(office("docx"))).testzip() is None
 
 
+@pytest.mark.parametrize("document", [pdf_pages(3), pdf_object_stream(2)], ids=["plain", "object-stream"])
+def test_the_pdf_cross_reference_points_at_each_object(document):
+    xref = int(document.rsplit(b"startxref\n", 1)[1].split()[0])
+    table = document[xref:].split(b"trailer")[0].splitlines()[3:]
+    for number, entry in enumerate(table, 1):
+        offset = int(entry.split()[0])
+        assert document[offset:].startswith(b"%d 0 obj\n" % number)
+
+
 # --- sniffing ------------------------------------------------------------------------------
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -412,6 +423,8 @@ FIXTURES: dict[str, tuple[Callable[[], bytes], str, MediaKind, str]] = {
     "webp": (lambda: picture("WEBP"), "image/webp", MediaKind.IMAGE, "webp"),
     "webp-lossless": (lambda: picture("WEBP", lossless=True), "image/webp", MediaKind.IMAGE, "webp"),
     "webp-animated": (lambda: animation("WEBP"), "image/webp", MediaKind.IMAGE, "webp"),
+    "bmp": (lambda: picture("BMP"), "image/bmp", MediaKind.DOCUMENT, "bmp"),
+    "tiff": (lambda: picture("TIFF"), "image/tiff", MediaKind.DOCUMENT, "tif"),
     "heic": (heic, "image/heic", MediaKind.DOCUMENT, "heic"),
     "heif": (lambda: heic(b"mif1", b"mif1miaf"), "image/heif", MediaKind.DOCUMENT, "heif"),
     "avif": (lambda: heic(b"avif", b"mif1avif"), "image/avif", MediaKind.DOCUMENT, "avif"),
@@ -466,6 +479,12 @@ FIXTURES: dict[str, tuple[Callable[[], bytes], str, MediaKind, str]] = {
         "application/epub+zip",
         MediaKind.DOCUMENT,
         "epub",
+    ),
+    "docm": (
+        lambda: office("docx", main="application/vnd.ms-word.document.macroEnabled.main+xml"),
+        "application/vnd.ms-word.document.macroenabled.12",
+        MediaKind.DOCUMENT,
+        "docm",
     ),
     "zip": (plain_zip, "application/zip", MediaKind.DOCUMENT, "zip"),
     "zip-without-content-types": (
