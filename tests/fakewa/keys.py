@@ -15,6 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 WA_HOST = "web.whatsapp.com"
+MEDIA_HOST = "mmg.whatsapp.net"
+# Names the server certificate covers: the chat host and any one-label media host
+# (mmg.whatsapp.net, or others a test announces in media_conn).
+SERVER_NAMES = (WA_HOST, "*.whatsapp.net")
 
 # Curve25519 keys that can also make libsignal/XEdDSA-verifiable signatures.
 #
@@ -55,7 +59,9 @@ def x25519_pub(k: X25519PrivateKey) -> bytes:
 
 
 class TestPKI:
-    """Throwaway CA plus a server certificate for web.whatsapp.com, stored in ``directory``.
+    """Throwaway CA plus one server certificate for ``hostnames``, stored in ``directory``.
+
+    The certificate covers web.whatsapp.com and ``*.whatsapp.net`` (the media hosts) by default.
 
     Clients trust it through ``SSL_CERT_FILE=<ca_file>`` (Go's crypto/x509 and Python's ssl
     both honour it). If the directory already holds a key, the existing files are reused, so
@@ -64,7 +70,7 @@ class TestPKI:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, directory: str, hostname: str = WA_HOST) -> None:
+    def __init__(self, directory: str, hostnames: tuple[str, ...] = SERVER_NAMES) -> None:
         self.directory = directory
         self.ca_file = os.path.join(directory, "ca.pem")
         self.cert_file = os.path.join(directory, "server.pem")
@@ -103,13 +109,13 @@ class TestPKI:
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]))
             .issuer_name(ca_name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(validity[0])
             .not_valid_after(validity[1])
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hostnames]), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256())
         )

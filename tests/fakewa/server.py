@@ -1,8 +1,10 @@
 """The fake WhatsApp Web server.
 
 It listens on 127.0.0.1 and acts as an HTTP CONNECT proxy: whatever host the client asks
-for, the server answers the tunnel itself, terminates TLS with the test CA (see
-:class:`~.keys.TestPKI`), accepts the WebSocket, runs the Noise XX handshake with a
+for, the server answers the tunnel itself and terminates TLS with the test CA (see
+:class:`~.keys.TestPKI`). A tunnel to a media host announced in ``media_conn`` is served by
+:class:`~.media.MediaHost` (HTTPS uploads and downloads); any other tunnel is the chat
+connection: the server accepts the WebSocket, runs the Noise XX handshake with a
 certificate chain signed by a test root key (which whatsmeow accepts once its pinned root
 was swapped, see ``inject/wa_root_patch.py``) and then exchanges binary XML nodes.
 
@@ -11,7 +13,7 @@ Everything that happens is recorded as ``(kind, data)`` tuples in :attr:`FakeWAS
 =========================  =====================================================
 kind                       data
 =========================  =====================================================
-``proxy-connect``          the CONNECT target (``web.whatsapp.com:443``)
+``proxy-connect``          the CONNECT target (``web.whatsapp.com:443``, ``mmg.whatsapp.net:443``)
 ``websocket``              the WebSocket request headers
 ``handshake``              the :class:`WAConnection` after the Noise handshake
 ``pair-device``            the list of QR refs just sent
@@ -26,6 +28,7 @@ kind                       data
                            decrypted what the client sent
 ``decrypt-error``          ``(recipient jid, error)``
 ``disconnect``             the connection that ended
+``media-*``                media queries and HTTP requests, see :mod:`.media`
 ``error``                  an unexpected exception in a connection handler
 =========================  =====================================================
 """
@@ -50,6 +53,7 @@ from neonize.proto.waWa6.WAWebProtobufsWa6_pb2 import ClientPayload, HandshakeMe
 
 from .codec import JID, S_WHATSAPP_NET, BinaryCodec, Node
 from .keys import SignKeyPair, TestPKI, x25519_pub
+from .media import MediaHost
 from .tokens import Tokens
 from .transport import NoiseResponder, WSConn, noise_iv
 
@@ -228,7 +232,8 @@ class FakeWAServer:
         self.connections: list[WAConnection] = []
         self.events: list[Event] = []
         self.cond = threading.Condition()
-        self.iq_handlers: dict[str, IqHandler] = {"md": self._md_iq}
+        self.media = MediaHost(self.record)
+        self.iq_handlers: dict[str, IqHandler] = {"md": self._md_iq, "w:m": self.media.media_conn_iq}
         self.node_hooks: list[NodeHook] = []
         self.refuse_until = 0.0  # time.monotonic() before which new connections are closed at once
         self.qr_refs = [base64.b64encode(secrets.token_bytes(12)).decode() for _ in range(6)]
@@ -341,12 +346,17 @@ class FakeWAServer:
             if not line.startswith("CONNECT "):
                 raw.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
                 return
-            self.record("proxy-connect", line.split()[1])
+            target = line.split()[1]
+            self.record("proxy-connect", target)
             raw.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             tls = self.ssl_ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
             self._track(sock, tls)  # tls took over the file descriptor of raw
             sock = tls
             tls.do_handshake()
+            host = target.rsplit(":", 1)[0]
+            if self.media.serves(host):
+                self.media.serve(tls, host)
+                return
             ws = WSConn(tls)
             self.record("websocket", ws.accept())
             conn = WAConnection(self, ws)
@@ -377,6 +387,7 @@ class FakeWAServer:
             sockets = list(self._sockets)
         for t in self._timers:
             t.cancel()
+        self.media.close()
         _shutdown(self.sock)  # wakes up accept()
         self.sock.close()
         for c in list(self.connections):
