@@ -12,6 +12,10 @@ Two things must be in place for a real neonize client to accept the server:
 * whatsmeow's pinned Noise root key was swapped for the fake root: :func:`install_process_root`
   in this process, ``inject/sitecustomize.py`` (via ``child_env``) in child processes.
 
+Media (images, documents, ...) goes through the fake media host, :attr:`FakeWhatsApp.media`:
+:meth:`FakePeer.send_media` uploads and announces an attachment to the client,
+:meth:`FakeWhatsApp.wait_media_from_client` downloads, checks and decrypts what the client sent.
+
 Every ``wait_*`` method raises :class:`TimeoutError` naming what it waited for and the last
 server events.
 """
@@ -24,6 +28,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
@@ -31,6 +36,17 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 from .codec import JID, Node
 from .inject.wa_root_patch import patch_wa_cert_root
 from .keys import SignKeyPair, TestPKI
+from .media import (
+    KINDS,
+    MMS_TYPE,
+    Blob,
+    MediaError,
+    MediaHost,
+    build_media_message,
+    decrypt_media,
+    encrypt_media,
+    media_of,
+)
 from .phone import Directory, FakePhone, FakeUser, message_text, qr_ref
 from .server import Event, FakeWAServer, WAConnection
 from .tokens import Tokens
@@ -71,6 +87,47 @@ def library_tokens() -> Tokens:
         return _process_tokens
 
 
+@dataclass(frozen=True)
+class ReceivedMedia:
+    """An attachment the client sent to a fake peer, downloaded and decrypted by the peer."""
+
+    message_id: str
+    kind: str  # "image", "video", "audio", "document" or "sticker"
+    fields: Any  # the ImageMessage, DocumentMessage, ... of the message
+    plaintext: bytes
+    message: Message  # the whole decrypted waE2E.Message
+    blob: Blob  # what the client uploaded
+
+    @property
+    def mimetype(self) -> str:
+        return str(self.fields.mimetype)
+
+    @property
+    def caption(self) -> str:
+        return str(getattr(self.fields, "caption", ""))
+
+    @property
+    def file_name(self) -> str:
+        return str(getattr(self.fields, "fileName", ""))
+
+
+@dataclass(frozen=True)
+class SentMedia:
+    """An attachment a fake peer stored on the media host and announced to the client."""
+
+    message_id: str
+    kind: str
+    message: Message  # the waE2E.Message the client received
+    blob: Blob
+
+    @property
+    def fields(self) -> Any:
+        """The ImageMessage, DocumentMessage, ... inside :attr:`message`."""
+        found = media_of(self.message)
+        assert found is not None
+        return found[1]
+
+
 class FakePeer:
     """A fake contact of the account (one phone number, one device)."""
 
@@ -93,6 +150,61 @@ class FakePeer:
         """Deliver a Signal-encrypted text message to the logged-in client; returns its message id."""
         conn = self._wa.wait_connected(timeout)
         return self._wa.directory.send_text(conn, self.user, text, timeout)
+
+    def send_media(
+        self,
+        kind: str,
+        data: bytes,
+        mimetype: str | None = None,
+        *,
+        caption: str | None = None,
+        filename: str | None = None,
+        seconds: int | None = None,
+        ptt: bool = False,
+        width: int | None = None,
+        height: int | None = None,
+        thumbnail: bytes | None = None,
+        timeout: float = 10,
+        **fields: Any,
+    ) -> SentMedia:
+        """Send the client an attachment: ``data`` is encrypted with a fresh media key, stored
+        on the media host and announced in a Signal-encrypted message.
+
+        ``kind`` is "image", "video", "audio", "document" or "sticker"; the keyword arguments
+        fill the message as :func:`~.media.build_media_message` describes (``mimetype``
+        defaults per kind). The client fetches the blob with neonize's ``download_any``.
+        """
+        if kind not in KINDS:
+            raise ValueError(f"unknown media kind {kind!r}; one of {', '.join(KINDS)}")
+        if isinstance(data, str):
+            raise TypeError("send_media takes the file's bytes, not a str")
+        conn = self._wa.wait_connected(timeout)
+        enc = encrypt_media(bytes(data), kind)
+        blob = self._wa.media.store(enc.body, MMS_TYPE[kind], uploaded_by=f"peer {self.phone}")
+        msg = build_media_message(
+            enc,
+            blob,
+            mimetype,
+            caption=caption,
+            filename=filename,
+            seconds=seconds,
+            ptt=ptt,
+            width=width,
+            height=height,
+            thumbnail=thumbnail,
+            **fields,
+        )
+        media_type = "sticker" if kind == "sticker" else MMS_TYPE[kind]
+        mid = self._wa.directory.send_message(conn, self.user, msg, timeout, media_type=media_type)
+        return SentMedia(mid, kind, msg, blob)
+
+    def wait_media(self, timeout: float = 10, kind: str | None = None) -> ReceivedMedia:
+        """See :meth:`FakeWhatsApp.wait_media_from_client`."""
+        return self._wa.wait_media_from_client(self.phone, timeout, kind)
+
+    def media_received(self) -> list[ReceivedMedia]:
+        """See :meth:`FakeWhatsApp.media_received`."""
+        return self._wa.media_received(self.phone)
 
     def texts_received(self) -> list[str]:
         """Every text this peer decrypted from the client so far, in order."""
@@ -214,8 +326,10 @@ class FakeWhatsApp:
         return [(mid, msg) for jid, mid, msg in decrypted if user.is_addressed_by(jid)]
 
     def texts_received(self, peer_phone: str) -> list[str]:
-        """Every text the fake peer decrypted from the client so far, in order (for exactly-once checks)."""
-        return [message_text(msg) for _, msg in self._decrypted_by(peer_phone)]
+        """Every text the fake peer decrypted from the client so far, in order (for exactly-once checks).
+
+        Media messages are not listed (see :meth:`media_received`)."""
+        return [message_text(msg) for _, msg in self._decrypted_by(peer_phone) if media_of(msg) is None]
 
     def wait_text_from_client(
         self, peer_phone: str, timeout: float = 10, predicate: Callable[[str], bool] | None = None
@@ -224,7 +338,7 @@ class FakeWhatsApp:
 
         Returns the earliest message (already received or arriving within ``timeout``) that
         satisfies ``predicate`` and was not returned by an earlier call for this peer, so
-        successive calls step through the messages.
+        successive calls step through the messages. Media messages are skipped.
         """
         user = self.peer(peer_phone).user
         returned = self._returned.setdefault(peer_phone, set())
@@ -233,10 +347,9 @@ class FakeWhatsApp:
             if kind != "decrypted":
                 return False
             jid, mid, msg = data
-            text = message_text(msg)
-            return (
-                user.is_addressed_by(jid) and mid not in returned and (predicate is None or predicate(text))
-            )
+            if not user.is_addressed_by(jid) or mid in returned or media_of(msg) is not None:
+                return False
+            return predicate is None or predicate(message_text(msg))
 
         what = f"message from the client decrypted by fake peer {peer_phone}"
         if predicate is not None:
@@ -249,6 +362,88 @@ class FakeWhatsApp:
             ) from None
         returned.add(mid)
         return mid, message_text(msg)
+
+    # -- media --
+    @property
+    def media(self) -> MediaHost:
+        """The fake media host: stored blobs, announced hostnames, failure switches."""
+        return self.server.media
+
+    def _open_media(self, mid: str, msg: Message) -> ReceivedMedia:
+        found = media_of(msg)
+        if found is None:
+            raise MediaError(f"message {mid} carries no media")
+        kind, fields = found
+        blob = self.media.blob(fields.directPath or fields.URL)
+        if blob is None:
+            raise MediaError(
+                f"message {mid}: no blob stored at directPath {fields.directPath!r} / url {fields.URL!r}"
+            )
+        try:
+            plaintext = decrypt_media(
+                blob.body, fields.mediaKey, kind, fields.fileEncSHA256, fields.fileSHA256
+            )
+        except MediaError as e:
+            raise MediaError(f"message {mid} ({kind}): {e}") from None
+        if fields.fileLength != len(plaintext):
+            raise MediaError(
+                f"message {mid} ({kind}): fileLength {fields.fileLength}, "
+                f"but the file has {len(plaintext)} bytes"
+            )
+        return ReceivedMedia(mid, kind, fields, plaintext, msg, blob)
+
+    def media_received(self, peer_phone: str) -> list[ReceivedMedia]:
+        """Every attachment the fake peer got from the client so far, decrypted, in order.
+
+        Raises :class:`~.media.MediaError` if one of them does not download or decrypt."""
+        return [
+            self._open_media(mid, msg)
+            for mid, msg in self._decrypted_by(peer_phone)
+            if media_of(msg) is not None
+        ]
+
+    def wait_media_from_client(
+        self, peer_phone: str, timeout: float = 10, kind: str | None = None
+    ) -> ReceivedMedia:
+        """Wait until the fake peer got an attachment (of ``kind``, if given) from the client;
+        returns it fetched from the media host, checked and decrypted.
+
+        Steps through the attachments like :meth:`wait_text_from_client`. Raises
+        :class:`~.media.MediaError` if the blob is missing or does not match the message
+        (fileEncSHA256, MAC, fileSHA256, fileLength).
+        """
+        user = self.peer(peer_phone).user
+        returned = self._returned.setdefault(peer_phone, set())
+
+        def matches(ev_kind: str, data: Any) -> bool:
+            if ev_kind != "decrypted":
+                return False
+            jid, mid, msg = data
+            found = media_of(msg)
+            return (
+                user.is_addressed_by(jid)
+                and mid not in returned
+                and found is not None
+                and (kind is None or found[0] == kind)
+            )
+
+        what = f"{kind or 'media'} message from the client decrypted by fake peer {peer_phone}"
+        _, (_, mid, msg) = self.wait_for(matches, timeout, what=what)
+        returned.add(mid)
+        return self._open_media(mid, msg)
+
+    def fail_media_downloads(self, status: int | None, count: int | None = None) -> None:
+        """See :meth:`~.media.MediaHost.fail_downloads`."""
+        self.media.fail_downloads(status, count)
+
+    def fail_media_uploads(self, status: int | None, count: int | None = None) -> None:
+        """See :meth:`~.media.MediaHost.fail_uploads`."""
+        self.media.fail_uploads(status, count)
+
+    def slow_media(self, download: float = 0.0, upload: float = 0.0) -> None:
+        """Delay every media download / upload answer by this many seconds (0: no delay)."""
+        self.media.download_delay = download
+        self.media.upload_delay = upload
 
     def send_receipt(self, message_id: str, peer_phone: str, type: str | None = "read") -> None:
         """Deliver a receipt from the fake peer for a message the client sent to it.

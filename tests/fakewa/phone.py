@@ -280,10 +280,23 @@ class Directory:
         return False  # let the default handler ack it
 
     def send_text(self, conn: WAConnection, sender: FakeUser, text: str, timeout: float = 10) -> str:
-        """Deliver a Signal-encrypted text message from ``sender`` to the client; returns its id.
+        """Deliver a Signal-encrypted text message from ``sender`` to the client; returns its id."""
+        return self.send_message(conn, sender, Message(conversation=text), timeout)
 
-        The first message to a client starts a session from the client's uploaded prekeys;
-        waits up to ``timeout`` for that upload if it has not arrived yet.
+    def send_message(
+        self,
+        conn: WAConnection,
+        sender: FakeUser,
+        msg: Message,
+        timeout: float = 10,
+        media_type: str | None = None,
+    ) -> str:
+        """Deliver a Signal-encrypted ``waE2E.Message`` from ``sender`` to the client; returns its id.
+
+        ``media_type`` ("image", "document", ...) marks a media message (``type="media"`` and
+        the ``mediatype`` of ``<enc>``). The first message to a client starts a session from
+        the client's uploaded prekeys; waits up to ``timeout`` for that upload if it has not
+        arrived yet.
         """
         client = conn.client_static or b""
         key = (sender.lid, client)
@@ -302,8 +315,11 @@ class Directory:
                 "opk_id": opk_id,
             }
             sess = self.sessions[key] = sl.Session.initiate(sender.identity, sender.reg_id, bundle)
-        typ, ct = sess.encrypt(sl.wa_pad(Message(conversation=text).SerializeToString()))
+        typ, ct = sess.encrypt(sl.wa_pad(msg.SerializeToString()))
         msg_id = "FAKE" + secrets.token_hex(8).upper()
+        enc_attrs = {"v": "2", "type": typ}
+        if media_type:
+            enc_attrs["mediatype"] = media_type
         conn.send_node(
             Node(
                 "message",
@@ -312,10 +328,10 @@ class Directory:
                     "sender_lid": JID(sender.lid, "lid"),
                     "id": msg_id,
                     "t": str(int(time.time())),
-                    "type": "text",
+                    "type": "media" if media_type else "text",
                     "notify": sender.push_name,
                 },
-                [Node("enc", {"v": "2", "type": typ}, ct)],
+                [Node("enc", enc_attrs, ct)],
             )
         )
         return msg_id
