@@ -50,7 +50,7 @@ def assert_json_error(response: Any, status: int, error: str | None = None, fiel
 def routes(app: Flask) -> set[tuple[str, str]]:
     out = set()
     for rule in app.url_map.iter_rules():
-        path = rule.rule.replace("<message_id>", "{id}")
+        path = rule.rule.replace("<message_id>", "{id}").replace("<media_id>", "{id}")
         out |= {(m, path) for m in rule.methods or () if m not in ("HEAD", "OPTIONS")}
     return out
 
@@ -64,7 +64,7 @@ def test_only_the_probes_are_open(app: Flask, client: FlaskClient) -> None:
     ready = client.get("/ready")
     assert ready.status_code == 200 and ready.get_json()["state"] == "connected"
     protected = [(m, p) for m, p in routes(app) if p not in ("/health", "/ready")]
-    assert len(protected) == 10
+    assert len(protected) == 11
     for method, path in protected:
         url = path.replace("{id}", "msg_x")
         for headers in ({}, {"Authorization": "Bearer nope-nope-nope-nope"}, {"X-Api-Key": "nope"}):

@@ -39,6 +39,7 @@ OPERATION_IDS = {
     ("POST", "/send"): "send_message",
     ("GET", "/messages"): "list_messages",
     ("GET", "/messages/{id}"): "get_message",
+    ("GET", "/media/{id}"): "get_media",
     ("POST", "/logout"): "logout",
     ("GET", "/events"): "stream_events",
     ("GET", "/metrics"): "get_metrics",

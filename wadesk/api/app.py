@@ -12,6 +12,7 @@ JSON (see :mod:`.errors`). One access-log line (method, route, status, duration)
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import threading
 import time
@@ -19,13 +20,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, json, jsonify, request
+from flask import Flask, Request, Response, current_app, json, jsonify, request, send_file
 from msgspec import Struct
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import __version__, qr
 from ..core.events import StateChanged, Status
 from ..core.recipients import RecipientError, parse_recipient
-from ..core.session import IdempotencyConflict, SessionError, TextError
+from ..core.session import (
+    MEDIA_PENDING,
+    IdempotencyConflict,
+    MediaError,
+    SessionError,
+    TextError,
+    TooLarge,
+)
 from . import errors, sse
 from .auth import TokenChecker, presented_token
 from .errors import ApiError, error_response, field_error
@@ -38,14 +47,17 @@ from .models import (
     DEFAULT_QR_FORMAT,
     DIRECTIONS,
     EVENT_NAMES,
+    FORM_FIELDS,
     IDEMPOTENCY_KEY_HEADER,
     MAX_BODY,
     MAX_CURSOR_DIGITS,
+    MAX_JSON_MEDIA_BODY,
     MAX_PAGE,
     MIN_PAGE,
     PAIR_CODE,
     QR_FORMATS,
     SEND,
+    SEND_MEDIA,
     Body,
     FieldError,
 )
@@ -124,7 +136,11 @@ def create_app(
     )
 
     app = Flask("wadesk.api", static_folder=None)
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, TRUSTED_HOSTS=None)
+    app.request_class = MediaRequest
+    max_media = int(getattr(session, "max_media_bytes", 0) or 0)
+    # the largest request: a multipart /send with the largest file; JSON bodies have their own
+    # limits (MAX_BODY, MAX_JSON_MEDIA_BODY), checked in the views
+    app.config.update(MAX_CONTENT_LENGTH=max(MAX_BODY, max_media + 1024 * 1024), TRUSTED_HOSTS=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.compact = True  # type: ignore[attr-defined]
     app.extensions["wadesk"] = ctx
@@ -234,19 +250,79 @@ class _Finished:
 # ---- helpers ------------------------------------------------------------------------------
 
 
-def _json_body(model: Body[_Model]) -> _Model:
+def _json_body(model: Body[_Model], limit: int = MAX_BODY) -> _Model:
     """The request's JSON object as ``model``: 413 over 1 MiB, 415 if not JSON, 400 naming the
     field at fault (``body`` for the body itself)."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ApiError(413, errors.MESSAGES[413])
+    return _decode(model, _json_raw(limit))
+
+
+def _json_raw(limit: int = MAX_BODY) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(
+            413, errors.MESSAGES[413] if limit == MAX_BODY else f"the body is larger than {limit >> 20} MiB"
+        )
     mimetype = request.mimetype
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ApiError(415, "send a JSON object with 'Content-Type: application/json'")
-    raw = request.get_data(cache=True)  # raises 413 for a longer chunked body
+    request.max_content_length = limit
+    try:
+        return request.get_data(cache=True)  # a longer chunked body stops at the limit
+    except RequestEntityTooLarge:
+        raise ApiError(413, f"the body is larger than {limit >> 20} MiB") from None
+
+
+def _decode(model: Body[_Model], raw: bytes) -> _Model:
     try:
         return model.decode(raw)
     except FieldError as exc:
         raise field_error(exc.field, exc.problem) from None
+
+
+class _UploadStream:
+    """Where werkzeug's form parser writes a multipart /send's file: straight into a
+    temporary file in the data folder (hashed as it arrives, refused past the limit)."""
+
+    def __init__(self, incoming: Any) -> None:
+        self.incoming = incoming
+
+    def write(self, data: bytes) -> int:
+        self.incoming.write(data)
+        return len(data)
+
+    def seek(self, *_args: Any) -> int:
+        return 0
+
+    def tell(self) -> int:
+        return int(self.incoming.size)
+
+    def read(self, *_args: Any) -> bytes:
+        return b""
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class MediaRequest(Request):
+    """A request whose uploaded files go to the session's media folder, never to memory."""
+
+    uploads: list[Any]
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> Any:
+        session = _ctx().session
+        incoming = session.begin_media()
+        if not hasattr(self, "uploads"):
+            self.uploads = []
+        self.uploads.append(incoming)
+        return _UploadStream(incoming)
 
 
 def _idempotency_key(body: str | None) -> str | None:
@@ -414,27 +490,199 @@ def pair_code() -> Response:
 
 @_route("POST", "/send")
 def send() -> tuple[Response, int]:
-    body = _json_body(SEND)
-    key = _idempotency_key(body.idempotency_key)
+    """A text message (JSON), a media message with the file inline (JSON ``media``), or a
+    media message as multipart/form-data (the file streamed to the data folder)."""
+    session = _ctx().session
+    if request.mimetype == "multipart/form-data":
+        return _send_multipart(session)
+    raw = _json_raw(MAX_JSON_MEDIA_BODY)
+    if b'"media"' in raw:
+        body = _decode(SEND_MEDIA, raw)
+        key = _idempotency_key(body.idempotency_key)
+        upload = body.media
+        try:
+            data = base64.b64decode(upload.data, validate=True)
+        except (binascii.Error, ValueError):
+            raise field_error("media.data", "is not valid base64") from None
+        with _send_errors(file_field="media.data", caption_field="media.caption"):
+            record, created = session.send_media(
+                body.to,
+                data,
+                kind=str(upload.kind) if upload.kind else None,
+                mimetype=upload.mimetype,
+                filename=_base_name(upload.filename),
+                caption=upload.caption,
+                idempotency_key=key,
+                source="api",
+            )
+        return _accepted(record, created)
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, errors.MESSAGES[413])
+    text_body = _decode(SEND, raw)
+    key = _idempotency_key(text_body.idempotency_key)
+    with _send_errors():
+        record, created = session.send(text_body.to, text_body.text, idempotency_key=key, source="api")
+    return _accepted(record, created)
+
+
+def _send_multipart(session: Any) -> tuple[Response, int]:
+    req: Any = request
     try:
-        record, created = _ctx().session.send(body.to, body.text, idempotency_key=key, source="api")
-    except RecipientError as exc:
-        raise field_error("to", str(exc)) from None
-    except TextError as exc:
-        raise field_error("text", str(exc)) from None
-    except IdempotencyConflict as exc:
-        raise ApiError(
-            409,
-            "this idempotency key was used within 24 h for a different message",
-            error="idempotency_conflict",
-            field="idempotency_key",
-            id=exc.message_id,
-        ) from None
+        files = req.files
+        form = req.form
+    except TooLarge as exc:
+        _discard_uploads(req)
+        raise ApiError(413, f"file: {exc}", field="file") from None
+    except RequestEntityTooLarge:
+        _discard_uploads(req)
+        raise ApiError(413, "the request is larger than the media limit allows", field="file") from None
+    try:
+        for name in form:
+            if name not in FORM_FIELDS:
+                raise field_error(name, "unknown field; expected file, " + ", ".join(FORM_FIELDS))
+        for name in files:
+            if name != "file":
+                raise field_error(name, "unknown file field; send the file as 'file'")
+        parts = files.getlist("file")
+        if not parts:
+            raise field_error("file", "is required (a form part with a file name)")
+        if len(parts) > 1:
+            raise field_error("file", "give one file per message")
+        values: dict[str, Any] = {}
+        for name, checker in FORM_FIELDS.items():
+            items = form.getlist(name)
+            if len(items) > 1:
+                raise field_error(name, "is given more than once")
+            value = items[0] if items else None
+            if value in (None, "") and name != "to":
+                continue
+            if value is None:
+                raise field_error(name, "is required")
+            try:
+                values[name] = checker.check(value)
+            except FieldError as exc:
+                raise field_error(exc.field, exc.problem) from None
+        key = _idempotency_key(values.get("idempotency_key"))
+        part = parts[0]
+        declared = part.mimetype if part.mimetype and part.mimetype != "application/octet-stream" else None
+        incoming = req.uploads[-1]
+    except BaseException:
+        _discard_uploads(req)
+        raise
+    with _send_errors(file_field="file", caption_field="caption"):
+        record, created = session.send_media(
+            values["to"],
+            incoming,
+            kind=str(values["kind"]) if values.get("kind") else None,
+            mimetype=declared,
+            filename=_base_name(values.get("filename") or part.filename),
+            caption=values.get("caption"),
+            idempotency_key=key,
+            source="api",
+        )
+    req.uploads = []
+    return _accepted(record, created)
+
+
+def _discard_uploads(req: Any) -> None:
+    for incoming in getattr(req, "uploads", ()):
+        incoming.discard()
+    req.uploads = []
+
+
+def _base_name(name: str | None) -> str | None:
+    """The last part of a file name a client gave (no folders), or None."""
+    if not name:
+        return None
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    base = "".join(c for c in base if c.isprintable())
+    return base[:255] or None
+
+
+class _send_errors:
+    """The session's refusals of a send, as 4xx answers naming the field."""
+
+    def __init__(self, *, file_field: str = "file", caption_field: str = "text") -> None:
+        self.file_field = file_field
+        self.caption_field = caption_field
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> bool:
+        if exc is None:
+            return False
+        if isinstance(exc, RecipientError):
+            raise field_error("to", str(exc)) from None
+        if isinstance(exc, TextError):
+            raise field_error(self.caption_field, str(exc)) from None
+        if isinstance(exc, TooLarge):
+            raise ApiError(413, f"{self.file_field}: {exc}", field=self.file_field) from None
+        if isinstance(exc, MediaError):
+            name = {"file": self.file_field}.get(exc.field, exc.field)
+            if self.file_field.startswith("media.") and name in ("kind", "mimetype", "filename"):
+                name = f"media.{name}"
+            raise field_error(name, exc.reason) from None
+        if isinstance(exc, IdempotencyConflict):
+            raise ApiError(
+                409,
+                "this idempotency key was used within 24 h for a different message",
+                error="idempotency_conflict",
+                field="idempotency_key",
+                id=exc.message_id,
+            ) from None
+        return False
+
+
+def _accepted(record: Any, created: bool) -> tuple[Response, int]:
     response = jsonify(id=record.id, status="queued")
     response.headers["Location"] = f"/messages/{record.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return response, 202
+
+
+@_route("GET", "/media/<media_id>")
+def media_file(media_id: str) -> Response:
+    """A stored media file (sent or received), with its type, its name and Range support."""
+    session = _ctx().session
+    media = session.media(media_id)
+    if media is None:
+        raise ApiError(404, "no media with this id", error="not_found")
+    path = session.media_path(media)
+    if path is None:
+        if media.state == MEDIA_PENDING:
+            raise ApiError(
+                503,
+                "the file is not downloaded yet; try again",
+                error="media_pending",
+                headers={"Retry-After": "5"},
+                state=media.state,
+            )
+        raise ApiError(
+            410,
+            f"the file is not available: {media.reason or media.state}",
+            error="media_unavailable",
+            state=media.state,
+            reason=media.reason,
+        )
+    response = send_file(
+        path,
+        mimetype=media.mimetype,
+        download_name=media.filename or f"{media.id}{_extension(media.mimetype)}",
+        conditional=True,
+        etag=media.sha256,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _extension(mimetype: str) -> str:
+    import mimetypes
+
+    return mimetypes.guess_extension(mimetype.split(";")[0].strip()) or ""
 
 
 @_route("GET", "/messages/<message_id>")

@@ -67,7 +67,8 @@ http_log = logging.getLogger("wadesk.api.http")
 FIRST_REQUEST_TIMEOUT = 5.0  # a new connection that has not sent a byte of a request is closed
 KEEPALIVE_TIMEOUT = 30.0  # an idle connection after a response is closed
 HEAD_TIMEOUT = 10.0  # from a request's first byte to the end of its head, else 408
-REQUEST_TIMEOUT = 30.0  # from a request's first byte to the end of its body, else 408
+REQUEST_TIMEOUT = 30.0  # from a request's first byte to the end of its body, else 408 ...
+MIN_BODY_RATE = 64 * 1024  # ... plus a second for each 64 KiB its body declares (a large upload)
 BUSY_IDLE_TIMEOUT = 1.0  # both idle timeouts while nearly all connections are in use
 BUSY_SHARE = 0.9  # ... that is, this share of the connection limit
 STALLED_RESPONSE_TIMEOUT = 60  # a response the client does not read at all (waitress' own check)
@@ -140,10 +141,11 @@ class HttpServer:
         max_body: int | None = None,
         backlog: int = BACKLOG,
     ) -> None:
-        if max_body is None:
+        if max_body is None:  # what the app accepts (Flask's MAX_CONTENT_LENGTH), else 1 MiB
             from .app import MAX_BODY
 
-            max_body = MAX_BODY
+            configured = getattr(app, "config", {}).get("MAX_CONTENT_LENGTH")
+            max_body = int(configured) if configured else MAX_BODY
         self.app = app
         self.host = host
         self.port = port
@@ -444,7 +446,12 @@ def _server_class() -> type:
                     self.will_close = True  # the loop closes it on its next turn
                 return
             if request.headers_finished:
-                limit, what = REQUEST_TIMEOUT, "request"
+                # a large body may take longer, at a rate a trickle cannot undercut: the
+                # allowance follows the declared length (chunked bodies: the largest allowed)
+                declared = int(getattr(request, "content_length", 0) or 0)
+                if declared <= 0 and getattr(request, "chunked", False):
+                    declared = self.adj.max_request_body_size
+                limit, what = REQUEST_TIMEOUT + declared / MIN_BODY_RATE, "request"
             else:
                 limit, what = HEAD_TIMEOUT, "request head"
             if now - request.started >= limit:

@@ -25,12 +25,21 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from ..config import MEDIA_KINDS, WEBHOOK_EVENTS
 from ..core.events import MessageStatus
 from ..core.events import Status as _Status
-from ..core.session import MAX_TEXT
-from ..core.store import MEDIA_DELETED, MEDIA_PENDING, MEDIA_SKIPPED, MEDIA_STORED, MEDIA_UNAVAILABLE
+from ..core.session import (
+    MAX_TEXT,
+    MEDIA_DELETED,
+    MEDIA_PENDING,
+    MEDIA_SKIPPED,
+    MEDIA_STORED,
+    MEDIA_UNAVAILABLE,
+)
 
 # ---- limits -------------------------------------------------------------------------------
 
 MAX_BODY = 1024 * 1024  # bytes; larger request bodies get 413
+MAX_JSON_MEDIA_BODY = 16 * 1024 * 1024  # a JSON /send with a base64 file: larger files go as multipart
+MAX_FILENAME = 255
+MAX_MIMETYPE = 255
 MAX_RECIPIENT = 100  # characters of "to" and "phone"
 MAX_IDEMPOTENCY_KEY = 255
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, no space
@@ -122,6 +131,60 @@ class SendRequest(Struct, forbid_unknown_fields=True):
         ]
         | None
     ) = None
+
+
+Caption = Annotated[
+    str,
+    Meta(max_length=MAX_TEXT, description=f"shown under the file, up to {MAX_TEXT:,} characters"),
+]
+Filename = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_FILENAME,
+        description="the file name the recipient sees (documents); path parts are dropped",
+    ),
+]
+Mimetype = Annotated[
+    str,
+    Meta(
+        min_length=3,
+        max_length=MAX_MIMETYPE,
+        description="the declared type; the content decides, and a contradiction is refused",
+    ),
+]
+
+
+class MediaUpload(Struct, forbid_unknown_fields=True):
+    """A file sent inline in a JSON /send (small files; larger ones as multipart/form-data)."""
+
+    data: Annotated[str, Meta(min_length=1, description="the file's bytes, base64")]
+    mimetype: Mimetype | None = None
+    filename: Filename | None = None
+    caption: Caption | None = None
+    kind: Annotated[MediaKind, Meta(description="inferred from the content when left out")] | None = None
+
+
+class SendMediaRequest(Struct, forbid_unknown_fields=True):
+    """A media message to queue, the file inline."""
+
+    to: Recipient
+    media: MediaUpload
+    idempotency_key: IdempotencyKey | None = None
+
+
+class SendMediaForm(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A media message to queue as multipart/form-data, the file streamed to disk. (Form
+    fields are text: a field left out is not sent at all.)"""
+
+    to: Recipient
+    file: Annotated[bytes, Meta(description="the file (a form part with a file name)")]
+    caption: Caption | UnsetType = UNSET
+    filename: Filename | UnsetType = UNSET
+    kind: Annotated[MediaKind, Meta(description="inferred from the content when left out")] | UnsetType = (
+        UNSET
+    )
+    idempotency_key: IdempotencyKey | UnsetType = UNSET
 
 
 class PairCodeRequest(Struct, forbid_unknown_fields=True):
@@ -320,6 +383,8 @@ MODELS: tuple[type[Struct], ...] = (  # the components of the OpenAPI document
     Health,
     Ready,
     SendRequest,
+    SendMediaRequest,
+    SendMediaForm,
     SendAccepted,
     Message,
     MessageList,
@@ -487,5 +552,14 @@ def _field_of(error: str) -> str:
 
 
 SEND = Body(SendRequest)
+SEND_MEDIA = Body(SendMediaRequest)
+MEDIA_UPLOAD = Body(MediaUpload)
+FORM_FIELDS = {  # the text fields of a multipart /send, checked one by one
+    "to": Field("to", Recipient),
+    "caption": Field("caption", Caption, required=False),
+    "filename": Field("filename", Filename, required=False),
+    "kind": Field("kind", MediaKind, required=False),
+    "idempotency_key": Field("idempotency_key", IdempotencyKey, required=False),
+}
 PAIR_CODE = Body(PairCodeRequest)
 IDEMPOTENCY_KEY_HEADER = Field("Idempotency-Key", IdempotencyKey)

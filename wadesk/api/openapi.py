@@ -102,6 +102,12 @@ def _body(schema: str, example: dict[str, Any]) -> dict[str, Any]:
 
 
 _, SCHEMAS = msgspec.json.schema_components(models.MODELS, ref_template=REF_TEMPLATE)
+# a form part, not a base64 string in JSON
+SCHEMAS["SendMediaForm"]["properties"]["file"] = {
+    "type": "string",
+    "format": "binary",
+    "description": "the file (a form part with a file name)",
+}
 
 
 def document(version: str) -> dict[str, Any]:
@@ -193,7 +199,7 @@ def document(version: str) -> dict[str, Any]:
                 "post": _op(
                     "send_message",
                     "messages",
-                    "queue a text message (durably stored before the answer)",
+                    "queue a text or media message (durably stored before the answer)",
                     {
                         "202": _json(
                             _ref("SendAccepted"),
@@ -205,6 +211,10 @@ def document(version: str) -> dict[str, Any]:
                             },
                         ),
                         **BODY_ERRORS,
+                        "413": _error(
+                            "the body is larger than 1 MiB (text), 16 MiB (JSON with media) or the file "
+                            "larger than WADESK_MAX_MEDIA_MB (`field`: file)"
+                        ),
                         "409": _error("the idempotency key was used for a different message"),
                         "503": {
                             **_error(
@@ -227,7 +237,19 @@ def document(version: str) -> dict[str, Any]:
                             "nothing again",
                         }
                     ],
-                    requestBody=_body("SendRequest", {"to": "+49 151 23456789", "text": "hello"}),
+                    requestBody={
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"oneOf": [_ref("SendRequest"), _ref("SendMediaRequest")]},
+                                "example": {"to": "+49 151 23456789", "text": "hello"},
+                            },
+                            "multipart/form-data": {
+                                "schema": _ref("SendMediaForm"),
+                                "encoding": {"file": {"contentType": "*/*"}},
+                            },
+                        },
+                    },
                 )
             },
             "/messages": {
@@ -249,6 +271,27 @@ def document(version: str) -> dict[str, Any]:
                     "messages",
                     "one message: queued, sent (WhatsApp id and time) or failed (reason)",
                     {"200": _json(_ref("Message"), "the message"), "404": _error("no such message")},
+                    parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                )
+            },
+            "/media/{id}": {
+                "get": _op(
+                    "get_media",
+                    "messages",
+                    "a stored media file, sent or received (Range requests, its type and file name)",
+                    {
+                        "200": {
+                            "description": "the file",
+                            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                        },
+                        "206": {
+                            "description": "the requested range of the file",
+                            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                        },
+                        "404": _error("no such media"),
+                        "410": _error("the file is not available (unavailable, skipped or deleted)"),
+                        "503": {**_error("not downloaded yet; try again"), "headers": RETRY_AFTER},
+                    },
                     parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 )
             },
