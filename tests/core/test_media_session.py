@@ -191,8 +191,7 @@ def test_a_transient_download_failure_is_retried(make_session):
     deadline = time.monotonic() + 10
     while session.media(event.media["id"]).state != "stored":
         assert time.monotonic() < deadline, "not downloaded on retry"
-        with session._downloads_cv:
-            session._downloads_cv.notify_all()
+        session._wake_downloads()
         time.sleep(0.05)
 
 

@@ -106,6 +106,11 @@ MEDIA_KINDS = tuple(k.value for k in MediaKind)
 
 __all__ = [
     "MAX_TEXT",
+    "MEDIA_DELETED",
+    "MEDIA_PENDING",
+    "MEDIA_SKIPPED",
+    "MEDIA_STORED",
+    "MEDIA_UNAVAILABLE",
     "IdempotencyConflict",
     "MediaError",
     "MediaRecord",
@@ -239,6 +244,7 @@ class Session:
         self.media_download = media_download if media_download is not None else frozenset(MEDIA_KINDS)
         self.media_retention = media_retention
         self._downloads_cv = threading.Condition()
+        self._downloads_dirty = False  # something to download may have arrived
         self._downloader: threading.Thread | None = None
         self.session_db = Path(session_db)
         self.send_interval = send_interval
@@ -597,6 +603,7 @@ class Session:
             self._emit(StateChanged(state=new, previous=old.status if old is not new else None))
         if new.status is Status.CONNECTED:
             self._wake_sender()
+            self._wake_downloads()
 
     def _wake_sender(self) -> None:
         with self._outbox_cv:
@@ -972,10 +979,14 @@ class Session:
         if record is None:  # WhatsApp delivered it again (stored already)
             return
         if record.media is not None and record.media.state == MEDIA_PENDING:
-            with self._downloads_cv:  # announced once the first download attempt is done
-                self._downloads_cv.notify_all()
+            self._wake_downloads()  # announced once the first download attempt is done
             return
         self._emit_incoming(record)
+
+    def _wake_downloads(self) -> None:
+        with self._downloads_cv:
+            self._downloads_dirty = True
+            self._downloads_cv.notify_all()
 
     def _emit_incoming(self, record: MessageRecord) -> None:
         self._emit(
@@ -1009,8 +1020,11 @@ class Session:
             except Exception:
                 log.exception("the media thread failed; resuming in 5 s")
                 wait = 5.0
-            with self._downloads_cv:
-                self._downloads_cv.wait(min(wait, MEDIA_CLEANUP_EVERY))
+            with self._downloads_cv:  # the predicate is read under the lock its setters notify with
+                self._downloads_cv.wait_for(
+                    lambda: self._stopping.is_set() or self._downloads_dirty, min(wait, MEDIA_CLEANUP_EVERY)
+                )
+                self._downloads_dirty = False
 
     def _download_due(self) -> float:
         """Try every due download; returns how long to wait before looking again."""
