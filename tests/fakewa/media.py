@@ -18,7 +18,11 @@ Events recorded on the server (``(kind, data)``, see :mod:`.server`):
 ``media-upload``    ``{"host", "method", "path", "status", "headers", "blob"}``: a POST
 ``media-download``  ``{"host", "method", "path", "status", "headers", "blob"}``: a GET
 ``media-delete``    ``{"host", "method", "path", "status", "headers", "blob"}``: a DELETE
+``media-other``     the same for any other method (answered 405)
 ==================  ==========================================================================
+
+HTTP events are recorded when the answer is ready (after any delay), so a test that saw one
+knows the client is getting that answer.
 """
 
 from __future__ import annotations
