@@ -28,7 +28,7 @@ CHUNK = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class TooLarge(ValueError):
+class TooLarge(Exception):
     """More bytes arrived than the limit allows."""
 
     def __init__(self, limit: int) -> None:
