@@ -1012,7 +1012,7 @@ class Session:
             try:
                 if time.monotonic() >= next_cleanup:
                     self._remove_old_media()
-                    next_cleanup = time.monotonic() + MEDIA_CLEANUP_EVERY
+                    next_cleanup = time.monotonic() + self._cleanup_every
                 wait = self._download_due()
             except StorageError as exc:
                 log.warning("media downloads wait for the store: %s", exc)
@@ -1022,9 +1022,14 @@ class Session:
                 wait = 5.0
             with self._downloads_cv:  # the predicate is read under the lock its setters notify with
                 self._downloads_cv.wait_for(
-                    lambda: self._stopping.is_set() or self._downloads_dirty, min(wait, MEDIA_CLEANUP_EVERY)
+                    lambda: self._stopping.is_set() or self._downloads_dirty, min(wait, self._cleanup_every)
                 )
                 self._downloads_dirty = False
+
+    @property
+    def _cleanup_every(self) -> float:
+        """Look for sent files past their retention this often (a tenth of it, 1 s to 10 min)."""
+        return min(MEDIA_CLEANUP_EVERY, max(1.0, self.media_retention / 10))
 
     def _download_due(self) -> float:
         """Try every due download; returns how long to wait before looking again."""
