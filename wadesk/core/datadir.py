@@ -7,6 +7,7 @@ Layout::
         wadesk.db   (+ -wal/-shm)  0600  our outbox, message log and webhook queue
         api-token                  0600  generated API token (if none is configured)
         webhook-secret             0600  generated webhook HMAC key (if none is configured)
+        media/                     0700  sent and received files, by their sha256 (tmp/: arriving)
         lock                       0600  held (OS lock) by the one wadesk using the folder
         state.json                 0600  what the databases held when last seen
 
