@@ -25,3 +25,11 @@ def test_ruff_check_is_clean():
 def test_ruff_format_is_clean():
     result = ruff("format", "--check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean():
+    exe = shutil.which("mypy") or str(Path(sys.executable).with_name("mypy"))
+    if not Path(exe).exists():
+        pytest.skip("mypy is not installed (pip install -e '.[test]')")
+    result = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, timeout=300)  # pyproject
+    assert result.returncode == 0, result.stdout + result.stderr

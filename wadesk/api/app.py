@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from flask import Flask, Request, Response, current_app, json, jsonify, request, send_file
 from msgspec import Struct
@@ -141,6 +141,7 @@ def create_app(
     # the largest request: a multipart /send with the largest file; JSON bodies have their own
     # limits (MAX_BODY, MAX_JSON_MEDIA_BODY), checked in the views
     app.config.update(MAX_CONTENT_LENGTH=max(MAX_BODY, max_media + 1024 * 1024), TRUSTED_HOSTS=None)
+    # DefaultJSONProvider's settings; app.json is typed as the JSONProvider base class
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.compact = True  # type: ignore[attr-defined]
     app.extensions["wadesk"] = ctx
@@ -148,12 +149,12 @@ def create_app(
     app.before_request(_authenticate)
     for rule, method, view in _ROUTES:  # on the app itself: a blueprint costs every request a little
         app.add_url_rule(rule, view.__name__, view, methods=[method])
-    app.wsgi_app = RequestLog(app.wsgi_app, ctx)  # type: ignore[method-assign]
+    app.wsgi_app = RequestLog(app.wsgi_app, ctx)  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware
     return app
 
 
 def _ctx() -> ApiContext:
-    return current_app.extensions["wadesk"]  # type: ignore[no-any-return]
+    return current_app.extensions["wadesk"]
 
 
 def _authenticate() -> Response | None:
@@ -609,7 +610,7 @@ class _send_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> bool:
+    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> Literal[False]:
         if exc is None:
             return False
         if isinstance(exc, RecipientError):

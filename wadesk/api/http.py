@@ -342,11 +342,11 @@ def _server_class() -> type:
 
     from .errors import CODES, MESSAGES
 
-    class RequestTimeout(Error):  # type: ignore[misc]
+    class RequestTimeout(Error):
         code = 408
         reason = "Request Timeout"
 
-    class JsonErrorTask(ErrorTask):  # type: ignore[misc]
+    class JsonErrorTask(ErrorTask):
         def execute(self) -> None:
             error = self.request.error
             message = MESSAGES.get(error.code) or f"{error.reason}: {error.body}"
@@ -363,7 +363,7 @@ def _server_class() -> type:
                 extra={"status": error.code, "route": "unmatched"},
             )
 
-    class AppTask(WSGITask):  # type: ignore[misc]
+    class AppTask(WSGITask):
         """An answer by the app; the connection closes after it while the server drains or
         when the app said ``Connection: close`` (see :func:`_server_owns_connection`)."""
 
@@ -372,14 +372,14 @@ def _server_class() -> type:
                 self.set_close_on_finish()  # adds Connection: close
             return bytes(super().build_response_header())
 
-    class TimedParser(HTTPRequestParser):  # type: ignore[misc]
+    class TimedParser(HTTPRequestParser):
         """A request being read; made when its first byte arrives."""
 
         def __init__(self, adj: Any) -> None:
             super().__init__(adj)
             self.started = time.monotonic()
 
-    class JsonChannel(HTTPChannel):  # type: ignore[misc]
+    class JsonChannel(HTTPChannel):
         task_class = AppTask
         error_task_class = JsonErrorTask
         parser_class = TimedParser
@@ -477,7 +477,7 @@ def _server_class() -> type:
             )
             self.server.add_task(self)
 
-    class Server(TcpWSGIServer):  # type: ignore[misc]
+    class Server(TcpWSGIServer):
         channel_class = JsonChannel
         next_deadline_check = 0.0
         draining = False  # set once it stops listening: each answer closes its connection

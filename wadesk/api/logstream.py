@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 ACCESS_LOGGER = "wadesk.http"

@@ -57,6 +57,8 @@ DIRECTIONS: tuple[str, ...] = get_args(Direction)
 EVENT_NAMES: tuple[str, ...] = WEBHOOK_EVENTS  # the names /events and the webhooks know
 StorageKind = Literal["locked", "full", "io", "damaged"]
 
+# built from the core's values, so that the documented enums cannot drift from them (mypy
+# cannot follow an Enum made by a call: hence the ignores)
 SessionStatus = StrEnum("SessionStatus", [(s.name, s.value) for s in _Status])  # type: ignore[misc]
 MediaKind = StrEnum("MediaKind", [(k.upper(), k) for k in MEDIA_KINDS])  # type: ignore[misc]
 MediaState = StrEnum(  # type: ignore[misc]

@@ -67,6 +67,7 @@ def run(config: Config, data: DataDir) -> int:
     from .logstream import AccessLog, BufferedLogStream
 
     stream = BufferedLogStream(sys.stderr.fileno())
+    # a file-like object with write/flush, not a TextIO
     handler = logs.setup(config.log_level, config.log_format, stream=stream)  # type: ignore[arg-type]
     handler.addFilter(stream.mark_urgent)
     logs.capture_stray_output()

@@ -129,6 +129,7 @@ class FolderLock:
                 import msvcrt
 
                 os.lseek(fd, cls._WINDOWS_OFFSET, os.SEEK_SET)
+                # msvcrt exists on Windows only; mypy checks this on Linux
                 msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
             else:
                 import fcntl

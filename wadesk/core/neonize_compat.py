@@ -422,9 +422,9 @@ def load_neonize() -> dict[str, Any]:
             if added is not None:
                 root.removeHandler(added)
         logging.getLogger("neonize.utils.ffmpeg").setLevel(logging.ERROR)
-        nclient.Thread = DaemonThread  # type: ignore[misc]
+        nclient.Thread = DaemonThread
 
-        class Client(nclient.NewClient):  # type: ignore[misc, valid-type]
+        class Client(nclient.NewClient):
             """NewClient that reports whatsmeow's QR-loop result instead of printing it."""
 
             on_login_status: Callable[[str], None] | None = None

@@ -19,6 +19,7 @@ Claiming the next message costs the same whatever the size of the queue or the h
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import json
@@ -323,8 +324,31 @@ _MEDIA_COLUMNS = (
 )
 
 
+_MEDIA_FIELDS = (
+    "id",
+    "direction",
+    "kind",
+    "mimetype",
+    "size",
+    "sha256",
+    "state",
+    "created_at",
+    "updated_at",
+    "filename",
+    "caption",
+    "seconds",
+    "width",
+    "height",
+    "pages",
+    "reason",
+    "attempts",
+)
+
+
 def _media_record(row: Any) -> MediaRecord:
-    return MediaRecord(*row[:17], has_thumbnail=bool(row[17]))
+    """A MediaRecord from a row of ``SELECT {_MEDIA_COLUMNS}``."""
+    values = dict(zip(_MEDIA_FIELDS, tuple(row)[: len(_MEDIA_FIELDS)], strict=True))
+    return MediaRecord(**values, has_thumbnail=bool(row[len(_MEDIA_FIELDS)]))
 
 
 class IdempotencyConflict(Exception):
@@ -654,7 +678,7 @@ class Store:
                 db.execute(
                     "UPDATE messages SET status = ?, updated_at = ? WHERE seq = ?", (status, now, row["seq"])
                 )
-                record = self._record(dict(row) | {"status": status, "updated_at": now})  # type: ignore[arg-type]
+                record = self._record(dict(row) | {"status": status, "updated_at": now})
                 assert record is not None
                 changed.append(record)
         return changed, unknown
@@ -771,7 +795,7 @@ class Store:
         row = db.execute(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id = ?", (record.media_id,)).fetchone()  # noqa: S608
         return replace(record, media=_media_record(row)) if row is not None else record
 
-    def _attach_media(self, records: list[MessageRecord]) -> list[MessageRecord]:
+    def _attach_media(self, records: builtins.list[MessageRecord]) -> builtins.list[MessageRecord]:
         ids = [r.media_id for r in records if r.media_id]
         if not ids:
             return records
@@ -802,7 +826,7 @@ class Store:
         rows = self.query("SELECT id FROM messages WHERE media_id = ?", (media_id,))
         return self.get(rows[0][0]) if rows else None
 
-    def media_due(self, now: float, limit: int = 20) -> list[MediaRecord]:
+    def media_due(self, now: float, limit: int = 20) -> builtins.list[MediaRecord]:
         """Received media waiting to be downloaded whose next attempt is due, oldest first."""
         rows = self.query(
             f"SELECT {_MEDIA_COLUMNS} FROM media WHERE state = 'pending' AND next_attempt_at <= ?"  # noqa: S608
@@ -832,7 +856,7 @@ class Store:
             row = db.execute(f"SELECT {_MEDIA_COLUMNS} FROM media WHERE id = ?", (media_id,)).fetchone()  # noqa: S608
         return _media_record(row) if row is not None else None
 
-    def media_to_delete(self, sent_before: float) -> list[MediaRecord]:
+    def media_to_delete(self, sent_before: float) -> builtins.list[MediaRecord]:
         """Sent media no longer needed: its message was sent before ``sent_before`` (and
         is not waiting to go out), or failed for good. Their files can go."""
         rows = self.query(

@@ -90,7 +90,7 @@ class TokenInfo:
 class TokenStore:
     """Finds or creates the local API token (thread-safe; call it off the GUI thread)."""
 
-    def __init__(self, config: Config, data: DataDir, backend: Any | None = ...) -> None:  # type: ignore[assignment]
+    def __init__(self, config: Config, data: DataDir, backend: Any | None = ...) -> None:
         self.config = config
         self.data = data
         self._backend = backend  # ... = look it up on first use
