@@ -140,13 +140,11 @@ def check_neonize_library() -> str:
 
 
 def check_neonize() -> str:
-    from .core.neonize_compat import load_neonize
+    from .core.neonize_compat import load_neonize, versions
 
     load_neonize()  # imports neonize.client the way a session does: Go runtime, protobufs, PIL, ...
-    import neonize
-    from google.protobuf import __version__ as protobuf_version
-
-    return f"neonize {neonize.__version__} imported, protobuf {protobuf_version}"
+    neonize_version, protobuf_version = versions()
+    return f"neonize {neonize_version} imported, protobuf {protobuf_version}"
 
 
 def check_libmagic() -> str:

@@ -447,6 +447,14 @@ def load_neonize() -> dict[str, Any]:
         return _neonize
 
 
+def versions() -> tuple[str, str]:
+    """(neonize's version, protobuf's version), once :func:`load_neonize` has run."""
+    import neonize
+    from google.protobuf import __version__ as protobuf_version
+
+    return str(neonize.__version__), str(protobuf_version)
+
+
 def _e2e_proto() -> Any:
     from neonize.proto.waE2E import WAWebProtobufsE2E_pb2
 

@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
 
 from ..core.events import IncomingMessage, MessageFailed, MessageQueued, MessageReceipt, MessageSent
 from ..core.recipients import USER_SERVER, format_phone
-from ..core.store import MessageRecord
+from ..core.session import MessageRecord
 from . import theme as themes
 
 ModelIndex = QModelIndex | QPersistentModelIndex
