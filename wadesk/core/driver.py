@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import neonize_compat as compat
+from .events import MediaFacts
 from .neonize_compat import load_neonize
 
 log = logging.getLogger("wadesk.driver")
@@ -165,8 +166,8 @@ class PairingEnded(DriverEvent):
     status: str
 
 
-@dataclass(frozen=True)
-class IncomingMedia:
+@dataclass(frozen=True, kw_only=True)
+class IncomingMedia(MediaFacts):
     """A media file a received message points to (not downloaded yet). ``source`` is the
     serialized message that :meth:`NeonizeDriver.download` takes to fetch it."""
 
@@ -175,13 +176,6 @@ class IncomingMedia:
     size: int
     sha256: str  # hex, of the plaintext (WhatsApp's fileSHA256)
     source: bytes
-    filename: str | None = None
-    caption: str | None = None
-    seconds: float | None = None
-    width: int | None = None
-    height: int | None = None
-    pages: int | None = None
-    thumbnail: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -196,20 +190,13 @@ class Incoming(DriverEvent):
     media: IncomingMedia | None = None
 
 
-@dataclass(frozen=True)
-class OutgoingMedia:
+@dataclass(frozen=True, kw_only=True)
+class OutgoingMedia(MediaFacts):
     """A media message to send: the file's bytes and what the recipient's phone shows."""
 
     kind: str
     data: bytes
     mimetype: str
-    filename: str | None = None
-    caption: str | None = None
-    seconds: float | None = None
-    width: int | None = None
-    height: int | None = None
-    pages: int | None = None
-    thumbnail: bytes | None = None
 
 
 @dataclass(frozen=True)

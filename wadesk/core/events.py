@@ -7,7 +7,7 @@ signals and to JSON.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -33,6 +33,24 @@ class MessageStatus(StrEnum):
     PLAYED = "played"
     FAILED = "failed"
     RECEIVED = "received"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaFacts:
+    """What a recipient's phone shows of a file besides its bytes (all optional)."""
+
+    filename: str | None = None
+    caption: str | None = None
+    seconds: float | None = None  # audio, voice, video
+    width: int | None = None  # image, video, sticker
+    height: int | None = None
+    pages: int | None = None  # document
+    thumbnail: bytes | None = None  # a small JPEG
+
+
+def facts_of(media: MediaFacts) -> dict[str, Any]:
+    """The :class:`MediaFacts` fields of ``media``, to build another kind of record."""
+    return {f.name: getattr(media, f.name) for f in fields(MediaFacts)}
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ from .events import (
     SessionState,
     StateChanged,
     Status,
+    facts_of,
 )
 from .media import MediaError, MediaKind
 from .media import resolve as resolve_media
@@ -951,17 +952,11 @@ class Session:
                     f"larger than {self.max_media_bytes // 2**20} MB (WADESK_MAX_MEDIA_MB)",
                 )
             new = NewMedia(
+                **facts_of(m),
                 kind=m.kind,
                 mimetype=m.mimetype,
                 size=m.size,
                 sha256=m.sha256,
-                filename=m.filename,
-                caption=m.caption,
-                seconds=m.seconds,
-                width=m.width,
-                height=m.height,
-                pages=m.pages,
-                thumbnail=m.thumbnail,
                 state=state,
                 reason=reason,
                 source=m.source,

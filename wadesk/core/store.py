@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .events import MessageStatus
+from .events import MediaFacts, MessageStatus
 
 IDEMPOTENCY_TTL = 24 * 3600
 
@@ -249,8 +249,8 @@ def new_media_id() -> str:
     return f"med_{int(time.time() * 1000):012x}{secrets.token_hex(5)}"
 
 
-@dataclass(frozen=True)
-class NewMedia:
+@dataclass(frozen=True, kw_only=True)
+class NewMedia(MediaFacts):
     """What is known of a media file before it is stored (sent: checked and in place;
     received: from WhatsApp's message, with ``source`` to download it)."""
 
@@ -258,13 +258,6 @@ class NewMedia:
     mimetype: str
     size: int
     sha256: str
-    filename: str | None = None
-    caption: str | None = None
-    seconds: float | None = None
-    width: int | None = None
-    height: int | None = None
-    pages: int | None = None
-    thumbnail: bytes | None = None
     state: str = MEDIA_STORED
     reason: str | None = None
     source: bytes | None = None
