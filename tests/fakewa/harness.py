@@ -319,6 +319,18 @@ class FakeWhatsApp:
                 self._peers[phone] = FakePeer(self, self.directory.get(JID(phone, "s.whatsapp.net")))
             return self._peers[phone]
 
+    def set_on_whatsapp(self, phone: str, registered: bool = True) -> None:
+        """Whether IsOnWhatsApp (a usync contact query) reports ``phone`` as on WhatsApp.
+
+        Known users are: the account, every :meth:`peer` created so far and every number the
+        client already looked up for devices; any other number is reported as not on WhatsApp.
+        """
+        if registered:
+            self.peer(phone)
+            self.directory.unregistered.discard(phone)
+        else:
+            self.directory.unregistered.add(phone)
+
     def _decrypted_by(self, peer_phone: str) -> list[tuple[str, Message]]:
         user = self.peer(peer_phone).user
         with self.server.cond:

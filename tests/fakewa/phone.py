@@ -180,6 +180,7 @@ class Directory:
         self.sessions: dict[tuple[str, bytes], sl.Session] = {}  # (user LID, client noise key) -> session
         self.client_keys: dict[bytes, dict[str, Any]] = {}  # client noise key -> uploaded prekeys
         self.delivered_ids: set[tuple[bytes, Any]] = set()  # (client noise key, message id)
+        self.unregistered: set[str] = set()  # phone numbers IsOnWhatsApp reports as not on WhatsApp
         self._lock = threading.RLock()  # users are created from server threads and from tests
         server.iq_handlers["usync"] = self._usync
         server.iq_handlers["encrypt"] = self._encrypt
@@ -207,6 +208,10 @@ class Directory:
         out = []
         for u in users.children() if users else []:
             jid = u.attrs.get("jid")
+            contact = u.child("contact")
+            if not isinstance(jid, JID) and contact is not None:  # lookup by phone number
+                out.append(self._contact_user(contact, wanted))
+                continue
             if not isinstance(jid, JID):
                 continue
             fu, kids = self.get(jid), []
@@ -216,6 +221,23 @@ class Directory:
                 kids.append(Node("lid", {"val": JID(fu.lid, "lid")}))
             out.append(Node("user", {"jid": jid}, kids))
         return [Node("usync", dict(us.attrs), [Node("list", {}, out)])]
+
+    def _contact_user(self, contact: Node, wanted: list[str]) -> Node:
+        """The answer to one ``<user><contact>+PHONE@c.us</contact></user>`` (IsOnWhatsApp):
+        ``type="in"`` for a known user (see :meth:`is_registered`), ``"out"`` otherwise."""
+        query = contact.content.decode() if isinstance(contact.content, bytes) else str(contact.content)
+        digits = query.split("@", 1)[0].lstrip("+")
+        with self._lock:
+            fu = self.by_pn.get(digits) if self.is_registered(digits) else None
+        kids = [Node("contact", {"type": "in" if fu else "out"}, query.encode())]
+        if fu is not None and "lid" in wanted:
+            kids.append(Node("lid", {"val": JID(fu.lid, "lid")}))
+        return Node("user", {"jid": JID(digits, "s.whatsapp.net")}, kids)
+
+    def is_registered(self, pn: str) -> bool:
+        """Whether the phone number belongs to a known user that is not marked unregistered."""
+        with self._lock:
+            return pn in self.by_pn and pn not in self.unregistered
 
     def _encrypt(self, conn: WAConnection, iq: Node) -> list[Node] | None:
         if iq.child("count") is not None:
