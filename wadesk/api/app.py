@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from flask import Flask, Request, Response, current_app, json, jsonify, request, send_file
 from msgspec import Struct
@@ -62,6 +62,9 @@ from .models import (
     FieldError,
 )
 
+if TYPE_CHECKING:
+    from ..core.session import Session
+
 log = logging.getLogger("wadesk.api")
 access_log = logging.getLogger("wadesk.http")
 
@@ -72,7 +75,7 @@ _Model = TypeVar("_Model", bound=Struct)
 
 @dataclass
 class ApiContext:
-    session: Any
+    session: Session
     check_token: TokenChecker
     metrics: Metrics
     feed: EventFeed
@@ -95,7 +98,7 @@ class ApiContext:
 
 
 def create_app(
-    session: Any,
+    session: Session,
     *,
     token: str,
     metrics: Metrics | None = None,
@@ -526,7 +529,7 @@ def send() -> tuple[Response, int]:
     return _accepted(record, created)
 
 
-def _send_multipart(session: Any) -> tuple[Response, int]:
+def _send_multipart(session: Session) -> tuple[Response, int]:
     req: Any = request
     try:
         files = req.files

@@ -33,6 +33,7 @@ from .http import HttpServer
 
 if TYPE_CHECKING:
     from ..core.datadir import DataDir
+    from ..core.session import Session
     from .auth import Secret
 
 log = logging.getLogger("wadesk.api")
@@ -129,7 +130,7 @@ class Gateway:
         *,
         token: str,
         webhook_secret: str | None = None,
-        session: Any = None,
+        session: Session | None = None,
         threads: int = THREADS,
         access: Any = None,
     ) -> None:

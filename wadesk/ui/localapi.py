@@ -17,10 +17,13 @@ import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..core.datadir import API_TOKEN_FILE, DataDir
+
+if TYPE_CHECKING:
+    from ..core.session import Session
 
 log = logging.getLogger("wadesk.ui.api")
 
@@ -151,7 +154,7 @@ class LocalApiServer:
     CONNECTION_LIMIT = 100
     WORKERS_STOP_TIMEOUT = 0.5  # part of stop()'s timeout kept for the worker threads
 
-    def __init__(self, session: Any, token: str, *, host: str = HOST, port: int = 8080) -> None:
+    def __init__(self, session: Session, token: str, *, host: str = HOST, port: int = 8080) -> None:
         if host != self.HOST:
             raise ValueError(f"the local API listens on {self.HOST} only, not {host}")
         self.session = session
