@@ -113,3 +113,46 @@ def test_unwritable_data_dir_says_who_must_own_it(tmp_path, monkeypatch):
     monkeypatch.setattr(pathlib.Path, "mkdir", refuse)
     with pytest.raises(DataDirError, match=r"Permission denied \(it must be writable by user \d+\)"):
         DataDir(tmp_path / "x").prepare()
+
+
+def test_a_store_of_the_first_schema_opens_with_every_message_and_queued_event(tmp_path):
+    """A data folder made before the outbox heads and media: migrated in place, nothing lost."""
+    import sqlite3
+
+    from wadesk.core import store as store_mod
+
+    path = tmp_path / "wadesk.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    for statement in filter(str.strip, store_mod._MIGRATIONS[0].split(";")):
+        old.execute(statement)
+    old.execute("PRAGMA user_version=1")
+    now = 1_700_000_000.0
+    rows = [
+        ("msg_a", "out", "1@s.whatsapp.net", "sent one", "sent", now),
+        ("msg_b", "out", "1@s.whatsapp.net", "waiting", "queued", now + 1),
+        ("msg_c", "out", "2@s.whatsapp.net", "in flight", "sending", now + 2),
+        ("msg_d", "in", "3@s.whatsapp.net", "hello", "received", now + 3),
+    ]
+    old.executemany(
+        "INSERT INTO messages (id, direction, chat, text, status, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(*r, r[-1]) for r in rows],
+    )
+    old.execute(
+        "INSERT INTO webhook_queue (receiver, event_id, event, body, created_at)"
+        " VALUES ('http://r/hook', 'evt_1', 'message', x'7b7d', ?)",
+        (now,),
+    )
+    old.close()
+
+    store = Store(path)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == len(store_mod._MIGRATIONS)
+    assert [m.id for m in store.list(newest_first=False)] == ["msg_a", "msg_b", "msg_c", "msg_d"]
+    assert store.get("msg_a").media is None and not store.get("msg_a").possible_duplicate
+    from wadesk.core.store import WebhookQueue
+
+    assert WebhookQueue(store).backlog() == {"http://r/hook": 1}
+    assert store.outbox_depth() == 2
+    assert [r.id for r in store.requeue_interrupted()] == ["msg_c"]
+    assert {store.claim_next().id, store.claim_next().id} == {"msg_b", "msg_c"}  # heads were built
+    store.close()
