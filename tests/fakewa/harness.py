@@ -47,7 +47,7 @@ from .media import (
     encrypt_media,
     media_of,
 )
-from .phone import Directory, FakePhone, FakeUser, message_text, qr_ref
+from .phone import Directory, FakeGroup, FakePhone, FakeUser, message_text, qr_ref
 from .server import Event, FakeWAServer, WAConnection
 from .tokens import Tokens
 
@@ -150,6 +150,31 @@ class FakePeer:
         """Deliver a Signal-encrypted text message to the logged-in client; returns its message id."""
         conn = self._wa.wait_connected(timeout)
         return self._wa.directory.send_text(conn, self.user, text, timeout)
+
+    def send_group_text(self, group_jid: str | JID, text: str, timeout: float = 10) -> str:
+        """Write ``text`` into the group (sender-key encrypted, with this peer's key
+        distribution); returns the message id. The peer must be a member."""
+        conn = self._wa.wait_connected(timeout)
+        group = self._wa.directory.group(group_jid)
+        return self._wa.directory.send_group_message(
+            conn, group, self.user, Message(conversation=text), timeout
+        )
+
+    def write_from_lid(self, hide_phone: bool = True) -> None:
+        """Send the next direct messages from this peer's LID (``from=…@lid``); with
+        ``hide_phone`` they carry no ``sender_pn`` and LID groups list the peer without
+        ``phone_number``, so the client knows the LID only."""
+        self.user.writes_as_lid = True
+        self.user.hide_pn = hide_phone
+
+    def reveal_phone_number(self) -> None:
+        """From now on, messages from the LID carry the phone number (``sender_pn`` in direct
+        messages, ``participant_pn`` in LID groups, ``phone_number`` in group info)."""
+        self.user.hide_pn = False
+
+    def group_texts_received(self, group_jid: str | JID) -> list[str]:
+        """See :meth:`FakeWhatsApp.group_texts_received`."""
+        return self._wa.group_texts_received(group_jid, self.phone)
 
     def send_media(
         self,
@@ -318,6 +343,55 @@ class FakeWhatsApp:
             if phone not in self._peers:
                 self._peers[phone] = FakePeer(self, self.directory.get(JID(phone, "s.whatsapp.net")))
             return self._peers[phone]
+
+    # -- groups --
+    def create_group(self, name: str, peers: list[str], addressing_mode: str = "pn") -> str:
+        """A group of the account (creator, super admin) with these peers (phone numbers);
+        returns its JID (``120363…@g.us``). ``addressing_mode="lid"`` makes a LID group: the
+        participants are listed by LID and the client writes as its own LID."""
+        members = [self.peer(p).user for p in peers]
+        g = self.directory.create_group(name, self.phone.phone, self.phone.lid, members, addressing_mode)
+        return str(g.jid)
+
+    def group(self, group_jid: str | JID) -> FakeGroup:
+        """The fake group (subject, members, addressing mode, ``admins`` as member LIDs)."""
+        return self.directory.group(group_jid)
+
+    def _group_decrypted(self, group_jid: str | JID, peer_phone: str) -> list[tuple[str, Message]]:
+        group, user = self.group(group_jid), self.peer(peer_phone).user
+        with self.server.cond:
+            got = [d for k, d in self.server.events if k == "group-decrypted"]
+        return [(mid, msg) for jid, lid, mid, msg in got if jid == group.jid and lid == user.lid]
+
+    def group_texts_received(self, group_jid: str | JID, peer_phone: str) -> list[str]:
+        """Every text the member decrypted from the client's messages to the group, in order."""
+        return [
+            message_text(m) for _, m in self._group_decrypted(group_jid, peer_phone) if media_of(m) is None
+        ]
+
+    def wait_group_text_from_client(
+        self, group_jid: str | JID, peer_phone: str, timeout: float = 10
+    ) -> tuple[str, str]:
+        """Wait until the member decrypted a group text from the client that no earlier call
+        returned; returns (message id, text)."""
+        group, user = self.group(group_jid), self.peer(peer_phone).user
+        returned = self._returned.setdefault(f"{group.jid.user}/{peer_phone}", set())
+
+        def matches(kind: str, data: Any) -> bool:
+            if kind != "group-decrypted":
+                return False
+            jid, lid, mid, msg = data
+            return jid == group.jid and lid == user.lid and mid not in returned and media_of(msg) is None
+
+        try:
+            _, (_, _, mid, msg) = self.wait_for(
+                matches, timeout, what=f"group text from the client decrypted by {peer_phone} in {group.jid}"
+            )
+        except TimeoutError as e:
+            got = self.group_texts_received(group_jid, peer_phone)
+            raise TimeoutError(f"{e}\ngroup texts received by {peer_phone}: {got!r}") from None
+        returned.add(mid)
+        return mid, message_text(msg)
 
     def set_on_whatsapp(self, phone: str, registered: bool = True) -> None:
         """Whether IsOnWhatsApp (a usync contact query) reports ``phone`` as on WhatsApp.

@@ -2,9 +2,11 @@
 
 * :class:`FakePhone` scans a QR code and pairs the client (``pair-success``, then the
   ``stream:error 515`` restart after which the client logs in with its new identity).
-* :class:`Directory` answers device-list queries (usync) and prekey requests for fake
-  users, decrypts what the client sends them and delivers Signal-encrypted messages from
-  them to the client.
+* :class:`Directory` answers device-list and contact queries (usync) and prekey requests
+  for fake users, decrypts what the client sends them and delivers Signal-encrypted
+  messages from them to the client. It also keeps the fake groups (:class:`FakeGroup`):
+  it answers the client's group info queries (``w:g2``), decrypts the client's group
+  messages (sender keys) for every member and sends members' group messages.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import secrets
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -24,7 +27,7 @@ from neonize.proto.waAdv.WAAdv_pb2 import (
     ADVSignedDeviceIdentity,
     ADVSignedDeviceIdentityHMAC,
 )
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message, SenderKeyDistributionMessage
 
 from . import signal_lite as sl
 from .codec import JID, S_WHATSAPP_NET, Node
@@ -129,6 +132,8 @@ class FakeUser:
     def __init__(self, pn: str, lid: str, identity: SignKeyPair | None = None) -> None:
         self.pn, self.lid = pn, lid
         self.push_name = f"Fake {pn}"  # the name its messages carry ("notify")
+        self.writes_as_lid = False  # direct messages come from the LID (addressing_mode="lid")
+        self.hide_pn = False  # messages from the LID do not reveal the phone number (no sender_pn)
         self.identity = identity or SignKeyPair()
         self.reg_id = secrets.randbelow(16380) + 1
         self.spk, self.spk_id = X25519PrivateKey.generate(), 1
@@ -167,6 +172,68 @@ class FakeUser:
         )
 
 
+@dataclass
+class FakeGroup:
+    """A group: the account (its creator and super admin) and fake members."""
+
+    jid: JID
+    subject: str
+    owner_pn: str  # the account's phone number and LID
+    owner_lid: str
+    members: list[FakeUser]
+    addressing_mode: str = "pn"  # "pn" or "lid": how participants and senders are addressed
+    creation: int = field(default_factory=lambda: int(time.time()))
+    admins: set[str] = field(default_factory=set)  # LIDs of members that are admins
+
+    def __post_init__(self) -> None:
+        if self.addressing_mode not in ("pn", "lid"):
+            raise ValueError(f"addressing_mode is 'pn' or 'lid', not {self.addressing_mode!r}")
+
+    @property
+    def lid_mode(self) -> bool:
+        return self.addressing_mode == "lid"
+
+    def address(self, pn: str, lid: str) -> JID:
+        """How the group names a user: by LID in a LID group, else by phone number."""
+        return JID(lid, "lid") if self.lid_mode else JID(pn, "s.whatsapp.net")
+
+    def has_member(self, user: FakeUser) -> bool:
+        return any(m is user for m in self.members)
+
+    def node(self) -> Node:
+        """The ``<group>`` of a group info answer, as whatsmeow's parseGroupNode reads it."""
+        owner = self.address(self.owner_pn, self.owner_lid)
+        parts = [self._participant(self.owner_pn, self.owner_lid, "superadmin", False)]
+        for m in self.members:
+            parts.append(self._participant(m.pn, m.lid, "admin" if m.lid in self.admins else None, m.hide_pn))
+        return Node(
+            "group",
+            {
+                "id": self.jid.user,
+                "subject": self.subject,
+                "s_t": str(self.creation),
+                "s_o": owner,
+                "creation": str(self.creation),
+                "creator": owner,
+                "size": str(len(parts)),
+                "addressing_mode": self.addressing_mode,
+                "p_v_id": str(self.creation),
+            },
+            parts,
+        )
+
+    def _participant(self, pn: str, lid: str, typ: str | None, hide_pn: bool) -> Node:
+        if self.lid_mode:
+            attrs: dict[str, Any] = {"jid": JID(lid, "lid")}
+            if not hide_pn:
+                attrs["phone_number"] = JID(pn, "s.whatsapp.net")
+        else:
+            attrs = {"jid": JID(pn, "s.whatsapp.net"), "lid": JID(lid, "lid")}
+        if typ:
+            attrs["type"] = typ
+        return Node("participant", attrs)
+
+
 class Directory:
     """Fake contacts: usync device lists, prekey bundles, and Signal sessions with the client.
 
@@ -181,9 +248,17 @@ class Directory:
         self.client_keys: dict[bytes, dict[str, Any]] = {}  # client noise key -> uploaded prekeys
         self.delivered_ids: set[tuple[bytes, Any]] = set()  # (client noise key, message id)
         self.unregistered: set[str] = set()  # phone numbers IsOnWhatsApp reports as not on WhatsApp
+        self.groups: dict[str, FakeGroup] = {}  # group user part -> group
+        # sender keys: (member LID, group user, client noise key) -> the client's key as the member
+        # holds it; (member LID, group user) -> the member's own key
+        self.client_sender_keys: dict[tuple[str, str, bytes], sl.SenderKey] = {}
+        self.own_sender_keys: dict[tuple[str, str], sl.SenderKey] = {}
+        # (member LID, group user, client noise key): the member's key was sent to that client
+        self.distributed: set[tuple[str, str, bytes]] = set()
         self._lock = threading.RLock()  # users are created from server threads and from tests
         server.iq_handlers["usync"] = self._usync
         server.iq_handlers["encrypt"] = self._encrypt
+        server.iq_handlers["w:g2"] = self._groups_iq
         server.node_hooks.append(self._on_message)
 
     def add(self, pn: str, lid: str, identity: SignKeyPair | None = None) -> FakeUser:
@@ -239,6 +314,44 @@ class Directory:
         with self._lock:
             return pn in self.by_pn and pn not in self.unregistered
 
+    def create_group(
+        self,
+        subject: str,
+        owner_pn: str,
+        owner_lid: str,
+        members: list[FakeUser],
+        addressing_mode: str = "pn",
+    ) -> FakeGroup:
+        with self._lock:
+            while True:
+                user = "120363" + str(secrets.randbelow(10**12)).zfill(12)
+                if user not in self.groups:
+                    break
+            g = FakeGroup(JID(user, "g.us"), subject, owner_pn, owner_lid, list(members), addressing_mode)
+            self.groups[user] = g
+        return g
+
+    def group(self, jid: JID | str) -> FakeGroup:
+        user = (JID.parse(jid) if isinstance(jid, str) else jid).user
+        try:
+            return self.groups[user]
+        except KeyError:
+            raise KeyError(f"no fake group {jid}") from None
+
+    def _groups_iq(self, conn: WAConnection, iq: Node) -> list[Node] | None:
+        """Group info (``<query request="interactive"/>`` to the group) and the joined groups
+        (``<participating>`` to ``@g.us``)."""
+        if iq.child("participating") is not None:
+            with self._lock:
+                groups = list(self.groups.values())
+            self.server.record("group-list", len(groups))
+            return [Node("groups", {}, [g.node() for g in groups])]
+        to = iq.attrs.get("to")
+        if iq.child("query") is not None and isinstance(to, JID) and to.user in self.groups:
+            self.server.record("group-info", to)
+            return [self.groups[to.user].node()]
+        return None
+
     def _encrypt(self, conn: WAConnection, iq: Node) -> list[Node] | None:
         if iq.child("count") is not None:
             return [Node("count", {"value": "812"})]
@@ -279,6 +392,8 @@ class Directory:
             self.server.record("duplicate-id", node.attrs.get("id"))
             return False  # acked, not delivered again
         self.delivered_ids.add(key_id)
+        to_jid = node.attrs.get("to")
+        group = self.groups.get(to_jid.user) if isinstance(to_jid, JID) and to_jid.server == "g.us" else None
         for to in participants.children():
             enc = to.child("enc")
             if enc is None:
@@ -295,11 +410,48 @@ class Directory:
                 else:
                     inner = enc.content
                 msg = Message.FromString(sl.wa_unpad(self.sessions[key].decrypt_signal_message(inner)))
-                self.server.record("decrypted", (to.attrs["jid"], node.attrs.get("id"), msg))
+                if group is None:
+                    self.server.record("decrypted", (to.attrs["jid"], node.attrs.get("id"), msg))
+                else:
+                    self._take_sender_key(group, user, key[1], msg)
             except Exception as e:
                 log.exception("failed to decrypt for %s", to.attrs["jid"])
                 self.server.record("decrypt-error", (to.attrs["jid"], repr(e)))
+        skmsg = next((c for c in node.children() if c.tag == "enc" and c.attrs.get("type") == "skmsg"), None)
+        if group is not None and skmsg is not None:
+            self._decrypt_group_message(group, conn.client_static or b"", node.attrs.get("id"), skmsg.content)
         return False  # let the default handler ack it
+
+    def _group_users(self, group: FakeGroup) -> list[FakeUser]:
+        """The members and, once the phone is paired, the account's own phone."""
+        own = self.by_lid.get(group.owner_lid)
+        return group.members + ([own] if own is not None else [])
+
+    def _take_sender_key(self, group: FakeGroup, user: FakeUser, client: bytes, msg: Message) -> None:
+        skdm = msg.senderKeyDistributionMessage
+        if not skdm.axolotlSenderKeyDistributionMessage:
+            self.server.record("group-pairwise", (group.jid, user.lid, msg))
+            return
+        got = sl.SenderKey.from_distribution(skdm.axolotlSenderKeyDistributionMessage)
+        key = (user.lid, group.jid.user, client)
+        have = self.client_sender_keys.get(key)
+        if have is None or have.key_id != got.key_id:
+            self.client_sender_keys[key] = got
+        self.server.record("sender-key", (group.jid, user.lid, skdm.groupID))
+
+    def _decrypt_group_message(self, group: FakeGroup, client: bytes, mid: Any, data: bytes) -> None:
+        for user in self._group_users(group):
+            sk = self.client_sender_keys.get((user.lid, group.jid.user, client))
+            if sk is None:
+                self.server.record("group-decrypt-error", (group.jid, user.lid, "no sender key"))
+                continue
+            try:
+                msg = Message.FromString(sl.wa_unpad(sk.decrypt(data)))
+            except Exception as e:
+                log.exception("failed to decrypt the group message for %s", user)
+                self.server.record("group-decrypt-error", (group.jid, user.lid, repr(e)))
+                continue
+            self.server.record("group-decrypted", (group.jid, user.lid, mid, msg))
 
     def send_text(self, conn: WAConnection, sender: FakeUser, text: str, timeout: float = 10) -> str:
         """Deliver a Signal-encrypted text message from ``sender`` to the client; returns its id."""
@@ -320,6 +472,78 @@ class Directory:
         the client's uploaded prekeys; waits up to ``timeout`` for that upload if it has not
         arrived yet.
         """
+        typ, ct = self._pairwise_encrypt(conn, sender, msg.SerializeToString(), timeout)
+        msg_id = "FAKE" + secrets.token_hex(8).upper()
+        enc_attrs = {"v": "2", "type": typ}
+        if media_type:
+            enc_attrs["mediatype"] = media_type
+        attrs: dict[str, Any] = {
+            "id": msg_id,
+            "t": str(int(time.time())),
+            "type": "media" if media_type else "text",
+            "notify": sender.push_name,
+        }
+        if sender.writes_as_lid:  # a LID-addressed chat: the number only if revealed
+            attrs.update({"from": JID(sender.lid, "lid"), "addressing_mode": "lid"})
+            if not sender.hide_pn:
+                attrs["sender_pn"] = JID(sender.pn, "s.whatsapp.net")
+        else:
+            attrs.update({"from": JID(sender.pn, "s.whatsapp.net"), "sender_lid": JID(sender.lid, "lid")})
+        conn.send_node(Node("message", attrs, [Node("enc", enc_attrs, ct)]))
+        return msg_id
+
+    def send_group_message(
+        self, conn: WAConnection, group: FakeGroup, sender: FakeUser, msg: Message, timeout: float = 10
+    ) -> str:
+        """Deliver a group message from the member ``sender`` to the client; returns its id.
+
+        Like whatsmeow, the sender's key distribution goes with every message: pairwise
+        (Signal-encrypted ``senderKeyDistributionMessage``), then the ``skmsg`` itself.
+        """
+        if not group.has_member(sender):
+            raise ValueError(f"{sender} is not a member of {group.jid}")
+        own = self.own_sender_keys.get((sender.lid, group.jid.user))
+        if own is None:
+            own = self.own_sender_keys[(sender.lid, group.jid.user)] = sl.SenderKey.generate(SignKeyPair())
+        skdm = Message(
+            senderKeyDistributionMessage=SenderKeyDistributionMessage(
+                groupID=str(group.jid), axolotlSenderKeyDistributionMessage=own.distribution()
+            )
+        )
+        typ, ct = self._pairwise_encrypt(conn, sender, skdm.SerializeToString(), timeout)
+        group_ct = own.encrypt(sl.wa_pad(msg.SerializeToString()))
+        self.distributed.add((sender.lid, group.jid.user, conn.client_static or b""))
+        msg_id = "FAKE" + secrets.token_hex(8).upper()
+        attrs: dict[str, Any] = {
+            "from": group.jid,
+            "participant": group.address(sender.pn, sender.lid),
+            "addressing_mode": group.addressing_mode,
+            "id": msg_id,
+            "t": str(int(time.time())),
+            "type": "text",
+            "notify": sender.push_name,
+        }
+        if group.lid_mode:
+            if not sender.hide_pn:
+                attrs["participant_pn"] = JID(sender.pn, "s.whatsapp.net")
+        else:
+            attrs["participant_lid"] = JID(sender.lid, "lid")
+        conn.send_node(
+            Node(
+                "message",
+                attrs,
+                [
+                    Node("enc", {"v": "2", "type": typ}, ct),
+                    Node("enc", {"v": "2", "type": "skmsg"}, group_ct),
+                ],
+            )
+        )
+        return msg_id
+
+    def _pairwise_encrypt(
+        self, conn: WAConnection, sender: FakeUser, plaintext: bytes, timeout: float
+    ) -> tuple[str, bytes]:
+        """Signal-encrypt (padded) ``plaintext`` from ``sender`` to the client: (type, ciphertext)."""
         client = conn.client_static or b""
         key = (sender.lid, client)
         sess = self.sessions.get(key)
@@ -337,23 +561,4 @@ class Directory:
                 "opk_id": opk_id,
             }
             sess = self.sessions[key] = sl.Session.initiate(sender.identity, sender.reg_id, bundle)
-        typ, ct = sess.encrypt(sl.wa_pad(msg.SerializeToString()))
-        msg_id = "FAKE" + secrets.token_hex(8).upper()
-        enc_attrs = {"v": "2", "type": typ}
-        if media_type:
-            enc_attrs["mediatype"] = media_type
-        conn.send_node(
-            Node(
-                "message",
-                {
-                    "from": JID(sender.pn, "s.whatsapp.net"),
-                    "sender_lid": JID(sender.lid, "lid"),
-                    "id": msg_id,
-                    "t": str(int(time.time())),
-                    "type": "media" if media_type else "text",
-                    "notify": sender.push_name,
-                },
-                [Node("enc", enc_attrs, ct)],
-            )
-        )
-        return msg_id
+        return sess.encrypt(sl.wa_pad(plaintext))

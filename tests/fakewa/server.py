@@ -27,6 +27,13 @@ kind                       data
 ``decrypted``              ``(recipient jid, message id, waE2E Message)``: a fake user
                            decrypted what the client sent
 ``decrypt-error``          ``(recipient jid, error)``
+``group-info``/``group-list``  the client asked for a group's info / its joined groups
+``sender-key``             ``(group jid, member LID, groupId)``: a member took the client's sender key
+``group-decrypted``        ``(group jid, member LID, message id, waE2E Message)``: a member
+                           decrypted the client's group message (skmsg)
+``group-decrypt-error``    ``(group jid, member LID, error)``
+``group-pairwise``         ``(group jid, member LID, Message)``: a pairwise part of a group
+                           message that carried no sender key
 ``disconnect``             the connection that ended
 ``media-*``                media queries and HTTP requests, see :mod:`.media`
 ``error``                  an unexpected exception in a connection handler

@@ -1,7 +1,8 @@
 """Minimal libsignal (v3) pairwise sessions: X3DH and the Double Ratchet, enough for a fake peer.
 
 Written from the Signal specifications (X3DH, Double Ratchet) and libsignal's wire format.
-Not covered: skipped message keys (out-of-order delivery), sender keys (groups).
+Groups use libsignal's sender keys (:class:`SenderKey`). Not covered: skipped message keys
+(out-of-order delivery) in pairwise sessions.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import hmac
 import os
 from typing import Any, Protocol
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -22,6 +25,12 @@ VERSION_BYTE = 0x33
 class IdentityKey(Protocol):
     pub: bytes
     dh: X25519PrivateKey
+
+
+class SigningKey(Protocol):
+    pub: bytes
+
+    def sign(self, msg: bytes) -> bytes: ...
 
 
 # ---- tiny protobuf codec (varint and length-delimited fields only) ----
@@ -231,6 +240,103 @@ class Session:
         chain.advance()
         self.pending_prekey = None  # we heard back: stop sending prekey messages
         return _aes_cbc(ck, iv, ct, False)
+
+
+_P = 2**255 - 19
+
+
+def xeddsa_verify(mont_pub: bytes, msg: bytes, sig: bytes) -> bool:
+    """Verify a Curve25519 (XEdDSA) signature as libsignal does: the Edwards key comes from
+    the Montgomery key, its sign bit from the top bit of the signature's last byte."""
+    u = int.from_bytes(mont_pub[-32:], "little") % _P
+    if (u + 1) % _P == 0:
+        return False
+    y = (u - 1) * pow(u + 1, _P - 2, _P) % _P
+    ed = bytearray(y.to_bytes(32, "little"))
+    ed[31] |= sig[63] & 0x80
+    fixed = sig[:63] + bytes((sig[63] & 0x7F,))
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes(ed)).verify(fixed, msg)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+class SenderKey:
+    """One sender's key in one group (libsignal's sender key state).
+
+    The chain key ratchets with HMAC-SHA256 (0x01: message key seed, 0x02: next chain key);
+    a message key is HKDF(seed, info "WhisperGroup") = 16-byte IV + 32-byte AES-CBC key.
+    The sender signs every message with its signing key; receivers know only its public half.
+    """
+
+    def __init__(
+        self,
+        key_id: int,
+        iteration: int,
+        chain_key: bytes,
+        signing_pub: bytes,
+        signing: SigningKey | None = None,
+    ) -> None:
+        self.key_id, self.iteration, self.chain_key = key_id, iteration, chain_key
+        self.signing_pub, self.signing = signing_pub[-32:], signing
+
+    @classmethod
+    def generate(cls, signing: SigningKey) -> SenderKey:
+        """A fresh own sender key (random id and chain key), signed with ``signing``."""
+        return cls(int.from_bytes(os.urandom(4), "big") >> 1, 0, os.urandom(32), signing.pub, signing)
+
+    @classmethod
+    def from_distribution(cls, data: bytes) -> SenderKey:
+        """The receiving side of a serialized SenderKeyDistributionMessage."""
+        if data[0] != VERSION_BYTE:
+            raise ValueError(f"unsupported sender key distribution version byte {data[0]:#x}")
+        f = pb_decode(data[1:])
+        return cls(f.get(1, 0), f.get(2, 0), f[3], f[4])
+
+    def distribution(self) -> bytes:
+        """The serialized SenderKeyDistributionMessage for the current chain state."""
+        return bytes((VERSION_BYTE,)) + pb_encode(
+            [(1, self.key_id), (2, self.iteration), (3, self.chain_key), (4, djb(self.signing_pub))]
+        )
+
+    def _message_key(self, iteration: int) -> tuple[bytes, bytes]:
+        if iteration < self.iteration:
+            raise ValueError(f"sender key message {iteration} is older than the chain ({self.iteration})")
+        while self.iteration < iteration:
+            self._advance()
+        seed = hmac.new(self.chain_key, b"\x01", hashlib.sha256).digest()
+        d = _kdf(seed, None, b"WhisperGroup", 48)
+        self._advance()
+        return d[:16], d[16:48]
+
+    def _advance(self) -> None:
+        self.chain_key = hmac.new(self.chain_key, b"\x02", hashlib.sha256).digest()
+        self.iteration += 1
+
+    def encrypt(self, plaintext: bytes) -> bytes:
+        """A signed SenderKeyMessage (the content of ``<enc type="skmsg">``)."""
+        if self.signing is None:
+            raise ValueError("only the owner of a sender key can encrypt with it")
+        iteration = self.iteration
+        iv, key = self._message_key(iteration)
+        body = bytes((VERSION_BYTE,)) + pb_encode(
+            [(1, self.key_id), (2, iteration), (3, _aes_cbc(key, iv, plaintext, True))]
+        )
+        return body + self.signing.sign(body)
+
+    def decrypt(self, data: bytes) -> bytes:
+        """Check the signature of a SenderKeyMessage and decrypt it."""
+        body, sig = data[:-64], data[-64:]
+        if body[0] != VERSION_BYTE:
+            raise ValueError(f"unsupported sender key message version byte {body[0]:#x}")
+        if not xeddsa_verify(self.signing_pub, body, sig):
+            raise ValueError("bad sender key message signature")
+        f = pb_decode(body[1:])
+        if f.get(1, 0) != self.key_id:
+            raise ValueError(f"sender key id {f.get(1, 0)} is not the distributed {self.key_id}")
+        iv, key = self._message_key(f.get(2, 0))
+        return _aes_cbc(key, iv, f[3], False)
 
 
 def parse_pkmsg(data: bytes) -> dict[int, Any]:

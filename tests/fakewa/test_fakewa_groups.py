@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from neonize.utils import build_jid
 
+from fakewa import signal_lite as sl
 from fakewa.bare_client import BareClient
 from fakewa.harness import FakeWhatsApp
+from fakewa.keys import SignKeyPair
 
 PEER = "15550002222"
 STRANGER = "15550009999"
@@ -27,3 +30,62 @@ def test_is_on_whatsapp(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
     }
     # the lookup did not make the stranger known
     assert not paired.client.is_on_whatsapp("+" + STRANGER)[0].IsIn
+
+
+def test_sender_key_round_trip() -> None:
+    own = sl.SenderKey.generate(SignKeyPair())
+    theirs = sl.SenderKey.from_distribution(own.distribution())
+    first, second = own.encrypt(b"one"), own.encrypt(b"two")
+    assert theirs.decrypt(first) == b"one"
+    assert theirs.decrypt(second) == b"two"
+    late = sl.SenderKey.from_distribution(own.distribution())  # joins at the current iteration
+    with pytest.raises(ValueError, match="older"):
+        late.decrypt(first)
+    third = own.encrypt(b"three")
+    assert late.decrypt(third) == b"three"
+    forged = bytearray(own.encrypt(b"four"))
+    forged[-70] ^= 1
+    with pytest.raises(ValueError, match="signature"):
+        theirs.decrypt(bytes(forged))
+    stranger = sl.SenderKey.from_distribution(sl.SenderKey.generate(SignKeyPair()).distribution())
+    with pytest.raises(ValueError):
+        stranger.decrypt(third)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mode", ["pn", "lid"])
+def test_client_sends_to_group(fake_wa: FakeWhatsApp, paired: BareClient, mode: str) -> None:
+    members = [PEER, "15550003333", "15550004444"]
+    gid = fake_wa.create_group("Fake group", members, addressing_mode=mode)
+    group_jid = build_jid(gid.split("@")[0], "g.us")
+    info = paired.client.get_group_info(group_jid)
+    assert info.GroupName.Name == "Fake group"
+    assert {p.JID.Server for p in info.Participants} == {"lid" if mode == "lid" else "s.whatsapp.net"}
+    by_lid = {p.LID.User: p for p in info.Participants}
+    assert set(by_lid) == {fake_wa.peer(m).lid for m in members} | {fake_wa.phone.lid}
+    assert {p.PhoneNumber.User for p in info.Participants} == set(members) | {fake_wa.phone.phone}
+    assert by_lid[fake_wa.phone.lid].IsSuperAdmin
+    other = fake_wa.create_group("Other group", [PEER])
+    joined = {g.JID.User: g.GroupName.Name for g in paired.client.get_joined_groups()}
+    assert joined == {gid.split("@")[0]: "Fake group", other.split("@")[0]: "Other group"}
+
+    first = paired.client.send_message(group_jid, "hello group")
+    second = paired.client.send_message(group_jid, "second message")
+    for m in members:
+        assert fake_wa.wait_group_text_from_client(gid, m) == (first.ID, "hello group")
+        assert fake_wa.wait_group_text_from_client(gid, m) == (second.ID, "second message")
+        assert fake_wa.group_texts_received(gid, m) == ["hello group", "second message"]
+        assert fake_wa.texts_received(m) == []  # nothing arrived as a direct message
+    server = "lid" if mode == "lid" else "s.whatsapp.net"
+    sent = [
+        d for k, d in fake_wa.events if k == "node" and d.tag == "message" and d.attrs.get("id") == first.ID
+    ]
+    participants = sent[0].child("participants")
+    assert participants is not None
+    assert {to.attrs["jid"].server for to in participants.children()} == {server}
+    assert {to.attrs["jid"].user for to in participants.children()} >= {
+        fake_wa.peer(m).lid if mode == "lid" else m for m in members
+    }
+    outsider = fake_wa.peer("15550005555")
+    assert outsider.group_texts_received(gid) == []
+    assert not [e for e in fake_wa.events if e[0] in ("group-decrypt-error", "decrypt-error")]
