@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from neonize.events import MessageEv
 from neonize.utils import build_jid
 
 from fakewa import signal_lite as sl
@@ -89,3 +90,37 @@ def test_client_sends_to_group(fake_wa: FakeWhatsApp, paired: BareClient, mode: 
     outsider = fake_wa.peer("15550005555")
     assert outsider.group_texts_received(gid) == []
     assert not [e for e in fake_wa.events if e[0] in ("group-decrypt-error", "decrypt-error")]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mode", ["pn", "lid"])
+def test_peer_writes_into_group(fake_wa: FakeWhatsApp, paired: BareClient, mode: str) -> None:
+    other = "15550003333"
+    gid = fake_wa.create_group("Chatty", [PEER, other], addressing_mode=mode)
+    peer = fake_wa.peer(PEER)
+    mids = [peer.send_group_text(gid, "first from the peer"), peer.send_group_text(gid, "second")]
+    mids.append(fake_wa.peer(other).send_group_text(gid, "from the other member"))
+    texts = ["first from the peer", "second", "from the other member"]
+    for mid, text, sender in zip(mids, texts, [peer, peer, fake_wa.peer(other)], strict=True):
+        ev = paired.wait_event(
+            MessageEv, pred=lambda e, mid=mid: mid == e.Info.ID and bool(e.Message.conversation)
+        )
+        src = ev.Info.MessageSource
+        assert ev.Message.conversation == text
+        assert src.IsGroup and not src.IsFromMe
+        assert (src.Chat.User, src.Chat.Server) == (gid.split("@")[0], "g.us")
+        if mode == "lid":
+            assert (src.Sender.User, src.Sender.Server) == (sender.lid, "lid")
+            assert (src.SenderAlt.User, src.SenderAlt.Server) == (sender.phone, "s.whatsapp.net")
+        else:
+            assert (src.Sender.User, src.Sender.Server) == (sender.phone, "s.whatsapp.net")
+            assert (src.SenderAlt.User, src.SenderAlt.Server) == (sender.lid, "lid")
+    # each message arrives once with its text; the sender key distribution (sent with every
+    # message) comes as a separate event of the same id, without text
+    with_text = [e for e in paired.of_type(MessageEv) if e.Message.conversation]
+    assert [e.Info.ID for e in with_text] == mids
+    first = [e for e in paired.of_type(MessageEv) if mids[0] == e.Info.ID]
+    assert [bool(e.Message.conversation) for e in first] == [False, True]
+    assert first[0].Message.senderKeyDistributionMessage.groupID == gid
+    with pytest.raises(ValueError, match="not a member"):
+        fake_wa.peer("15550005555").send_group_text(gid, "intruder")
