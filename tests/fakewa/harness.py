@@ -16,6 +16,12 @@ Media (images, documents, ...) goes through the fake media host, :attr:`FakeWhat
 :meth:`FakePeer.send_media` uploads and announces an attachment to the client,
 :meth:`FakeWhatsApp.wait_media_from_client` downloads, checks and decrypts what the client sent.
 
+Groups: :meth:`FakeWhatsApp.create_group` makes a group of the account with fake peers
+(PN- or LID-addressed); members decrypt the client's group messages
+(:meth:`FakeWhatsApp.wait_group_text_from_client`) and write into it
+(:meth:`FakePeer.send_group_text`). :meth:`FakePeer.write_from_lid` and
+:meth:`FakePeer.reveal_phone_number` make a contact known by its LID only, then by number.
+
 Every ``wait_*`` method raises :class:`TimeoutError` naming what it waited for and the last
 server events.
 """
@@ -27,7 +33,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -345,12 +351,18 @@ class FakeWhatsApp:
             return self._peers[phone]
 
     # -- groups --
-    def create_group(self, name: str, peers: list[str], addressing_mode: str = "pn") -> str:
+    def create_group(
+        self, name: str, peers: list[str], addressing_mode: str = "pn", admins: Sequence[str] = ()
+    ) -> str:
         """A group of the account (creator, super admin) with these peers (phone numbers);
         returns its JID (``120363…@g.us``). ``addressing_mode="lid"`` makes a LID group: the
-        participants are listed by LID and the client writes as its own LID."""
+        participants are listed by LID and the client writes as its own LID. ``admins``: the
+        peers (phone numbers, among ``peers``) that are admins."""
         members = [self.peer(p).user for p in peers]
+        if not set(admins) <= set(peers):
+            raise ValueError(f"admins {sorted(set(admins) - set(peers))} are not among the peers")
         g = self.directory.create_group(name, self.phone.phone, self.phone.lid, members, addressing_mode)
+        g.admins = {self.peer(p).lid for p in admins}
         return str(g.jid)
 
     def group(self, group_jid: str | JID) -> FakeGroup:

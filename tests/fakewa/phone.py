@@ -253,8 +253,6 @@ class Directory:
         # holds it; (member LID, group user) -> the member's own key
         self.client_sender_keys: dict[tuple[str, str, bytes], sl.SenderKey] = {}
         self.own_sender_keys: dict[tuple[str, str], sl.SenderKey] = {}
-        # (member LID, group user, client noise key): the member's key was sent to that client
-        self.distributed: set[tuple[str, str, bytes]] = set()
         self._lock = threading.RLock()  # users are created from server threads and from tests
         server.iq_handlers["usync"] = self._usync
         server.iq_handlers["encrypt"] = self._encrypt
@@ -512,7 +510,6 @@ class Directory:
         )
         typ, ct = self._pairwise_encrypt(conn, sender, skdm.SerializeToString(), timeout)
         group_ct = own.encrypt(sl.wa_pad(msg.SerializeToString()))
-        self.distributed.add((sender.lid, group.jid.user, conn.client_static or b""))
         msg_id = "FAKE" + secrets.token_hex(8).upper()
         attrs: dict[str, Any] = {
             "from": group.jid,

@@ -57,7 +57,7 @@ def test_sender_key_round_trip() -> None:
 @pytest.mark.parametrize("mode", ["pn", "lid"])
 def test_client_sends_to_group(fake_wa: FakeWhatsApp, paired: BareClient, mode: str) -> None:
     members = [PEER, "15550003333", "15550004444"]
-    gid = fake_wa.create_group("Fake group", members, addressing_mode=mode)
+    gid = fake_wa.create_group("Fake group", members, addressing_mode=mode, admins=[PEER])
     group_jid = build_jid(gid.split("@")[0], "g.us")
     info = paired.client.get_group_info(group_jid)
     assert info.GroupName.Name == "Fake group"
@@ -66,6 +66,9 @@ def test_client_sends_to_group(fake_wa: FakeWhatsApp, paired: BareClient, mode: 
     assert set(by_lid) == {fake_wa.peer(m).lid for m in members} | {fake_wa.phone.lid}
     assert {p.PhoneNumber.User for p in info.Participants} == set(members) | {fake_wa.phone.phone}
     assert by_lid[fake_wa.phone.lid].IsSuperAdmin
+    assert {u for u, p in by_lid.items() if p.IsAdmin} == {fake_wa.phone.lid, fake_wa.peer(PEER).lid}
+    with pytest.raises(ValueError, match="not among the peers"):
+        fake_wa.create_group("Bad", [PEER], admins=[STRANGER])
     other = fake_wa.create_group("Other group", [PEER])
     joined = {g.JID.User: g.GroupName.Name for g in paired.client.get_joined_groups()}
     assert joined == {gid.split("@")[0]: "Fake group", other.split("@")[0]: "Other group"}
@@ -124,3 +127,59 @@ def test_peer_writes_into_group(fake_wa: FakeWhatsApp, paired: BareClient, mode:
     assert first[0].Message.senderKeyDistributionMessage.groupID == gid
     with pytest.raises(ValueError, match="not a member"):
         fake_wa.peer("15550005555").send_group_text(gid, "intruder")
+
+
+@pytest.mark.e2e
+def test_lid_only_peer_reveals_number_later(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
+    who = "15550006666"
+    peer = fake_wa.peer(who)
+    peer.write_from_lid()
+    lid_jid = build_jid(peer.lid, "lid")
+    mid = peer.send_text("from my LID")
+    ev = paired.wait_event(MessageEv, pred=lambda e: mid == e.Info.ID)
+    src = ev.Info.MessageSource
+    assert ev.Message.conversation == "from my LID"
+    assert (src.Chat.User, src.Chat.Server) == (peer.lid, "lid")
+    assert (src.Sender.User, src.Sender.Server) == (peer.lid, "lid")
+    assert src.SenderAlt.User == ""
+    assert paired.client.get_pn_from_lid(lid_jid).User == ""  # the client knows no number yet
+
+    reply = paired.client.send_message(lid_jid, "answer to the LID")
+    assert peer.wait_text() == (reply.ID, "answer to the LID")
+
+    peer.reveal_phone_number()
+    mid = peer.send_text("this is my number")
+    ev = paired.wait_event(MessageEv, pred=lambda e: mid == e.Info.ID)
+    src = ev.Info.MessageSource
+    assert (src.Sender.User, src.Sender.Server) == (peer.lid, "lid")
+    assert (src.SenderAlt.User, src.SenderAlt.Server) == (who, "s.whatsapp.net")
+    assert paired.client.get_pn_from_lid(lid_jid).User == who
+
+
+@pytest.mark.e2e
+def test_lid_group_with_hidden_number(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
+    hidden, known = fake_wa.peer("15550007777"), fake_wa.peer(PEER)
+    hidden.write_from_lid()
+    gid = fake_wa.create_group("LID group", [hidden.phone, known.phone], addressing_mode="lid")
+    info = paired.client.get_group_info(build_jid(gid.split("@")[0], "g.us"))
+    numbers = {p.LID.User: p.PhoneNumber.User for p in info.Participants}
+    assert numbers[hidden.lid] == "" and numbers[known.lid] == known.phone
+
+    mid = hidden.send_group_text(gid, "who am I")
+    ev = paired.wait_event(MessageEv, pred=lambda e: mid == e.Info.ID and bool(e.Message.conversation))
+    src = ev.Info.MessageSource
+    assert (src.Sender.User, src.Sender.Server, src.SenderAlt.User) == (hidden.lid, "lid", "")
+
+    hidden.reveal_phone_number()
+    mid = hidden.send_group_text(gid, "now you know")
+    ev = paired.wait_event(MessageEv, pred=lambda e: mid == e.Info.ID and bool(e.Message.conversation))
+    src = ev.Info.MessageSource
+    assert (src.Sender.User, src.SenderAlt.User, src.SenderAlt.Server) == (
+        hidden.lid,
+        hidden.phone,
+        "s.whatsapp.net",
+    )
+    # the client, writing into the group, reaches the hidden member by LID as well
+    sent = paired.client.send_message(build_jid(gid.split("@")[0], "g.us"), "hello all")
+    assert fake_wa.wait_group_text_from_client(gid, hidden.phone) == (sent.ID, "hello all")
+    assert fake_wa.wait_group_text_from_client(gid, known.phone) == (sent.ID, "hello all")
