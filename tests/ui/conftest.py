@@ -41,7 +41,14 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 # threads that the window, the session and the local API start (neonize's own calls may be
 # left to finish in the background by the core, by design: not listed)
-OWNED_THREADS = ("wadesk-session", "wadesk-sender", "wadesk-ui-", "wadesk-local-api", "waitress-")
+OWNED_THREADS = (
+    "wadesk-session",
+    "wadesk-sender",
+    "wadesk-media",
+    "wadesk-ui-",
+    "wadesk-local-api",
+    "waitress-",
+)
 
 
 @pytest.fixture(autouse=True)

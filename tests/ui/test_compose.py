@@ -123,8 +123,10 @@ def test_offline_note_and_tab_order(qtbot: Any, form: ComposeForm) -> None:
     form.recipient.setText("+15550002222")
     form.message.setPlainText("x")
     qtbot.keyClick(form.message, Qt.Key.Key_Tab)  # Tab leaves the message box instead of typing a tab
-    assert form.send_button.hasFocus()
+    assert form.attach_button.hasFocus()
     assert form.message.toPlainText() == "x"
+    qtbot.keyClick(form.attach_button, Qt.Key.Key_Tab)
+    assert form.send_button.hasFocus()
 
 
 def test_accessible_names(form: ComposeForm) -> None:

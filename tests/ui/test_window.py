@@ -650,11 +650,12 @@ def test_tab_goes_top_to_bottom(qtbot: Any, make_window: MakeWindow, fake_sessio
     compose.recipient.setText("+15550002222")
     compose.message.setPlainText("hi")
     # the banner's action, the log, then the form from top to bottom, and round again
-    assert tab_chain(qtbot, window, window.banner.action, 5) == [
+    assert tab_chain(qtbot, window, window.banner.action, 6) == [
         window.banner.action,
         window.log_view,
         compose.recipient,
         compose.message,
+        compose.attach_button,
         compose.send_button,
         window.banner.action,
     ]

@@ -5,6 +5,10 @@ them as chat bubbles (sent on the right, received on the left, a date chip where
 changes). Every row also has a plain-text form (display and accessibility roles), so
 screen readers and copy get the same facts the bubble shows, and no status is shown by
 colour alone.
+
+Media messages show their picture (photos, stickers) or a card with the file's name, size
+and duration. The model holds no pictures: the delegate asks :class:`~.media.Thumbnails`,
+which decodes them on worker threads, and paints a placeholder until they are there.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from PySide6.QtGui import (
     QGuiApplication,
     QKeySequence,
     QPainter,
+    QPainterPath,
     QPaintEvent,
+    QPixmap,
     QTextLayout,
     QTextOption,
 )
@@ -51,6 +57,7 @@ from ..core.events import IncomingMessage, MessageFailed, MessageQueued, Message
 from ..core.recipients import USER_SERVER, format_phone
 from ..core.session import MessageRecord
 from . import theme as themes
+from .media import LOADING, MediaItem, Thumbnails
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 log = logging.getLogger("wadesk.ui")
@@ -105,6 +112,7 @@ class Entry:
     push_name: str = ""
     error: str = ""
     is_group: bool = False
+    media: MediaItem | None = None
 
     @classmethod
     def from_record(cls, r: MessageRecord) -> Entry:
@@ -121,6 +129,7 @@ class Entry:
             push_name=r.push_name or "",
             error=r.error or "",
             is_group=bool(r.is_group),
+            media=MediaItem.from_record(r.media) if r.media is not None else None,
         )
 
     # -- text forms --
@@ -156,11 +165,25 @@ class Entry:
     def time_text(self) -> str:
         return local_time(self.at).strftime("%H:%M")
 
+    @property
+    def content(self) -> str:
+        """The text, after a description of the file for a media message."""
+        if self.media is None:
+            return self.text
+        return f"{self.media.describe()}. {self.text}" if self.text else self.media.describe()
+
+    @property
+    def summary(self) -> str:
+        """One line for a notification: the text, or what the file is."""
+        if self.media is None:
+            return self.text
+        return f"{self.media.kind_label}: {self.text}" if self.text else self.media.describe()
+
     def describe(self) -> str:
         when = local_time(self.at).strftime("%Y-%m-%d %H:%M")
         if self.outgoing:
-            return f"Sent to {self.peer} at {when}, status {self.status_text}: {self.text}"
-        return f"Received from {self.peer} at {when}: {self.text}"
+            return f"Sent to {self.peer} at {when}, status {self.status_text}: {self.content}"
+        return f"Received from {self.peer} at {when}: {self.content}"
 
     @property
     def reply_to(self) -> str:
@@ -230,6 +253,21 @@ class MessageLog(QAbstractListModel):
         self.upsert(replace(entry, **changes))
         return True
 
+    def rows_with_media(self, media_id: str) -> list[int]:
+        return [i for i, e in enumerate(self._rows) if e.media is not None and e.media.id == media_id]
+
+    def update_media(self, item: MediaItem) -> bool:
+        """Put a file's newer record in the messages that carry it; True if one changed."""
+        changed = False
+        for row in self.rows_with_media(item.id):
+            entry = self._rows[row]
+            if entry.media != item:
+                self._rows[row] = replace(entry, media=item)
+                changed = True
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx)
+        return changed
+
     # -- core events --
     def apply(self, event: Any, lookup: Any = None) -> None:
         """Fold a message event in. ``lookup(id) -> MessageRecord | None`` fills in messages
@@ -246,6 +284,7 @@ class MessageLog(QAbstractListModel):
                     sender=event.sender,
                     push_name=event.push_name,
                     is_group=event.is_group,
+                    media=MediaItem.from_dict(event.media) if event.media else None,
                 )
             )
             return
@@ -260,6 +299,7 @@ class MessageLog(QAbstractListModel):
                         status="queued",
                         at=time.time(),
                         is_group=event.to.endswith("@g.us"),
+                        media=MediaItem.from_dict(event.media) if event.media else None,
                     )
                 )
             return
@@ -268,10 +308,13 @@ class MessageLog(QAbstractListModel):
             if record is not None:
                 self.upsert(Entry.from_record(record))
                 return
+        changes: dict[str, Any] = {}
+        if isinstance(event, MessageSent | MessageFailed) and event.media:
+            changes["media"] = MediaItem.from_dict(event.media)
         if isinstance(event, MessageSent):
-            self.update(event.id, status="sent", error="")
+            self.update(event.id, status="sent", error="", **changes)
         elif isinstance(event, MessageFailed):
-            self.update(event.id, status="failed", error=event.reason)
+            self.update(event.id, status="failed", error=event.reason, **changes)
         elif isinstance(event, MessageReceipt):
             self.update(event.id, status=event.status)
 
@@ -283,6 +326,14 @@ PAD_X, PAD_Y = 12.0, 8.0
 MARGIN_X, MARGIN_Y = 18.0, 5.0
 RADIUS = 10.0
 DAY_CHIP_H = 34.0
+PICTURE_SIDE = 240.0  # the largest side of a photo in the log (logical pixels)
+STICKER_SIDE = 160.0
+PICTURE_MIN = 64.0  # tiny pictures are enlarged to this
+PICTURE_UNKNOWN = (200.0, 150.0)  # the placeholder while a picture of unknown size loads
+PICTURE_RADIUS = 6.0
+CARD_ICON = 40.0
+CARD_PAD = 10.0
+CARD_MIN_W, CARD_MAX_W = 220.0, 360.0
 
 
 class BubbleDelegate(QStyledItemDelegate):
@@ -290,6 +341,7 @@ class BubbleDelegate(QStyledItemDelegate):
         super().__init__(view)
         self._view = view
         self.theme = themes.LIGHT
+        self.thumbnails: Thumbnails | None = None
 
     # -- fonts --
     def _fonts(self) -> tuple[QFont, QFont, QFont]:
@@ -337,27 +389,82 @@ class BubbleDelegate(QStyledItemDelegate):
         layout.endLayout()
         return layout, used, height
 
+    # -- media --
+    def _picture(self, item: MediaItem) -> Any:
+        """The cached picture of a photo or sticker (LOADING if not there yet)."""
+        if self.thumbnails is None:
+            return None
+        return self.thumbnails.peek(item.id)
+
+    def _measure_media(self, item: MediaItem, inner: float) -> dict[str, Any]:
+        _base, head, small = self._fonts()
+        found = self._picture(item) if item.picture else None
+        if item.picture and found is not None:
+            if item.width and item.height:
+                w, h = float(item.width), float(item.height)
+            elif isinstance(found, QPixmap):
+                size = found.deviceIndependentSize()
+                w, h = max(1.0, size.width()), max(1.0, size.height())
+            else:
+                w, h = PICTURE_UNKNOWN
+            box = min(STICKER_SIDE if item.kind == "sticker" else PICTURE_SIDE, inner)
+            scale = min(box / w, box / h)
+            if scale > 1:
+                scale = min(scale, max(1.0, PICTURE_MIN / max(w, h)))
+            pw, ph = max(1.0, round(w * scale)), max(1.0, round(h * scale))
+            state, state_w, state_h = self._layout(item.state_text, small, inner)
+            width = max(pw, state_w)
+            height = ph + (4 + state_h if item.state_text else 0)
+            return {"type": "picture", "w": width, "h": height, "pw": pw, "ph": ph, "state": state}
+        text_max = min(inner, CARD_MAX_W) - CARD_ICON - 3 * CARD_PAD
+        title_fm = QFontMetricsF(head)
+        title = title_fm.elidedText(item.title, Qt.TextElideMode.ElideMiddle, text_max)
+        details = item.details or item.kind_label
+        detail, detail_w, detail_h = self._layout(details, small, text_max)
+        state, state_w, state_h = self._layout(item.state_text, small, text_max)
+        text_w = max(title_fm.horizontalAdvance(title), detail_w, state_w if item.state_text else 0.0)
+        width = min(inner, max(CARD_MIN_W, CARD_ICON + 3 * CARD_PAD + text_w))
+        text_h = title_fm.height() + 2 + detail_h + (2 + state_h if item.state_text else 0)
+        height = max(CARD_ICON, text_h) + 2 * CARD_PAD
+        return {
+            "type": "card",
+            "w": width,
+            "h": height,
+            "title": title,
+            "title_h": title_fm.height(),
+            "detail": detail,
+            "detail_h": detail_h,
+            "state": state,
+            "text_h": text_h,
+        }
+
     def _measure(self, index: ModelIndex) -> dict[str, Any]:
         entry: Entry = index.data(MessageLog.EntryRole)
         base, head, small = self._fonts()
         inner = self._bubble_width() - 2 * PAD_X
         body, body_w, body_h = self._layout(entry.text, base, inner)
+        if entry.media is not None and not entry.text:
+            body_w = body_h = 0.0
+        media = self._measure_media(entry.media, inner) if entry.media is not None else None
         heading_fm = QFontMetricsF(head)
         heading = heading_fm.elidedText(entry.heading, Qt.TextElideMode.ElideRight, inner)
         meta = entry.time_text
         if entry.outgoing:
             meta = f"{entry.time_text}  {STATUS_MARKS.get(entry.status, '')} {entry.status_text}".rstrip()
         meta_layout, meta_w, meta_h = self._layout(meta, small, inner)
-        width = max(body_w, heading_fm.horizontalAdvance(heading), meta_w) + 2 * PAD_X
-        width = min(max(width, 120.0), self._bubble_width())
+        width = max(body_w, heading_fm.horizontalAdvance(heading), meta_w, media["w"] if media else 0.0)
+        width = min(max(width + 2 * PAD_X, 120.0), self._bubble_width())
         head_h = heading_fm.height()
-        height = PAD_Y + head_h + 3 + body_h + 4 + meta_h + PAD_Y
+        # a text message: its text; a media message: the picture or card, then any caption
+        content_h = body_h + 4 if media is None else media["h"] + 6 + (body_h + 4 if body_h else 0.0)
+        height = PAD_Y + head_h + 3 + content_h + meta_h + PAD_Y
         day = self._day_label(index)
         return {
             "entry": entry,
             "body": body,
             "heading": heading,
             "meta": meta_layout,
+            "media": media,
             "width": width,
             "height": height,
             "head_h": head_h,
@@ -389,6 +496,27 @@ class BubbleDelegate(QStyledItemDelegate):
         extra = DAY_CHIP_H if m["day"] else 0.0
         return QSize(self._view.viewport().width(), int(m["height"] + 2 * MARGIN_Y + extra + 0.999))
 
+    def _frames(self, rect: Any, m: dict[str, Any]) -> tuple[QRectF, QRectF | None]:
+        """The bubble, and the picture or card inside it, for a row drawn in ``rect``."""
+        top = float(rect.top()) + MARGIN_Y + (DAY_CHIP_H if m["day"] else 0.0)
+        width, height = m["width"], m["height"]
+        left = rect.right() - MARGIN_X - width if m["entry"].outgoing else rect.left() + MARGIN_X
+        bubble = QRectF(left, top, width, height)
+        media = m["media"]
+        if media is None:
+            return bubble, None
+        y = bubble.top() + PAD_Y + m["head_h"] + 3
+        if media["type"] == "picture":
+            return bubble, QRectF(bubble.left() + PAD_X, y, media["pw"], media["ph"])
+        return bubble, QRectF(bubble.left() + PAD_X, y, media["w"], media["h"])
+
+    def media_rect(self, index: ModelIndex) -> QRectF | None:
+        """Where the row's picture or file card is, in viewport coordinates (None: no media)."""
+        if not index.isValid():
+            return None
+        m = self._measure(index)
+        return self._frames(self._view.visualRect(index), m)[1]
+
     def _paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
         m = self._measure(index)
         t = self.theme
@@ -407,10 +535,8 @@ class BubbleDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(chip, chip.height() / 2, chip.height() / 2)
             painter.setPen(QColor(t.muted))
             painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, m["day"])
-            top += DAY_CHIP_H
-        width, height = m["width"], m["height"]
-        left = option.rect.right() - MARGIN_X - width if entry.outgoing else option.rect.left() + MARGIN_X
-        bubble = QRectF(left, top, width, height)
+        bubble, media_frame = self._frames(option.rect, m)
+        width = m["width"]
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         fill = QColor(t.bubble_out if entry.outgoing else t.bubble_in)
         painter.setBrush(fill)
@@ -433,9 +559,15 @@ class BubbleDelegate(QStyledItemDelegate):
             m["heading"],
         )
         y += m["head_h"] + 3
-        painter.setPen(QColor(t.text))
-        m["body"].draw(painter, QPointF(x, y))
-        y += m["body_h"] + 4
+        if m["media"] is not None and media_frame is not None and entry.media is not None:
+            self._paint_media(painter, entry.media, m["media"], media_frame, small, head)
+            y += m["media"]["h"] + 6
+        if m["body_h"]:
+            painter.setPen(QColor(t.text))
+            m["body"].draw(painter, QPointF(x, y))
+            y += m["body_h"] + 4
+        elif m["media"] is None:
+            y += 4
         meta_colour = t.muted
         if entry.status == "failed":
             meta_colour = t.error
@@ -449,17 +581,96 @@ class BubbleDelegate(QStyledItemDelegate):
         else:
             meta.draw(painter, QPointF(x, y))
 
+    def _state_colour(self, item: MediaItem) -> QColor:
+        return QColor(self.theme.error if item.state == "unavailable" else self.theme.muted)
+
+    def _paint_media(
+        self,
+        painter: QPainter,
+        item: MediaItem,
+        media: dict[str, Any],
+        frame: QRectF,
+        small: QFont,
+        head: QFont,
+    ) -> None:
+        t = self.theme
+        if media["type"] == "picture":
+            found = self.thumbnails.get(item.id) if self.thumbnails is not None else None
+            path = QPainterPath()
+            path.addRoundedRect(frame, PICTURE_RADIUS, PICTURE_RADIUS)
+            painter.save()
+            painter.setClipPath(path)
+            if isinstance(found, QPixmap):
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+                painter.drawPixmap(frame, found, QRectF(found.rect()))
+            else:
+                painter.fillRect(frame, QColor(t.surface_alt))
+                painter.setPen(QColor(t.muted))
+                painter.setFont(small)
+                label = "Loading…" if found is LOADING else item.kind_label
+                painter.drawText(frame, Qt.AlignmentFlag.AlignCenter, label)
+            painter.restore()
+            if item.state_text:
+                painter.setPen(self._state_colour(item))
+                media["state"].draw(painter, QPointF(frame.left(), frame.bottom() + 4))
+            return
+        # a file card: an icon with the type, the name, size and duration, and the state
+        card = QRectF(frame.left(), frame.top(), media["w"], media["h"])
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(255, 255, 255, 22) if t.dark else QColor(0, 0, 0, 14))
+        painter.drawRoundedRect(card, 8, 8)
+        icon = QRectF(card.left() + CARD_PAD, card.top() + CARD_PAD, CARD_ICON, CARD_ICON)
+        found = self.thumbnails.get(item.id) if self.thumbnails is not None and item.kind == "video" else None
+        painter.setBrush(QColor(t.accent))
+        painter.drawRoundedRect(icon, 6, 6)
+        if isinstance(found, QPixmap):
+            clip = QPainterPath()
+            clip.addRoundedRect(icon, 6, 6)
+            painter.save()
+            painter.setClipPath(clip)
+            painter.drawPixmap(icon, found, QRectF(found.rect()))
+            painter.restore()
+        badge = themes.scaled_font(small, 0.95 if len(item.badge) > 1 else 1.5, QFont.Weight.Bold)
+        painter.setFont(badge)
+        painter.setPen(QColor(t.accent_text))
+        painter.drawText(icon, Qt.AlignmentFlag.AlignCenter, item.badge)
+        tx = icon.right() + CARD_PAD
+        ty = card.top() + (card.height() - media["text_h"]) / 2
+        tw = card.right() - CARD_PAD - tx
+        painter.setFont(head)
+        painter.setPen(QColor(t.text))
+        painter.drawText(
+            QRectF(tx, ty, tw, media["title_h"]),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            media["title"],
+        )
+        ty += media["title_h"] + 2
+        painter.setPen(QColor(t.muted))
+        media["detail"].draw(painter, QPointF(tx, ty))
+        ty += media["detail_h"] + 2
+        if item.state_text:
+            painter.setPen(self._state_colour(item))
+            media["state"].draw(painter, QPointF(tx, ty))
+
 
 class LogView(QListView):
-    """The message list: keyboard navigable, copyable, with an empty-state hint."""
+    """The message list: keyboard navigable, copyable, with an empty-state hint.
+
+    On a message with a file, a double click or Space opens it, Ctrl+S saves it elsewhere
+    (the window does both); Enter answers the sender, as on any message."""
 
     replyRequested = Signal(str)  # a recipient (JID) to answer
+    openRequested = Signal(object)  # an Entry with media
+    saveRequested = Signal(object)  # an Entry with media
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("log")
         self.setAccessibleName("Conversation log")
-        self.setAccessibleDescription("Messages sent and received, newest last")
+        self.setAccessibleDescription(
+            "Messages sent and received, newest last. Enter answers; on a file, Space opens it "
+            "and Ctrl+S saves it."
+        )
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setResizeMode(QListView.ResizeMode.Adjust)
@@ -473,6 +684,7 @@ class LogView(QListView):
         self.verticalScrollBar().setSingleStep(24)
         self._stick_to_bottom = True
         self.verticalScrollBar().valueChanged.connect(self._remember_position)
+        self.menu: QMenu | None = None  # the last context menu (tests look at it)
 
     def setModel(self, model: Any) -> None:
         super().setModel(model)
@@ -494,6 +706,12 @@ class LogView(QListView):
         if self._stick_to_bottom:
             self.scrollToBottom()
 
+    def relayout(self) -> None:
+        """Measure the rows again (a picture arrived, or a file's state changed)."""
+        self.scheduleDelayedItemsLayout()
+        if self._stick_to_bottom:
+            QTimer.singleShot(0, self, self.scrollToBottom)
+
     def current_entry(self) -> Entry | None:
         index = self.currentIndex()
         return index.data(MessageLog.EntryRole) if index.isValid() else None
@@ -502,6 +720,20 @@ class LogView(QListView):
         entry = self.current_entry()
         if entry is not None:
             QGuiApplication.clipboard().setText(entry.text)
+
+    def open_current(self) -> bool:
+        entry = self.current_entry()
+        if entry is None or entry.media is None:
+            return False
+        self.openRequested.emit(entry)
+        return True
+
+    def save_current(self) -> bool:
+        entry = self.current_entry()
+        if entry is None or entry.media is None:
+            return False
+        self.saveRequested.emit(entry)
+        return True
 
     def keyPressEvent(self, event: Any) -> None:
         if event.matches(QKeySequence.StandardKey.Copy):
@@ -512,25 +744,49 @@ class LogView(QListView):
             if entry is not None:
                 self.replyRequested.emit(entry.reply_to)
                 return
+        if event.key() == Qt.Key.Key_Space and not event.modifiers() and self.open_current():
+            return
+        if event.matches(QKeySequence.StandardKey.Save) and self.save_current():
+            return
         super().keyPressEvent(event)
 
     def contextMenuEvent(self, event: Any) -> None:
-        index = self.indexAt(event.pos())
-        if not index.isValid():
+        if event.reason() == event.Reason.Keyboard:  # the Menu key: the current message
+            index = self.currentIndex()
+            pos = self.visualRect(index).center() if index.isValid() else None
+        else:
+            index = self.indexAt(event.pos())
+            pos = event.pos()
+        if not index.isValid() or pos is None:
             return
         self.setCurrentIndex(index)
         entry: Entry = index.data(MessageLog.EntryRole)
         menu = QMenu(self)
-        menu.addAction("Copy text", self.copy_current)
-        label = "Write to this contact" if entry.outgoing else "Reply"
+        menu.setAccessibleName("Message actions")
+        if entry.media is not None:
+            open_action = menu.addAction("&Open", self.open_current)
+            open_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
+            save_action = menu.addAction("&Save as…", self.save_current)
+            save_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Save))
+            menu.setDefaultAction(open_action)
+            menu.addSeparator()
+        if entry.text:
+            menu.addAction("&Copy text", self.copy_current)
+        label = "&Write to this contact" if entry.outgoing else "&Reply"
         menu.addAction(label, lambda: self.replyRequested.emit(entry.reply_to))
-        menu.exec(event.globalPos())
+        self.menu = menu
+        keyboard = event.reason() == event.Reason.Keyboard
+        menu.exec(self.viewport().mapToGlobal(pos) if keyboard else event.globalPos())
 
     def mouseDoubleClickEvent(self, event: Any) -> None:
         index = self.indexAt(event.position().toPoint())
         if index.isValid():
             entry: Entry = index.data(MessageLog.EntryRole)
-            self.replyRequested.emit(entry.reply_to)
+            if entry.media is not None:
+                self.setCurrentIndex(index)
+                self.openRequested.emit(entry)
+            else:
+                self.replyRequested.emit(entry.reply_to)
             return
         super().mouseDoubleClickEvent(event)
 

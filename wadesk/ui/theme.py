@@ -204,6 +204,19 @@ QPushButton[link="true"] {{
 QPushButton[link="true"]:hover {{ text-decoration: underline; }}
 QPushButton[link="true"]:focus {{ border: none; text-decoration: underline; padding: 4px 0; }}
 
+QFrame#attachment {{ background: {t.surface_alt}; border: 1px solid {t.border}; border-radius: 10px; }}
+QLabel#attachmentName {{ color: {t.text}; font-weight: 600; }}
+QLabel#attachmentThumb {{ background: transparent; border-radius: 6px; }}
+QLabel#attachmentThumb[badge="true"] {{
+    background: {t.accent}; color: {t.accent_text}; font-weight: 700;
+}}
+QPushButton#removeAttachment {{
+    background: transparent; border: 1px solid transparent; border-radius: 14px; padding: 0;
+    min-width: 28px; max-width: 28px; min-height: 28px; max-height: 28px; font-size: 16px;
+}}
+QPushButton#removeAttachment:hover {{ background: {t.border}; }}
+QPushButton#removeAttachment:focus {{ border: 2px solid {t.accent}; padding: 0; }}
+
 QListView#log {{ background: {t.surface_alt}; border: none; }}
 QScrollBar:vertical {{ background: transparent; width: 10px; margin: 2px; }}
 QScrollBar::handle:vertical {{ background: {t.border}; border-radius: 4px; min-height: 32px; }}

@@ -1,23 +1,39 @@
 """The main window: connection state, pairing, the send form and the conversation log.
 
 Threading: core events arrive through :class:`~.bridge.SessionBridge` signals (GUI thread).
-``Session.send`` (a durable database write), ``logout``, ``request_pairing_code``, the
-keyring and starting the local API run through :class:`~.bridge.Background`; at quit, the
-local API and the session stop on a thread of their own. ``refresh_qr`` and ``reconnect``
-only post a command to the session worker and return at once.
+``Session.send`` and ``send_media`` (durable writes), ``logout``, ``request_pairing_code``,
+the keyring, starting the local API, reading and checking a file to attach, decoding the
+log's pictures, and copying a file to open or save it run through
+:class:`~.bridge.Background`; at quit, the local API and the session stop on a thread of
+their own. ``refresh_qr`` and ``reconnect`` only post a command to the session worker and
+return at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence, QPaintEvent
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+    QPaintEvent,
+)
 from PySide6.QtWidgets import (
+    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -34,11 +50,21 @@ from ..core.session import StorageError, TextError
 from . import theme as themes
 from .banner import StatusBanner
 from .bridge import Background, SessionBridge
-from .compose import ComposeForm
+from .compose import ATTACH_SHORTCUT, PREVIEW_SIDE, ComposeForm, local_files
 from .dialogs import LocalApiDialog, about_box, logout_box
 from .icons import app_icon
 from .localapi import LocalApiServer, TokenInfo, TokenStore
-from .messages import LogView, MessageLog, jid_label
+from .media import (
+    PASTED_NAME,
+    Attachment,
+    MediaItem,
+    Thumbnails,
+    load_file,
+    load_image,
+    open_copy,
+    send_problem,
+)
+from .messages import Entry, LogView, MessageLog, jid_label
 from .pairing import PairingPage
 from .status import Action, account_text, describe, needs_ticking
 from .tray import Tray
@@ -53,6 +79,11 @@ LOG_LIMIT = 500
 SHUTDOWN_TIMEOUT = 4.0  # the session and the local API stop within this; the process ends within 5 s
 JOBS_GRACE = 1.0  # at quit, background calls (a message being queued) may finish for this long
 PAGE_PAIRING, PAGE_MESSAGES = 0, 1
+OPENED_FOLDER = "opened"  # in the data folder: received and sent files under their own names, to open
+
+
+class FileGone(Exception):
+    """A media file the log shows is not in the data folder (any more)."""
 
 
 class MainWindow(QMainWindow):
@@ -136,6 +167,11 @@ class MainWindow(QMainWindow):
 
         # ---- plumbing ----
         self.jobs = Background(self)
+        self.thumbnails = Thumbnails(session, self.jobs, self)
+        self.thumbnails.scale = self.devicePixelRatioF()
+        self.thumbnails.ready.connect(self.on_picture)
+        self.log_view.bubbles.thumbnails = self.thumbnails
+        self.setAcceptDrops(True)
         self._stopped.connect(self._shut_down)
         self.bridge = SessionBridge(session, self)
         self.bridge.stateChanged.connect(self.on_state)
@@ -144,6 +180,11 @@ class MainWindow(QMainWindow):
         self.bridge.incoming.connect(self.on_incoming)
         self.banner.actionTriggered.connect(self.on_banner_action)
         self.compose.sendRequested.connect(self.send)
+        self.compose.attachRequested.connect(self.choose_file)
+        self.compose.filesDropped.connect(self.attach_files)
+        self.compose.imagePasted.connect(self.attach_image)
+        self.log_view.openRequested.connect(self.open_media)
+        self.log_view.saveRequested.connect(self.save_media)
         self.pairing.refreshRequested.connect(self.refresh_qr)
         self.pairing.pairCodeRequested.connect(self.request_pairing_code)
         self.log_view.replyRequested.connect(self.compose.set_recipient)
@@ -163,11 +204,18 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
         self.reload_log()
         self.on_state(session.state)
+        self._remove_opened_copies()
 
     # ---- menus ----
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        self.attach_action = QAction("&Attach file…", self)
+        self.attach_action.setShortcut(QKeySequence(ATTACH_SHORTCUT))
+        self.attach_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.attach_action.triggered.connect(self.choose_file)
+        file_menu.addAction(self.attach_action)
+        file_menu.addSeparator()
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         self.quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
@@ -239,6 +287,7 @@ class MainWindow(QMainWindow):
             not self._paired and state.status is not Status.CONNECTED
         )
         page = PAGE_PAIRING if show_pairing else PAGE_MESSAGES
+        self.attach_action.setEnabled(page == PAGE_MESSAGES)
         if self.pages.currentIndex() != page:
             self.pages.setCurrentIndex(page)
             if page == PAGE_MESSAGES and self.isActiveWindow():
@@ -262,14 +311,36 @@ class MainWindow(QMainWindow):
             self.on_state(self._state.evolve(qr=code, qr_expires_at=expires_at))
 
     def on_message(self, event: Any) -> None:
+        before = self.model.entry(event.id)
         self.model.apply(event, lookup=self.session.message)
+        self._media_may_have_changed(before, self.model.entry(event.id))
         self.update_outbox()
 
     def on_incoming(self, event: IncomingMessage) -> None:
         self.model.apply(event)
+        entry = self.model.entry(event.id)
         if self.tray is not None and not (self.isVisible() and self.isActiveWindow()):
             who = event.push_name or jid_label(event.sender or event.chat)
-            self.tray.notify(who, event.text)
+            self.tray.notify(who, entry.summary if entry is not None else event.text)
+
+    def _media_may_have_changed(self, before: Entry | None, after: Entry | None) -> None:
+        """A file's state changed (stored, removed): its picture is loaded again."""
+        old = before.media if before is not None else None
+        new = after.media if after is not None else None
+        if old is not None and new is not None and (old.state, old.id) != (new.state, new.id):
+            self.thumbnails.forget(old.id)
+            self.log_view.relayout()
+
+    def on_picture(self, media_id: str, item: MediaItem | None) -> None:
+        """A picture for the log was decoded (or found missing); ``item`` is the file's
+        record as stored now."""
+        if item is not None:
+            self.model.update_media(item)
+        else:
+            for row in self.model.rows_with_media(media_id):
+                index = self.model.index(row)
+                self.model.dataChanged.emit(index, index)
+        self.log_view.relayout()
 
     def tick(self) -> None:
         now = time.time()
@@ -296,36 +367,265 @@ class MainWindow(QMainWindow):
         """Queue a message in the durable outbox, off the GUI thread (a database write)."""
         if self.compose.busy:
             return
+        if self.compose.has_attachment:
+            attachment = self.compose.attachment
+            if attachment is not None and attachment.ok:  # not while it is read, nor refused
+                self.send_file(recipient, text, attachment)
+            return
         self.compose.set_busy(True)
 
         def done(record: Any) -> None:
             log.info("message %s queued from the window", record.id, extra={"message_id": record.id})
-            self.compose.set_busy(False)
-            self.compose.sent(text)
-            if self._state.status is not Status.CONNECTED:
-                self.statusBar().showMessage("Queued: it goes out when wadesk is connected again.", 6000)
-            self.update_outbox()
-
-        def failed(exc: BaseException) -> None:
-            self.compose.set_busy(False)
-            if isinstance(exc, RecipientError):
-                self.compose.show_error(f"Recipient: {exc}")
-            elif isinstance(exc, TextError):
-                self.compose.show_error(f"Message: {exc}")
-            elif isinstance(exc, StorageError):
-                log.warning("queueing a message failed: %s", exc)
-                problem = "the disk is full" if exc.kind == "full" else f"its database is {exc.kind}"
-                self.compose.show_error(
-                    f"Not queued: wadesk cannot store messages right now ({problem}). "
-                    "Nothing was lost; try again in a moment."
-                )
-            else:
-                log.error("queueing a message failed: %s", exc)
-                self.compose.show_error(f"Could not queue the message: {exc}")
+            self._queued(text, None)
 
         self.jobs.run(
-            lambda: self.session.send(recipient, text, source="desktop")[0], done, failed, name="send"
+            lambda: self.session.send(recipient, text, source="desktop")[0],
+            done,
+            self._send_failed,
+            name="send",
         )
+
+    def send_file(self, recipient: str, caption: str, attachment: Attachment) -> None:
+        """Queue a media message: the file is copied into the data folder and checked by
+        the core on a worker thread, as it is now (it is read again, not taken from memory)."""
+        self.compose.set_busy(True)
+        session = self.session
+
+        def work() -> Any:
+            file: Any = attachment.data
+            if file is None:
+                assert attachment.path is not None
+                file = session.begin_media()
+                try:
+                    with open(attachment.path, "rb") as f:
+                        file.copy_from(f)
+                except BaseException:
+                    file.discard()
+                    raise
+            record, _created = session.send_media(
+                recipient,
+                file,
+                kind=attachment.kind,
+                mimetype=attachment.mimetype,
+                filename=attachment.filename,
+                caption=caption if caption.strip() else None,
+                source="desktop",
+            )
+            return record
+
+        def done(record: Any) -> None:
+            log.info(
+                "media message %s (%s) queued from the window",
+                record.id,
+                attachment.kind,
+                extra={"message_id": record.id},
+            )
+            self._queued(caption, attachment)
+
+        self.jobs.run(work, done, self._send_failed, name="send-media")
+
+    def _queued(self, text: str, attachment: Attachment | None) -> None:
+        self.compose.set_busy(False)
+        self.compose.sent(text, attachment)
+        if self._state.status is not Status.CONNECTED:
+            self.statusBar().showMessage("Queued: it goes out when wadesk is connected again.", 6000)
+        self.update_outbox()
+
+    def _send_failed(self, exc: BaseException) -> None:
+        self.compose.set_busy(False)
+        file_problem = send_problem(exc)
+        if isinstance(exc, RecipientError):
+            self.compose.show_error(f"Recipient: {exc}")
+        elif isinstance(exc, TextError):
+            subject = "Caption" if self.compose.has_attachment else "Message"
+            self.compose.show_error(f"{subject}: {exc}")
+        elif isinstance(exc, StorageError):
+            log.warning("queueing a message failed: %s", exc)
+            problem = "the disk is full" if exc.kind == "full" else f"its database is {exc.kind}"
+            self.compose.show_error(
+                f"Not queued: wadesk cannot store messages right now ({problem}). "
+                "Nothing was lost; try again in a moment."
+            )
+        elif file_problem is not None:
+            log.info("a file was not sent: %s", exc)
+            self.compose.show_error(file_problem)
+        else:
+            log.error("queueing a message failed: %s", exc)
+            self.compose.show_error(f"Could not queue the message: {exc}")
+
+    # ---- attachments ----
+    def choose_file(self) -> None:
+        """The Attach button and Ctrl+O: a file dialog, then the file is attached."""
+        if self.pages.currentIndex() != PAGE_MESSAGES:
+            return
+        start = str(self.settings.value("media/attach_folder", "") or "") or QStandardPaths.writableLocation(
+            QStandardPaths.StandardLocation.HomeLocation
+        )
+        path, _filter = QFileDialog.getOpenFileName(self, "Attach a file", start, "All files (*)")
+        if path:
+            self.settings.setValue("media/attach_folder", str(Path(path).parent))
+            self.attach_file(Path(path))
+
+    def attach_files(self, files: list[Path]) -> None:
+        """Files dropped or pasted: the first is attached (one file per message)."""
+        if not files:
+            return
+        if len(files) > 1:
+            self.statusBar().showMessage(f"One file per message: {files[0].name} is attached.", 8000)
+        self.attach_file(files[0])
+
+    def attach_file(self, path: Path) -> None:
+        """Read and check a file on a worker thread, then show it in the form."""
+        path = Path(path)
+        token = self.compose.begin_attachment(path.name or str(path))
+        limit = self.session.max_media_bytes
+        side = max(1, round(PREVIEW_SIDE * self.devicePixelRatioF()))
+        self.jobs.run(
+            lambda: load_file(path, limit, side),
+            lambda attachment: self._attached(attachment, token),
+            lambda exc: self._attached(
+                Attachment.refused(path.name, f"The file cannot be read: {exc}"), token
+            ),
+            name="attach",
+        )
+
+    def attach_image(self, image: QImage) -> None:
+        """A pasted image: encoded as PNG and checked on a worker thread."""
+        token = self.compose.begin_attachment(PASTED_NAME)
+        limit = self.session.max_media_bytes
+        side = max(1, round(PREVIEW_SIDE * self.devicePixelRatioF()))
+        picture = QImage(image)
+        self.jobs.run(
+            lambda: load_image(picture, limit, side),
+            lambda attachment: self._attached(attachment, token),
+            lambda exc: self._attached(
+                Attachment.refused(PASTED_NAME, f"The image cannot be sent: {exc}"), token
+            ),
+            name="attach",
+        )
+
+    def _attached(self, attachment: Attachment, token: int) -> None:
+        if not self.compose.set_attachment(attachment, token):
+            return  # removed or replaced meanwhile
+        if attachment.error:
+            log.info("a file to attach was refused: %s", attachment.error)
+        if self.isActiveWindow():
+            (self.compose.recipient if self.compose.recipient_ok is None else self.compose.message).setFocus()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.pages.currentIndex() == PAGE_MESSAGES and local_files(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if self.pages.currentIndex() == PAGE_MESSAGES and local_files(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = local_files(event.mimeData())
+        if self.pages.currentIndex() != PAGE_MESSAGES or not files:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.attach_files(files)
+
+    # ---- files in the log ----
+    def _stored_file(self, item: MediaItem) -> tuple[MediaItem, Path | None]:
+        """Worker thread: the file's record as stored now, and where the file is (None: not here)."""
+        record = self.session.media(item.id)
+        if record is None:
+            raise FileGone("it is no longer in the data folder")
+        return MediaItem.from_record(record), self.session.media_path(record)
+
+    def _refresh_media(self, old: MediaItem, fresh: MediaItem) -> None:
+        if fresh != old:
+            if (fresh.state, fresh.reason) != (old.state, old.reason):
+                self.thumbnails.forget(fresh.id)
+            self.model.update_media(fresh)
+            self.log_view.relayout()
+
+    def _not_here(self, item: MediaItem) -> None:
+        why = item.state_text or "the file is missing from the data folder"
+        self.statusBar().showMessage(f"{item.title} is not on this computer: {why}.", 10000)
+
+    def open_media(self, entry: Entry) -> None:
+        """Open a message's file with the system's viewer (a double click, or Space)."""
+        item = entry.media
+        if item is None:
+            return
+        folder = self.data.path / OPENED_FOLDER
+
+        def work() -> tuple[MediaItem, Path | None]:
+            fresh, path = self._stored_file(item)
+            return fresh, (open_copy(fresh, path, folder) if path is not None else None)
+
+        def done(result: tuple[MediaItem, Path | None]) -> None:
+            fresh, path = result
+            self._refresh_media(item, fresh)
+            if path is None:
+                self._not_here(fresh)
+            elif QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+                self.statusBar().showMessage(f"Opened {fresh.title}", 4000)
+            else:
+                self.statusBar().showMessage(
+                    f"No program could open {fresh.title}; Save as… keeps a copy elsewhere.", 10000
+                )
+
+        def failed(exc: BaseException) -> None:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.statusBar().showMessage(f"{item.title} cannot be opened: {reason}", 10000)
+
+        self.jobs.run(work, done, failed, name="open-media")
+
+    def save_media(self, entry: Entry) -> None:
+        """Save a copy of a message's file where the user chooses."""
+        item = entry.media
+        if item is None:
+            return
+
+        def chosen(result: tuple[MediaItem, Path | None]) -> None:
+            fresh, path = result
+            self._refresh_media(item, fresh)
+            if path is None:
+                self._not_here(fresh)
+                return
+            folder = str(
+                self.settings.value("media/save_folder", "") or ""
+            ) or QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DownloadLocation)
+            target, _filter = QFileDialog.getSaveFileName(
+                self, "Save as", str(Path(folder) / fresh.save_name())
+            )
+            if not target:
+                return
+            self.settings.setValue("media/save_folder", str(Path(target).parent))
+            self.jobs.run(
+                lambda: shutil.copyfile(path, target),
+                lambda _: self.statusBar().showMessage(f"Saved {fresh.title} as {target}", 8000),
+                lambda exc: failed(exc, "saved"),
+                name="save-media",
+            )
+
+        def failed(exc: BaseException, what: str = "saved") -> None:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.statusBar().showMessage(f"{item.title} cannot be {what}: {reason}", 10000)
+
+        self.jobs.run(lambda: self._stored_file(item), chosen, failed, name="save-media")
+
+    def _remove_opened_copies(self) -> None:
+        """The copies made to open files last time go (their viewers have closed by now);
+        the folder is renamed first, so that a file opened meanwhile is not touched."""
+        folder = self.data.path / OPENED_FOLDER
+        if folder.exists():
+            try:
+                folder.rename(folder.with_name(f"{OPENED_FOLDER}.old-{time.time_ns()}"))
+            except OSError as exc:
+                log.warning("cannot remove the copies of opened files in %s: %s", folder, exc)
+        old = list(self.data.path.glob(f"{OPENED_FOLDER}.old-*"))
+        if old:
+            self.jobs.run(lambda: [shutil.rmtree(p, ignore_errors=True) for p in old], name="cleanup")
 
     def request_pairing_code(self, phone: str) -> None:
         def failed(exc: BaseException) -> None:
@@ -509,6 +809,7 @@ class MainWindow(QMainWindow):
         self.save_geometry()
         self.ticker.stop()
         self.bridge.close()
+        self.thumbnails.close()
         self.jobs.close()
         if self.tray is not None:
             self.tray.hide()
