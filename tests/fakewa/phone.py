@@ -32,7 +32,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message, SenderKeyDistribu
 from . import signal_lite as sl
 from .codec import JID, S_WHATSAPP_NET, Node
 from .keys import SignKeyPair, x25519_pub
-from .server import FakeWAServer, WAConnection
+from .server import FakeWAServer, IqError, WAConnection
 
 log = logging.getLogger("fakewa")
 
@@ -338,14 +338,16 @@ class Directory:
 
     def _groups_iq(self, conn: WAConnection, iq: Node) -> list[Node] | None:
         """Group info (``<query request="interactive"/>`` to the group) and the joined groups
-        (``<participating>`` to ``@g.us``)."""
+        (``<participating>`` to ``@g.us``); an unknown group is a 404 error."""
         if iq.child("participating") is not None:
             with self._lock:
                 groups = list(self.groups.values())
             self.server.record("group-list", len(groups))
             return [Node("groups", {}, [g.node() for g in groups])]
         to = iq.attrs.get("to")
-        if iq.child("query") is not None and isinstance(to, JID) and to.user in self.groups:
+        if iq.child("query") is not None and isinstance(to, JID):
+            if to.user not in self.groups:
+                raise IqError(404, "item-not-found")
             self.server.record("group-info", to)
             return [self.groups[to.user].node()]
         return None

@@ -71,6 +71,14 @@ IqHandler = Callable[["WAConnection", Node], "list[Node] | None"]
 NodeHook = Callable[["WAConnection", Node], bool]
 
 
+class IqError(Exception):
+    """Raised by an iq handler: the server answers ``<iq type="error"><error code text/></iq>``."""
+
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(f"{code} {text}")
+        self.code, self.text = code, text
+
+
 class WAConnection:
     """One client connection: WA framing, Noise transport encryption and node dispatch."""
 
@@ -215,7 +223,8 @@ class FakeWAServer:
 
     ``root`` is the key that signs the Noise certificate chain; the client must have it
     patched in as its pinned WhatsApp root. Protocol behaviour is extended through
-    :attr:`iq_handlers` (by xmlns) and :attr:`node_hooks` (return True to consume a node).
+    :attr:`iq_handlers` (by xmlns; a handler raises :class:`IqError` for an error answer)
+    and :attr:`node_hooks` (return True to consume a node).
     """
 
     def __init__(
@@ -501,7 +510,14 @@ class FakeWAServer:
                 self.record("iq-" + typ, node)
                 return
             handler = self.iq_handlers.get(node.attrs.get("xmlns", ""))
-            content = handler(conn, node) if handler else None
+            try:
+                content = handler(conn, node) if handler else None
+            except IqError as e:
+                error = Node("error", {"code": str(e.code), "text": e.text})
+                conn.send_node(
+                    Node("iq", {"from": S_WHATSAPP_NET, "type": "error", "id": node.attrs["id"]}, [error])
+                )
+                return
             conn.send_node(
                 Node("iq", {"from": S_WHATSAPP_NET, "type": "result", "id": node.attrs["id"]}, content)
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from neonize.events import MessageEv
+from neonize.exc import GetGroupInfoError
 from neonize.utils import build_jid
 
 from fakewa import signal_lite as sl
@@ -183,3 +184,14 @@ def test_lid_group_with_hidden_number(fake_wa: FakeWhatsApp, paired: BareClient)
     sent = paired.client.send_message(build_jid(gid.split("@")[0], "g.us"), "hello all")
     assert fake_wa.wait_group_text_from_client(gid, hidden.phone) == (sent.ID, "hello all")
     assert fake_wa.wait_group_text_from_client(gid, known.phone) == (sent.ID, "hello all")
+
+
+@pytest.mark.e2e
+def test_unknown_group(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
+    with pytest.raises(GetGroupInfoError, match="group does not exist"):
+        paired.client.get_group_info(build_jid("120363000000000001", "g.us"))
+    assert list(paired.client.get_joined_groups()) == []
+    with pytest.raises(KeyError, match="no fake group"):
+        fake_wa.group("120363000000000001@g.us")
+    with pytest.raises(ValueError, match="addressing_mode"):
+        fake_wa.create_group("Bad", [PEER], addressing_mode="phone")
