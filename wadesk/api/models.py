@@ -331,6 +331,14 @@ class Message(Struct, kw_only=True):
     chat: Annotated[str, Meta(description="in: the chat's JID")] | UnsetType = UNSET
     sender: Annotated[str | None, Meta(description="in: the sender's JID")] | UnsetType = UNSET
     push_name: Annotated[str | None, Meta(description="in: the sender's name")] | UnsetType = UNSET
+    sender_phone: (
+        Annotated[str | None, Meta(description="in: the sender's number (E.164), when WhatsApp revealed it")]
+        | UnsetType
+    ) = UNSET
+    sender_lid: (
+        Annotated[str | None, Meta(description="in: the sender's LID (…@lid), when known")] | UnsetType
+    ) = UNSET
+    mentions: Annotated[list[str], Meta(description="the JIDs the message mentions")]
     text: str
     status: MessageStatus
     wa_id: Annotated[str | None, Meta(description="WhatsApp's message id (sent, received)")]

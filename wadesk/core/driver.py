@@ -182,12 +182,42 @@ class IncomingMedia(MediaFacts):
 class Incoming(DriverEvent):
     wa_id: str
     chat: str
-    sender: str
+    sender: str  # the phone-number JID when WhatsApp gave one, else the LID
     push_name: str
     text: str
     timestamp: float
     is_group: bool
     media: IncomingMedia | None = None
+    sender_lid: str | None = None  # …@lid, when known
+    mentions: tuple[str, ...] = ()  # the JIDs the message mentions
+
+
+@dataclass(frozen=True)
+class Participant:
+    jid: str
+    lid: str | None
+    phone: str | None  # digits, when WhatsApp revealed the number
+    admin: bool
+    superadmin: bool
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    jid: str
+    name: str
+    topic: str
+    announce: bool  # only admins may send
+    locked: bool  # only admins may change the group's settings
+    owner: str
+    created: float
+    participants: tuple[Participant, ...]
+
+
+@dataclass(frozen=True)
+class NumberCheck:
+    query: str  # what was asked (+digits)
+    on_whatsapp: bool
+    jid: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -384,6 +414,19 @@ def media_of(message: Any) -> IncomingMedia | None:
     return None
 
 
+def mentions_of(message: Any) -> tuple[str, ...]:
+    """The JIDs a message mentions (its context info's mentionedJID)."""
+    if message is None:
+        return ()
+    for inner in _WRAPPERS:
+        if message.HasField(inner):
+            return mentions_of(getattr(message, inner).message)
+    for name in ("extendedTextMessage", "imageMessage", "videoMessage", "documentMessage"):
+        if message.HasField(name) and getattr(message, name).HasField("contextInfo"):
+            return tuple(getattr(message, name).contextInfo.mentionedJID)
+    return ()
+
+
 def unix_seconds(value: float | int | None) -> float:
     """A neonize timestamp as Unix seconds: MessageInfo.Timestamp comes in milliseconds,
     other events in seconds. Anything past the year 5138 in seconds is milliseconds."""
@@ -547,13 +590,18 @@ class NeonizeDriver:
         finally:
             self._gate.leave()
 
-    def send_text(self, jid: str, text: str) -> SendResult:
-        user, _, server = jid.partition("@")
-        target = load_neonize()["jid_class"](
-            User=user, Server=server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False
-        )
+    def send_text(self, jid: str, text: str, mentions: tuple[str, ...] = ()) -> SendResult:
+        target = _jid(jid)
+        message: Any = text
+        if mentions:  # an extended text with the mentioned JIDs, as WhatsApp's clients send it
+            proto = load_neonize()["proto"]
+            message = proto.Message(
+                extendedTextMessage=proto.ExtendedTextMessage(
+                    text=text, contextInfo=proto.ContextInfo(mentionedJID=list(mentions))
+                )
+            )
         try:
-            response = self._call("send_message", target, text)
+            response = self._call("send_message", target, message)
         except NotRunning:
             raise
         except DriverError as exc:
@@ -591,6 +639,46 @@ class NeonizeDriver:
         except DriverError as exc:
             low = str(exc).lower()
             raise DownloadFailed(str(exc), final=any(m in low for m in _FINAL_DOWNLOAD)) from exc
+
+    # -- groups and contacts --
+    def joined_groups(self) -> list[GroupInfo]:
+        return [_group(g) for g in self._call("get_joined_groups")]
+
+    def group_info(self, jid: str) -> GroupInfo:
+        return _group(self._call("get_group_info", _jid(jid)))
+
+    def check_numbers(self, phones: list[str]) -> list[NumberCheck]:
+        """Ask WhatsApp which numbers (digits) have an account. neonize needs the + and
+        raises on an empty answer: no answer means none of them."""
+        try:
+            answers = self._call("is_on_whatsapp", *[f"+{p}" for p in phones])
+        except DriverError as exc:
+            if "empty" in str(exc).lower() or "no result" in str(exc).lower():
+                return [NumberCheck(f"+{p}", False, None) for p in phones]
+            raise
+        found = {str(a.Query).lstrip("+"): a for a in answers}
+        out = []
+        for p in phones:
+            a = found.get(p)
+            out.append(
+                NumberCheck(f"+{p}", bool(a.IsIn) if a else False, _jid_str(a.JID) or None if a else None)
+            )
+        return out
+
+    def lid_of(self, jid: str) -> str | None:
+        """The LID whatsmeow's store maps this phone-number JID to, if it knows one."""
+        try:
+            found = self._call("get_lid_from_pn", _jid(jid))
+        except DriverError:
+            return None
+        return _jid_str(found) or None
+
+    def phone_jid_of(self, lid: str) -> str | None:
+        try:
+            found = self._call("get_pn_from_lid", _jid(lid))
+        except DriverError:
+            return None
+        return _jid_str(found) or None
 
     def pair_phone(self, phone_digits: str) -> str:
         return str(self._call("PairPhone", phone_digits, True))
@@ -673,8 +761,13 @@ class NeonizeDriver:
             log.debug("ignoring a message with neither text nor media %s", e.Info.ID)
             return
         sender = source.Sender
-        if sender.Server == "lid" and source.SenderAlt.User:
-            sender = source.SenderAlt
+        lid = None
+        if sender.Server == "lid":
+            lid = _jid_str(sender)
+            if source.SenderAlt.User:
+                sender = source.SenderAlt
+        elif source.SenderAlt.Server == "lid" and source.SenderAlt.User:
+            lid = _jid_str(source.SenderAlt)
         self._post(
             Incoming(
                 self.id,
@@ -686,6 +779,8 @@ class NeonizeDriver:
                 timestamp=unix_seconds(e.Info.Timestamp),
                 is_group=bool(source.IsGroup),
                 media=media,
+                sender_lid=lid,
+                mentions=mentions_of(e.Message),
             )
         )
 
@@ -702,6 +797,36 @@ class NeonizeDriver:
                 timestamp=float(e.Timestamp or time.time()),
             )
         )
+
+
+def _jid(jid: str) -> Any:
+    user, _, server = jid.partition("@")
+    return load_neonize()["jid_class"](
+        User=user, Server=server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False
+    )
+
+
+def _group(g: Any) -> GroupInfo:
+    participants = tuple(
+        Participant(
+            jid=_jid_str(p.JID),
+            lid=_jid_str(p.LID) or None,
+            phone=(p.PhoneNumber.User or None) if p.HasField("PhoneNumber") else None,
+            admin=bool(p.IsAdmin or p.IsSuperAdmin),
+            superadmin=bool(p.IsSuperAdmin),
+        )
+        for p in g.Participants
+    )
+    return GroupInfo(
+        jid=_jid_str(g.JID),
+        name=g.GroupName.Name,
+        topic=g.GroupTopic.Topic,
+        announce=bool(g.GroupAnnounce.IsAnnounce),
+        locked=bool(g.GroupLocked.isLocked) if g.HasField("GroupLocked") else False,
+        owner=_jid_str(g.OwnerJID),
+        created=unix_seconds(g.GroupCreated) if g.GroupCreated else 0.0,
+        participants=participants,
+    )
 
 
 def build_media_message(proto: Any, media: OutgoingMedia, upload: Any) -> Any:

@@ -217,3 +217,7 @@ class IncomingMessage(Event):
     # a media message: kind, mimetype, size, sha256, filename, caption, seconds, width,
     # height, state (stored, unavailable, skipped, pending) and url (GET /media/<id>)
     media: dict[str, Any] | None = None
+    sender_phone: str | None = None  # E.164, when WhatsApp revealed the number
+    sender_lid: str | None = None  # …@lid, when known
+    mentions: tuple[str, ...] = ()  # the JIDs mentioned
+    mentioned_me: bool = False  # this account is among them

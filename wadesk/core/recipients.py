@@ -21,6 +21,7 @@ from phonenumbers import NumberParseException, ValidationResult
 
 USER_SERVER = "s.whatsapp.net"
 GROUP_SERVER = "g.us"
+LID_SERVER = "lid"
 
 # Characters people put into phone numbers for readability.
 _SEPARATORS = re.compile(r"[\s\-./()\u00a0\u2010-\u2015]+")
@@ -52,13 +53,18 @@ class Recipient:
         return self.jid.partition("@")[0]
 
     @property
+    def is_lid(self) -> bool:
+        """A person addressed by their LID: the phone number is not known from it."""
+        return self.jid.endswith("@" + LID_SERVER)
+
+    @property
     def phone(self) -> str | None:
-        """The number in E.164 form ("+4915123456789"), or None for a group."""
-        return None if self.is_group else "+" + self.user
+        """The number in E.164 form ("+4915123456789"), or None for a group or a LID."""
+        return None if self.is_group or self.is_lid else "+" + self.user
 
     def display(self) -> str:
         """A readable form: an internationally formatted number, or the group JID."""
-        if self.is_group:
+        if self.is_group or self.is_lid:
             return self.jid
         return format_phone(self.user)
 
@@ -97,8 +103,10 @@ def _parse_jid(text: str) -> Recipient:
         if not _DIGITS.fullmatch(user):
             raise RecipientError(f"'{text}' is not a valid WhatsApp user ID (expected digits@s.whatsapp.net)")
         return Recipient(jid=f"{_parse_phone('+' + user)}@{USER_SERVER}", is_group=False)
-    if server == "lid":
-        raise RecipientError("LID addresses (…@lid) are not supported: use the phone number instead")
+    if server == LID_SERVER:
+        if not _DIGITS.fullmatch(user) or not 5 <= len(user) <= 25:
+            raise RecipientError(f"'{text}' is not a valid LID (expected digits@lid)")
+        return Recipient(jid=f"{user}@{LID_SERVER}", is_group=False)
     if server == "broadcast" or server == "newsletter":
         raise RecipientError(f"sending to {server} addresses is not supported")
     raise RecipientError(f"'{text}' is not a WhatsApp ID: the part after @ must be s.whatsapp.net or g.us")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import queue
 import random
@@ -72,6 +73,7 @@ from .store import (
     MEDIA_STORED,
     MEDIA_UNAVAILABLE,
     RECEIPT_RANK,
+    Contact,
     IdempotencyConflict,
     MediaRecord,
     MessageRecord,
@@ -81,6 +83,7 @@ from .store import (
     StorageHealth,
     Store,
     WebhookQueue,
+    phone_of,
     request_hash,
 )
 
@@ -112,6 +115,8 @@ __all__ = [
     "MEDIA_SKIPPED",
     "MEDIA_STORED",
     "MEDIA_UNAVAILABLE",
+    "Contact",
+    "GroupNotFound",
     "IdempotencyConflict",
     "MediaError",
     "MediaRecord",
@@ -130,6 +135,10 @@ __all__ = [
 
 class SessionError(RuntimeError):
     """The request cannot be served in the current state; the message says why."""
+
+
+class GroupNotFound(SessionError):
+    """WhatsApp says there is no such group (or this account is not in it)."""
 
 
 class TextError(ValueError):
@@ -395,8 +404,12 @@ class Session:
         *,
         idempotency_key: str | None = None,
         source: str | None = None,
+        mentions: tuple[str, ...] = (),
+        mention_all: bool = False,
     ) -> tuple[MessageRecord, bool]:
-        """Queue a text message durably; returns (record, created) at once.
+        """Queue a text message durably; returns (record, created) at once. In a group,
+        ``mentions`` (recipients) and ``mention_all`` mention people: the text gets the
+        "@number" WhatsApp shows for each one it does not name already.
 
         Raises :class:`RecipientError` or :class:`TextError` for bad input and
         :class:`IdempotencyConflict` if the key was used for a different request, and
@@ -405,7 +418,20 @@ class Session:
         """
         target: Recipient = parse_recipient(recipient)
         validate_text(text)
-        fingerprint = request_hash(target.jid, text)
+        jids: list[str] = []
+        if mention_all:
+            if not target.is_group:
+                raise RecipientError("mention_all needs a group")
+            jids = [p.jid for p in self.group(target.jid).participants]
+        for m in mentions:
+            jids.append(parse_recipient(m).jid)
+        jids = list(dict.fromkeys(jids))
+        for jid in jids:
+            user = jid.partition("@")[0]
+            if f"@{user}" not in text:
+                text = f"{text} @{user}"
+        validate_text(text)
+        fingerprint = request_hash(target.jid, text, *jids)
         with self._emit_lock:  # 'queued' is published before the sender can report 'sent'
             record, created = self.store.enqueue(
                 target.jid,
@@ -414,12 +440,66 @@ class Session:
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
                 source=source,
+                mentions=tuple(jids),
             )
             if created:
                 self._emit(MessageQueued(id=record.id, to=record.chat, text=text))
         if created:
             self._wake_sender()
         return record, created
+
+    # ---- groups and contacts ----------------------------------------------------------------
+    def _connected_driver(self) -> Any:
+        driver = self._driver
+        if driver is None or self.state.status is not Status.CONNECTED:
+            raise SessionError(f"not connected to WhatsApp (now: {self.state.status.value})")
+        return driver
+
+    def groups(self) -> list[drv.GroupInfo]:
+        """The groups this account is in (asks WhatsApp). Raises :class:`SessionError`."""
+        try:
+            return list(self._connected_driver().joined_groups())
+        except drv.DriverError as exc:
+            raise SessionError(f"WhatsApp did not list the groups: {exc}") from exc
+
+    def group(self, jid: str) -> drv.GroupInfo:
+        """One group with its participants. Raises :class:`RecipientError` for a bad JID,
+        :class:`GroupNotFound` when WhatsApp says there is no such group, else SessionError."""
+        target = parse_recipient(jid)
+        if not target.is_group:
+            raise RecipientError("is not a group ID (…@g.us)")
+        try:
+            return self._connected_driver().group_info(target.jid)
+        except drv.DriverError as exc:
+            low = str(exc).lower()
+            if "not exist" in low or "404" in low or "not-authorized" in low or "forbidden" in low:
+                raise GroupNotFound(str(exc)) from exc
+            raise SessionError(f"WhatsApp did not describe the group: {exc}") from exc
+
+    def check_numbers(self, phones: list[str]) -> list[dict[str, Any]]:
+        """Whether each phone number has a WhatsApp account: phone, on_whatsapp, jid, lid.
+        Answers are remembered (see :meth:`send`). Raises RecipientError, SessionError."""
+        targets = [parse_recipient(p) for p in phones]
+        for t in targets:
+            if t.is_group or t.is_lid:
+                raise RecipientError(f"{t.jid} is not a phone number")
+        driver = self._connected_driver()
+        try:
+            answers = driver.check_numbers([t.user for t in targets])
+        except drv.DriverError as exc:
+            raise SessionError(f"WhatsApp did not answer: {exc}") from exc
+        out = []
+        for t, a in zip(targets, answers, strict=True):
+            self.store.record_check(t.jid, a.on_whatsapp)
+            lid = driver.lid_of(t.jid) if a.on_whatsapp else None
+            if lid:
+                self.store.meet(t.jid, lid)
+            out.append({"phone": t.phone, "on_whatsapp": a.on_whatsapp, "jid": a.jid or t.jid, "lid": lid})
+        return out
+
+    def contacts(self, *, limit: int = 50, offset: int = 0) -> list[Contact]:
+        """The people wadesk exchanged messages with, most recent first."""
+        return self.store.contacts(limit=limit, offset=offset)
 
     def begin_media(self) -> Incoming:
         """A temporary file in the data folder for a media file a client sends: ``write``
@@ -970,6 +1050,8 @@ class Session:
             timestamp=ev.timestamp,
             is_group=ev.is_group,
             media=new,
+            sender_lid=ev.sender_lid,
+            mentions=ev.mentions,
         )
         if record is None:  # WhatsApp delivered it again (stored already)
             return
@@ -984,6 +1066,9 @@ class Session:
             self._downloads_cv.notify_all()
 
     def _emit_incoming(self, record: MessageRecord) -> None:
+        mentions = tuple(json.loads(record.mentions)) if record.mentions else ()
+        account = self.state.account
+        me = {account.jid.partition(":")[0].partition("@")[0]} if account else set()
         self._emit(
             IncomingMessage(
                 id=record.id,
@@ -995,6 +1080,10 @@ class Session:
                 timestamp=record.wa_timestamp or record.created_at,
                 is_group=record.is_group,
                 media=record.media.to_dict() if record.media else None,
+                sender_phone=phone_of(record.sender),
+                sender_lid=record.sender_lid,
+                mentions=mentions,
+                mentioned_me=any(m.partition("@")[0].partition(":")[0] in me for m in mentions),
             )
         )
 
@@ -1252,6 +1341,8 @@ class Session:
             try:
                 if outgoing is not None:
                     result = driver.send_media(record.chat, outgoing)
+                elif record.mentions:
+                    result = driver.send_text(record.chat, record.text, tuple(json.loads(record.mentions)))
                 else:
                     result = driver.send_text(record.chat, record.text)
             finally:

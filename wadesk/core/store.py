@@ -117,6 +117,22 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX media_pending ON media (next_attempt_at) WHERE state = 'pending';
     ALTER TABLE messages ADD COLUMN media_id TEXT REFERENCES media (id);
     """,
+    """
+    ALTER TABLE messages ADD COLUMN sender_lid TEXT;
+    ALTER TABLE messages ADD COLUMN mentions TEXT;
+    CREATE TABLE contacts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        jid TEXT UNIQUE,
+        lid TEXT UNIQUE,
+        push_name TEXT,
+        on_whatsapp INTEGER,
+        checked_at REAL,
+        last_seen REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX contacts_last_seen ON contacts (last_seen);
+    """,
 )
 
 # the unfinished outgoing messages, as the partial index messages_unfinished spells it
@@ -165,6 +181,8 @@ class MessageRecord:
     possible_duplicate: bool = False  # an earlier attempt may have reached WhatsApp
     media_id: str | None = None
     media: MediaRecord | None = None
+    sender_lid: str | None = None
+    mentions: str | None = None  # JSON list of JIDs
     seq: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,13 +190,46 @@ class MessageRecord:
         out.pop("seq")
         out.pop("next_attempt_at")
         out.pop("media_id")
+        out["mentions"] = json.loads(self.mentions) if self.mentions else []
+        if self.direction == "in":
+            out["sender_phone"] = phone_of(self.sender)
         out["media"] = self.media.to_dict() if self.media is not None else None
         out["is_group"] = bool(self.is_group)
         if self.direction == "out":
             out["to"] = out.pop("chat")
             out.pop("sender")
             out.pop("push_name")
+            out.pop("sender_lid")
         return out
+
+
+def phone_of(jid: str | None) -> str | None:
+    """'+4915…' for a phone-number JID, None for a LID or nothing."""
+    if not jid or not jid.endswith("@s.whatsapp.net"):
+        return None
+    return "+" + jid.partition("@")[0].partition(":")[0]
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A person wadesk has met: by phone-number JID, LID, or both once both are known."""
+
+    jid: str | None
+    lid: str | None
+    push_name: str | None
+    on_whatsapp: bool | None
+    checked_at: float | None
+    last_seen: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "phone": phone_of(self.jid),
+            "jid": self.jid,
+            "lid": self.lid,
+            "push_name": self.push_name,
+            "on_whatsapp": self.on_whatsapp,
+            "last_seen": self.last_seen,
+        }
 
 
 class StorageError(Exception):
@@ -338,6 +389,11 @@ _MEDIA_FIELDS = (
 )
 
 
+def _contact(row: Any) -> Contact:
+    on = row[3]
+    return Contact(row[0], row[1], row[2], None if on is None else bool(on), row[4], row[5])
+
+
 def _media_record(row: Any) -> MediaRecord:
     """A MediaRecord from a row of ``SELECT {_MEDIA_COLUMNS}``."""
     values = dict(zip(_MEDIA_FIELDS, tuple(row)[: len(_MEDIA_FIELDS)], strict=True))
@@ -490,6 +546,7 @@ class Store:
         fingerprint: str = "",
         source: str | None = None,
         media: NewMedia | None = None,
+        mentions: tuple[str, ...] = (),
     ) -> tuple[MessageRecord, bool]:
         """Durably queue a message (with ``media``: a media message whose file is in place).
         Returns (record, created); created is False when the idempotency key was seen within
@@ -516,9 +573,19 @@ class Store:
             media_id = self._insert_media(db, "out", media, now) if media is not None else None
             cur = db.execute(
                 "INSERT INTO messages (id, direction, chat, text, status, is_group, source, media_id,"
-                " created_at, updated_at)"
-                " VALUES (?, 'out', ?, ?, 'queued', ?, ?, ?, ?, ?)",
-                (message_id, chat, text, int(is_group), source, media_id, now, now),
+                " mentions, created_at, updated_at)"
+                " VALUES (?, 'out', ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                (
+                    message_id,
+                    chat,
+                    text,
+                    int(is_group),
+                    source,
+                    media_id,
+                    json.dumps(list(mentions)) if mentions else None,
+                    now,
+                    now,
+                ),
             )
             seq = cur.lastrowid
             # the chat's head stays if it has one (it is older)
@@ -688,6 +755,8 @@ class Store:
         timestamp: float,
         is_group: bool,
         media: NewMedia | None = None,
+        sender_lid: str | None = None,
+        mentions: tuple[str, ...] = (),
     ) -> MessageRecord | None:
         """Store a received message; None if this WhatsApp id was stored already (redelivery)."""
         now = time.time()
@@ -700,8 +769,8 @@ class Store:
             media_id = self._insert_media(db, "in", media, now) if media is not None else None
             db.execute(
                 "INSERT INTO messages (id, direction, chat, sender, push_name, text, status, wa_id,"
-                " wa_timestamp, is_group, media_id, created_at, updated_at)"
-                " VALUES (?, 'in', ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?)",
+                " wa_timestamp, is_group, media_id, sender_lid, mentions, created_at, updated_at)"
+                " VALUES (?, 'in', ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     message_id,
                     chat,
@@ -712,9 +781,15 @@ class Store:
                     timestamp,
                     int(is_group),
                     media_id,
+                    sender_lid,
+                    json.dumps(list(mentions)) if mentions else None,
                     now,
                     now,
                 ),
+            )
+            phone_jid = sender if sender.endswith("@s.whatsapp.net") else None
+            self._meet(
+                db, phone_jid, sender_lid or (sender if sender.endswith("@lid") else None), push_name, now
             )
             return self._with_media(
                 db, self._record(db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone())
@@ -750,6 +825,67 @@ class Store:
         sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ?"
         rows = self.query(sql, (*params, limit))
         return self._attach_media([r for r in (self._record(row) for row in rows) if r is not None])
+
+    # -- contacts --
+    @staticmethod
+    def _meet(
+        db: sqlite3.Connection, jid: str | None, lid: str | None, push_name: str | None, now: float
+    ) -> None:
+        """Remember a person; one row per person, merged when a LID and a number meet."""
+        if not jid and not lid:
+            return
+        by_jid = db.execute("SELECT id, lid FROM contacts WHERE jid = ?", (jid,)).fetchone() if jid else None
+        by_lid = db.execute("SELECT id, jid FROM contacts WHERE lid = ?", (lid,)).fetchone() if lid else None
+        if by_jid and by_lid and by_jid[0] != by_lid[0]:  # met twice, now known as one
+            db.execute("DELETE FROM contacts WHERE id = ?", (by_lid[0],))
+            by_lid = None
+        row = by_jid or by_lid
+        if row is None:
+            db.execute(
+                "INSERT INTO contacts (jid, lid, push_name, last_seen, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (jid, lid, push_name or None, now, now, now),
+            )
+            return
+        db.execute(
+            "UPDATE contacts SET jid = coalesce(?, jid), lid = coalesce(?, lid),"
+            " push_name = coalesce(?, push_name), last_seen = ?, updated_at = ? WHERE id = ?",
+            (jid, lid, push_name or None, now, now, row[0]),
+        )
+
+    def meet(self, jid: str | None, lid: str | None, push_name: str | None = None) -> None:
+        with self.transaction("contact") as db:
+            self._meet(db, jid, lid, push_name, time.time())
+
+    def record_check(self, jid: str, on_whatsapp: bool) -> None:
+        """Remember WhatsApp's answer on whether this number has an account."""
+        now = time.time()
+        with self.transaction("contact_check") as db:
+            if db.execute("SELECT 1 FROM contacts WHERE jid = ?", (jid,)).fetchone() is None:
+                db.execute(
+                    "INSERT INTO contacts (jid, created_at, updated_at) VALUES (?, ?, ?)", (jid, now, now)
+                )
+            db.execute(
+                "UPDATE contacts SET on_whatsapp = ?, checked_at = ?, updated_at = ? WHERE jid = ?",
+                (int(on_whatsapp), now, now, jid),
+            )
+
+    def contact(self, *, jid: str | None = None, lid: str | None = None) -> Contact | None:
+        column, value = ("jid", jid) if jid else ("lid", lid)
+        rows = self.query(
+            "SELECT jid, lid, push_name, on_whatsapp, checked_at, last_seen FROM contacts"  # noqa: S608
+            f" WHERE {column} = ?",
+            (value,),
+        )
+        return _contact(rows[0]) if rows else None
+
+    def contacts(self, *, limit: int = 50, offset: int = 0) -> builtins.list[Contact]:
+        rows = self.query(
+            "SELECT jid, lid, push_name, on_whatsapp, checked_at, last_seen FROM contacts"
+            " WHERE last_seen IS NOT NULL ORDER BY last_seen DESC, id DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        return [_contact(r) for r in rows]
 
     # -- media --
     @staticmethod
