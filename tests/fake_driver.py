@@ -47,12 +47,14 @@ class FakeDriver:
         self.stopped.set()
         return True
 
-    def send_text(self, jid: str, text: str) -> drv.SendResult:
+    def send_text(self, jid: str, text: str, mentions: tuple[str, ...] = ()) -> drv.SendResult:
         if self.stopped.is_set():
             raise drv.NotRunning()
         result = self.factory.send_result(jid, text)
         self.sent.append((jid, text))
         self.factory.sent.append((jid, text))
+        if mentions:
+            self.factory.mentions_sent.append((jid, mentions))
         if self.factory.on_send is not None:
             self.factory.on_send(result)  # runs before the session learns the result
         return result
@@ -75,6 +77,26 @@ class FakeDriver:
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+    def joined_groups(self) -> list[drv.GroupInfo]:
+        return list(self.factory.groups.values())
+
+    def group_info(self, jid: str) -> drv.GroupInfo:
+        if jid not in self.factory.groups:
+            raise drv.DriverError("that group does not exist")
+        return self.factory.groups[jid]
+
+    def check_numbers(self, phones: list[str]) -> list[drv.NumberCheck]:
+        return [
+            drv.NumberCheck(f"+{p}", p not in self.factory.not_on_whatsapp, f"{p}@s.whatsapp.net")
+            for p in phones
+        ]
+
+    def lid_of(self, jid: str) -> str | None:
+        return self.factory.lids.get(jid)
+
+    def phone_jid_of(self, lid: str) -> str | None:
+        return next((pn for pn, known in self.factory.lids.items() if known == lid), None)
 
     def pair_phone(self, phone_digits: str) -> str:
         self.paired_with.append(phone_digits)
@@ -111,6 +133,10 @@ class FakeDriverFactory:
         self.media_sent: list[tuple[str, drv.OutgoingMedia]] = []
         self.downloads: dict[bytes, bytes | Exception] = {}  # a received file's source -> its bytes
         self.logouts = 0
+        self.groups: dict[str, drv.GroupInfo] = {}
+        self.mentions_sent: list[tuple[str, tuple[str, ...]]] = []
+        self.not_on_whatsapp: set[str] = set()  # digits
+        self.lids: dict[str, str] = {}  # phone JID -> LID
         self._count = 0
         self._qr = itertools.count(1)
 

@@ -51,6 +51,7 @@ def routes(app: Flask) -> set[tuple[str, str]]:
     out = set()
     for rule in app.url_map.iter_rules():
         path = rule.rule.replace("<message_id>", "{id}").replace("<media_id>", "{id}")
+        path = path.replace("<group_jid>", "{jid}")
         out |= {(m, path) for m in rule.methods or () if m not in ("HEAD", "OPTIONS")}
     return out
 
@@ -64,7 +65,7 @@ def test_only_the_probes_are_open(app: Flask, client: FlaskClient) -> None:
     ready = client.get("/ready")
     assert ready.status_code == 200 and ready.get_json()["state"] == "connected"
     protected = [(m, p) for m, p in routes(app) if p not in ("/health", "/ready")]
-    assert len(protected) == 11
+    assert len(protected) == 15
     for method, path in protected:
         url = path.replace("{id}", "msg_x")
         for headers in ({}, {"Authorization": "Bearer nope-nope-nope-nope"}, {"X-Api-Key": "nope"}):

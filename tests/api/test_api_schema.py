@@ -42,6 +42,7 @@ SEMANTIC_FIELDS = {
         "media.mimetype",
     },
     "/pair-code": {"phone"},
+    "/contacts/check": {"phone"},
 }
 
 

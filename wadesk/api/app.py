@@ -29,6 +29,7 @@ from ..core.events import StateChanged, Status
 from ..core.recipients import RecipientError, parse_recipient
 from ..core.session import (
     MEDIA_PENDING,
+    GroupNotFound,
     IdempotencyConflict,
     MediaError,
     SessionError,
@@ -50,6 +51,7 @@ from .models import (
     FORM_FIELDS,
     IDEMPOTENCY_KEY_HEADER,
     MAX_BODY,
+    MAX_CHECK,
     MAX_CURSOR_DIGITS,
     MAX_JSON_MEDIA_BODY,
     MAX_PAGE,
@@ -525,7 +527,20 @@ def send() -> tuple[Response, int]:
     text_body = _decode(SEND, raw)
     key = _idempotency_key(text_body.idempotency_key)
     with _send_errors():
-        record, created = session.send(text_body.to, text_body.text, idempotency_key=key, source="api")
+        try:
+            record, created = session.send(
+                text_body.to,
+                text_body.text,
+                idempotency_key=key,
+                source="api",
+                mentions=tuple(text_body.mentions or ()),
+                mention_all=bool(text_body.mention_all),
+            )
+        except GroupNotFound as exc:
+            raise ApiError(404, f"no such group: {exc}", error="group_not_found", field="to") from None
+        except SessionError as exc:  # mention_all needs the group's participants
+            state = session.state
+            raise _session_error(503, "unavailable", str(exc), state, Retry_After="5") from None
     return _accepted(record, created)
 
 
@@ -644,6 +659,92 @@ def _accepted(record: Any, created: bool) -> tuple[Response, int]:
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return response, 202
+
+
+def _group_body(group: Any, *, participants: bool) -> dict[str, Any]:
+    account = _ctx().session.state.account
+    me = account.jid.partition(":")[0].partition("@")[0] if account else ""
+    body: dict[str, Any] = {
+        "jid": group.jid,
+        "name": group.name,
+        "topic": group.topic,
+        "participant_count": len(group.participants),
+        "only_admins_send": group.announce,
+        "we_are_admin": any(
+            p.admin and me and me in (p.jid.partition("@")[0], (p.phone or "")) for p in group.participants
+        ),
+    }
+    if participants:
+        body["participants"] = [
+            {
+                "jid": p.jid,
+                "lid": p.lid,
+                "phone": f"+{p.phone}"
+                if p.phone
+                else (f"+{p.jid.partition('@')[0]}" if p.jid.endswith("@s.whatsapp.net") else None),
+                "admin": p.admin,
+                "superadmin": p.superadmin,
+            }
+            for p in group.participants
+        ]
+    return body
+
+
+def _whatsapp_call(call: Callable[[], Any]) -> Any:
+    session = _ctx().session
+    try:
+        return call()
+    except GroupNotFound as exc:
+        raise ApiError(
+            404, f"no such group, or this account is not in it: {exc}", error="group_not_found"
+        ) from None
+    except SessionError as exc:
+        raise _session_error(503, "unavailable", str(exc), session.state, Retry_After="5") from None
+
+
+@_route("GET", "/groups")
+def groups() -> Response:
+    found = _whatsapp_call(_ctx().session.groups)
+    return jsonify(groups=[_group_body(g, participants=False) for g in found])
+
+
+@_route("GET", "/groups/<group_jid>")
+def group(group_jid: str) -> Response:
+    session = _ctx().session
+    try:
+        info = _whatsapp_call(lambda: session.group(group_jid))
+    except RecipientError as exc:
+        raise field_error("jid", str(exc)) from None
+    return jsonify(_group_body(info, participants=True))
+
+
+@_route("GET", "/contacts/check")
+def contacts_check() -> Response:
+    phones = request.args.getlist("phone")
+    if not phones:
+        raise field_error("phone", "is required: ?phone=+49…&phone=…")
+    if len(phones) > MAX_CHECK:
+        raise field_error("phone", f"at most {MAX_CHECK} numbers at once")
+    session = _ctx().session
+    try:
+        results = _whatsapp_call(lambda: session.check_numbers(phones))
+    except RecipientError as exc:
+        raise field_error("phone", str(exc)) from None
+    return jsonify(results=results)
+
+
+@_route("GET", "/contacts")
+def contacts() -> Response:
+    limit = _int_arg("limit", DEFAULT_PAGE, MIN_PAGE, MAX_PAGE)
+    cursor = request.args.get("cursor")
+    offset = 0
+    if cursor is not None:
+        if not cursor.isascii() or not cursor.isdigit() or not 0 < len(cursor) <= MAX_CURSOR_DIGITS:
+            raise field_error("cursor", "is not a cursor from an earlier page")
+        offset = int(cursor)
+    found = _ctx().session.contacts(limit=limit, offset=offset)
+    next_cursor = str(offset + limit) if len(found) == limit else None
+    return jsonify(contacts=[c.to_dict() for c in found], next_cursor=next_cursor)
 
 
 @_route("GET", "/media/<media_id>")

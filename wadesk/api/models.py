@@ -39,6 +39,8 @@ from ..core.session import (
 MAX_BODY = 1024 * 1024  # bytes; larger request bodies get 413
 MAX_JSON_MEDIA_BODY = 16 * 1024 * 1024  # a JSON /send with a base64 file: larger files go as multipart
 MAX_FILENAME = 255
+MAX_MENTIONS = 1024
+MAX_CHECK = 50  # numbers in one /contacts/check
 MAX_MIMETYPE = 255
 MAX_RECIPIENT = 100  # characters of "to" and "phone"
 MAX_IDEMPOTENCY_KEY = 255
@@ -133,6 +135,14 @@ class SendRequest(Struct, forbid_unknown_fields=True):
         ]
         | None
     ) = None
+    mentions: (
+        Annotated[
+            list[Recipient],
+            Meta(max_length=MAX_MENTIONS, description="people to mention (in a group): numbers or JIDs"),
+        ]
+        | None
+    ) = None
+    mention_all: Annotated[bool, Meta(description="mention every participant of the group")] | None = None
 
 
 Caption = Annotated[
@@ -359,6 +369,53 @@ class Message(Struct, kw_only=True):
     updated_at: float
 
 
+class Participant(Struct):
+    jid: str
+    lid: str | None
+    phone: Annotated[str | None, Meta(description="E.164, when WhatsApp revealed the number")]
+    admin: bool
+    superadmin: bool
+
+
+class Group(Struct, kw_only=True):
+    jid: str
+    name: str
+    topic: str
+    participant_count: Count
+    only_admins_send: bool
+    we_are_admin: bool
+    participants: list[Participant] | UnsetType = UNSET
+
+
+class GroupList(Struct):
+    groups: list[Group]
+
+
+class NumberCheck(Struct):
+    phone: str
+    on_whatsapp: bool
+    jid: str | None
+    lid: str | None
+
+
+class NumberChecks(Struct):
+    results: list[NumberCheck]
+
+
+class Contact(Struct):
+    phone: Annotated[str | None, Meta(description="E.164, when WhatsApp revealed the number")]
+    jid: Annotated[str | None, Meta(description="…@s.whatsapp.net")]
+    lid: Annotated[str | None, Meta(description="…@lid")]
+    push_name: str | None
+    on_whatsapp: bool | None
+    last_seen: float | None
+
+
+class ContactList(Struct):
+    contacts: list[Contact]
+    next_cursor: str | None
+
+
 class MessageList(Struct):
     """One page of messages, newest first."""
 
@@ -400,6 +457,10 @@ MODELS: tuple[type[Struct], ...] = (  # the components of the OpenAPI document
     MessageList,
     PairCodeRequest,
     PairCode,
+    GroupList,
+    Group,
+    NumberChecks,
+    ContactList,
     QR,
     LoggedOut,
 )

@@ -19,6 +19,8 @@ REF_TEMPLATE = "#/components/schemas/{name}"
 TAGS = [
     {"name": "session", "description": "pairing, the session state, logging out"},
     {"name": "messages", "description": "sending and reading messages"},
+    {"name": "groups", "description": "the groups the account is in"},
+    {"name": "contacts", "description": "who is on WhatsApp, and the people wadesk has met"},
     {"name": "events", "description": "live events"},
     {"name": "operations", "description": "probes, metrics and this document"},
 ]
@@ -272,6 +274,81 @@ def document(version: str) -> dict[str, Any]:
                     "one message: queued, sent (WhatsApp id and time) or failed (reason)",
                     {"200": _json(_ref("Message"), "the message"), "404": _error("no such message")},
                     parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                )
+            },
+            "/groups": {
+                "get": _op(
+                    "list_groups",
+                    "groups",
+                    "the groups this account is in",
+                    {"200": _json(_ref("GroupList"), "the groups")},
+                )
+            },
+            "/groups/{jid}": {
+                "get": _op(
+                    "get_group",
+                    "groups",
+                    "one group with its participants (phone where known, LID, admin)",
+                    {
+                        "200": _json(_ref("Group"), "the group"),
+                        "400": _error("not a group ID"),
+                        "404": _error("no such group, or this account is not in it"),
+                    },
+                    parameters=[
+                        {
+                            "name": "jid",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": "^[0-9]{5,25}(-[0-9]{5,15})?@g\\.us$"},
+                        }
+                    ],
+                )
+            },
+            "/contacts/check": {
+                "get": _op(
+                    "check_numbers",
+                    "contacts",
+                    "whether phone numbers have a WhatsApp account (asks WhatsApp)",
+                    {
+                        "200": _json(_ref("NumberChecks"), "one result per number"),
+                        "400": _error("a bad number"),
+                    },
+                    parameters=[
+                        {
+                            "name": "phone",
+                            "in": "query",
+                            "required": True,
+                            "schema": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                                "maxItems": models.MAX_CHECK,
+                            },
+                            "style": "form",
+                            "explode": True,
+                        }
+                    ],
+                )
+            },
+            "/contacts": {
+                "get": _op(
+                    "list_contacts",
+                    "contacts",
+                    "the people wadesk exchanged messages with, most recent first (phone, JID, LID)",
+                    {"200": _json(_ref("ContactList"), "one page"), "400": _error("bad query parameter")},
+                    parameters=[
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": _schema(models.PageLimit),
+                        },
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "required": False,
+                            "schema": _schema(models.Cursor),
+                        },
+                    ],
                 )
             },
             "/media/{id}": {

@@ -1,0 +1,135 @@
+"""Groups and contacts through the HTTP API (a real Session on the fake driver)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from headless_harness import TOKEN, FakeWorld, make_session, start_session, wait_until
+
+from wadesk.api.app import create_app
+from wadesk.core import driver as drv
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+GROUP = "120363000000000001@g.us"
+
+
+@pytest.fixture
+def gateway(tmp_path: Path):  # type: ignore[no-untyped-def]
+    world = FakeWorld("connected")
+    world.groups[GROUP] = drv.GroupInfo(
+        jid=GROUP,
+        name="Team",
+        topic="plans",
+        announce=True,
+        locked=False,
+        owner="15550001111@s.whatsapp.net",
+        created=1_700_000_000.0,
+        participants=(
+            drv.Participant("15550001111@s.whatsapp.net", "900001@lid", "15550001111", True, True),
+            drv.Participant("15550002222@s.whatsapp.net", "900002@lid", "15550002222", False, False),
+            drv.Participant("900003@lid", "900003@lid", None, False, False),
+        ),
+    )
+    session = make_session(tmp_path / "data", world)
+    start_session(session)
+    yield session, world, create_app(session, token=TOKEN).test_client()
+    session.stop()
+
+
+def test_groups_are_listed_and_described_with_their_participants(gateway) -> None:  # type: ignore[no-untyped-def]
+    _session, _world, client = gateway
+    [listed] = client.get("/groups", headers=AUTH).get_json()["groups"]
+    assert listed == {
+        "jid": GROUP,
+        "name": "Team",
+        "topic": "plans",
+        "participant_count": 3,
+        "only_admins_send": True,
+        "we_are_admin": True,
+    }
+    one = client.get(f"/groups/{GROUP}", headers=AUTH).get_json()
+    assert [(p["phone"], p["lid"], p["admin"]) for p in one["participants"]] == [
+        ("+15550001111", "900001@lid", True),
+        ("+15550002222", "900002@lid", False),
+        (None, "900003@lid", False),  # a LID-only member: no number is made up
+    ]
+    missing = client.get("/groups/120363999999999999@g.us", headers=AUTH)
+    assert missing.status_code == 404 and missing.get_json()["error"] == "group_not_found"
+    assert client.get("/groups/15550002222@s.whatsapp.net", headers=AUTH).get_json()["field"] == "jid"
+
+
+def test_mentions_are_written_into_the_text_and_sent_as_mentions(gateway) -> None:  # type: ignore[no-untyped-def]
+    session, world, client = gateway
+    answer = client.post(
+        "/send", json={"to": GROUP, "text": "lunch?", "mentions": ["+1 555 000 2222"]}, headers=AUTH
+    )
+    assert answer.status_code == 202, answer.get_json()
+    record = session.message(answer.get_json()["id"])
+    assert record.text == "lunch? @15550002222"
+    assert json.loads(record.mentions) == ["15550002222@s.whatsapp.net"]
+    everyone = client.post(
+        "/send", json={"to": GROUP, "text": "all hands", "mention_all": True}, headers=AUTH
+    )
+    assert everyone.status_code == 202
+    mentioned = json.loads(session.message(everyone.get_json()["id"]).mentions)
+    assert mentioned == [p.jid for p in world.groups[GROUP].participants]
+    wait_until(lambda: len(world.sent) == 2, 10, "both sent")
+    assert world.mentions_sent[0] == (GROUP, ("15550002222@s.whatsapp.net",))
+    refused = client.post(
+        "/send", json={"to": "+1 555 000 2222", "text": "x", "mention_all": True}, headers=AUTH
+    )
+    assert refused.status_code == 400 and refused.get_json()["field"] == "to"
+
+
+def test_number_checks_answer_and_are_remembered(gateway) -> None:  # type: ignore[no-untyped-def]
+    session, world, client = gateway
+    world.not_on_whatsapp.add("15550009999")
+    world.lids["15550002222@s.whatsapp.net"] = "900002@lid"
+    answer = client.get("/contacts/check?phone=%2B15550002222&phone=%2B15550009999", headers=AUTH)
+    assert answer.status_code == 200
+    assert answer.get_json()["results"] == [
+        {
+            "phone": "+15550002222",
+            "on_whatsapp": True,
+            "jid": "15550002222@s.whatsapp.net",
+            "lid": "900002@lid",
+        },
+        {"phone": "+15550009999", "on_whatsapp": False, "jid": "15550009999@s.whatsapp.net", "lid": None},
+    ]
+    assert session.store.contact(jid="15550009999@s.whatsapp.net").on_whatsapp is False
+    assert client.get("/contacts/check", headers=AUTH).get_json()["field"] == "phone"
+    too_many = "&".join(f"phone=%2B1555000{i:04d}" for i in range(51))
+    assert client.get(f"/contacts/check?{too_many}", headers=AUTH).get_json()["field"] == "phone"
+
+
+def test_a_person_met_by_lid_and_later_by_number_is_one_contact(gateway) -> None:  # type: ignore[no-untyped-def]
+    session, world, client = gateway
+
+    def incoming(wa_id: str, sender: str, lid: str | None) -> None:
+        world.driver.emit(
+            drv.Incoming,
+            wa_id=wa_id,
+            chat=sender,
+            sender=sender,
+            push_name="Carol",
+            text="hi",
+            timestamp=time.time(),
+            is_group=False,
+            sender_lid=lid,
+        )
+
+    incoming("M1", "900003@lid", "900003@lid")  # the number is not known yet
+    wait_until(lambda: client.get("/contacts", headers=AUTH).get_json()["contacts"], 5, "a contact")
+    [first] = client.get("/contacts", headers=AUTH).get_json()["contacts"]
+    assert (first["phone"], first["lid"]) == (None, "900003@lid")
+    message = client.get("/messages?direction=in", headers=AUTH).get_json()["messages"][0]
+    assert message["sender_lid"] == "900003@lid" and message["sender_phone"] is None
+    incoming("M2", "15550003333@s.whatsapp.net", "900003@lid")  # WhatsApp revealed the number
+    assert session.sync()
+    contacts = client.get("/contacts", headers=AUTH).get_json()["contacts"]
+    assert [(c["phone"], c["lid"], c["push_name"]) for c in contacts] == [
+        ("+15550003333", "900003@lid", "Carol")
+    ]
