@@ -87,6 +87,7 @@ class FakeDriver:
         return self.factory.groups[jid]
 
     def check_numbers(self, phones: list[str]) -> list[drv.NumberCheck]:
+        self.factory.checks.extend(phones)
         return [
             drv.NumberCheck(f"+{p}", p not in self.factory.not_on_whatsapp, f"{p}@s.whatsapp.net")
             for p in phones
@@ -136,6 +137,7 @@ class FakeDriverFactory:
         self.groups: dict[str, drv.GroupInfo] = {}
         self.mentions_sent: list[tuple[str, tuple[str, ...]]] = []
         self.not_on_whatsapp: set[str] = set()  # digits
+        self.checks: list[str] = []  # numbers asked about
         self.lids: dict[str, str] = {}  # phone JID -> LID
         self._count = 0
         self._qr = itertools.count(1)

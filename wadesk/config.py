@@ -208,6 +208,15 @@ def _media_kinds(raw: str) -> frozenset[str]:
     return frozenset(names)
 
 
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be 1 or 0 (true or false)")
+
+
 def _device_name(raw: str) -> str:
     name = raw.strip()
     if not 1 <= len(name) <= 50:
@@ -293,6 +302,14 @@ SETTINGS: tuple[Setting, ...] = (
         flag="--uncertain",
     ),
     Setting(
+        "check_recipients",
+        "WADESK_CHECK_RECIPIENTS",
+        _flag,
+        True,
+        "ask WhatsApp whether a number has an account before the first send to it (1 or 0)",
+        flag="--check-recipients",
+    ),
+    Setting(
         "max_media_mb",
         "WADESK_MAX_MEDIA_MB",
         _megabytes,
@@ -372,6 +389,7 @@ class Config:
     proxy: str | None = None
     send_interval: float = 1.0
     uncertain: str = "resend"
+    check_recipients: bool = True
     max_media_mb: int = 64
     media_retention_days: float = 7.0
     media_download: frozenset[str] = field(default_factory=lambda: frozenset(MEDIA_KINDS))

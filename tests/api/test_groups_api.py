@@ -133,3 +133,28 @@ def test_a_person_met_by_lid_and_later_by_number_is_one_contact(gateway) -> None
     assert [(c["phone"], c["lid"], c["push_name"]) for c in contacts] == [
         ("+15550003333", "900003@lid", "Carol")
     ]
+
+
+def test_a_number_not_on_whatsapp_fails_once_checked_and_the_answer_is_kept(gateway) -> None:  # type: ignore[no-untyped-def]
+    session, world, client = gateway
+    world.not_on_whatsapp.add("15550009999")
+    first = client.post("/send", json={"to": "+15550009999", "text": "hello?"}, headers=AUTH).get_json()["id"]
+    wait_until(lambda: session.message(first).status == "failed", 10, "failed")
+    assert session.message(first).error.startswith("not_on_whatsapp: +15550009999")
+    second = client.post("/send", json={"to": "+15550009999", "text": "again?"}, headers=AUTH).get_json()[
+        "id"
+    ]
+    wait_until(lambda: session.message(second).status == "failed", 10, "failed again")
+    assert world.checks == ["15550009999"]  # asked once, then remembered
+    assert world.sent == []
+    ok = client.post("/send", json={"to": "+15550002222", "text": "hi"}, headers=AUTH).get_json()["id"]
+    wait_until(lambda: session.message(ok).status == "sent", 10, "sent")
+
+
+def test_the_check_can_be_turned_off(gateway) -> None:  # type: ignore[no-untyped-def]
+    session, world, client = gateway
+    session.check_recipients = False
+    world.not_on_whatsapp.add("15550009999")
+    sent = client.post("/send", json={"to": "+15550009999", "text": "hello?"}, headers=AUTH).get_json()["id"]
+    wait_until(lambda: session.message(sent).status == "sent", 10, "sent unchecked")
+    assert world.checks == []

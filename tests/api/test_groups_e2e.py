@@ -79,6 +79,11 @@ def test_numbers_not_on_whatsapp_are_said_so(
     results = {r["phone"]: r for r in answer.json()["results"]}
     assert results[f"+{PEERS[0]}"]["on_whatsapp"] is True
     assert results["+15550009999"]["on_whatsapp"] is False
+    # a send to it fails with the reason instead of a "sent" that reaches nobody
+    failed = gw.send("+15550009999", "anyone there?")
+    record = wait_until(lambda: (m := gw.message(failed))["status"] == "failed" and m, 30, "failed")
+    assert record["error"].startswith("not_on_whatsapp")
+    assert fake_wa.texts_received("15550009999") == []
     assert gw.stop() == 0
 
 

@@ -408,8 +408,7 @@ class FakeWhatsApp:
     def set_on_whatsapp(self, phone: str, registered: bool = True) -> None:
         """Whether IsOnWhatsApp (a usync contact query) reports ``phone`` as on WhatsApp.
 
-        Known users are: the account, every :meth:`peer` created so far and every number the
-        client already looked up for devices; any other number is reported as not on WhatsApp.
+        Every number is on WhatsApp unless marked here with ``registered=False``.
         """
         if registered:
             self.peer(phone)

@@ -297,20 +297,21 @@ class Directory:
 
     def _contact_user(self, contact: Node, wanted: list[str]) -> Node:
         """The answer to one ``<user><contact>+PHONE@c.us</contact></user>`` (IsOnWhatsApp):
-        ``type="in"`` for a known user (see :meth:`is_registered`), ``"out"`` otherwise."""
+        ``type="in"`` unless the number was marked unregistered (see :meth:`is_registered`);
+        like the rest of the fake world, a number nobody mentioned before is somebody's."""
         query = contact.content.decode() if isinstance(contact.content, bytes) else str(contact.content)
         digits = query.split("@", 1)[0].lstrip("+")
         with self._lock:
-            fu = self.by_pn.get(digits) if self.is_registered(digits) else None
+            fu = self.get(JID(digits, "s.whatsapp.net")) if self.is_registered(digits) else None
         kids = [Node("contact", {"type": "in" if fu else "out"}, query.encode())]
         if fu is not None and "lid" in wanted:
             kids.append(Node("lid", {"val": JID(fu.lid, "lid")}))
         return Node("user", {"jid": JID(digits, "s.whatsapp.net")}, kids)
 
     def is_registered(self, pn: str) -> bool:
-        """Whether the phone number belongs to a known user that is not marked unregistered."""
+        """Whether the phone number has an account: every number not marked unregistered."""
         with self._lock:
-            return pn in self.by_pn and pn not in self.unregistered
+            return pn not in self.unregistered
 
     def create_group(
         self,

@@ -43,6 +43,7 @@ def open_session(config: Config, data: DataDir | None = None) -> Session:
         proxy=config.proxy,
         send_interval=config.send_interval,
         uncertain=config.uncertain,
+        check_recipients=config.check_recipients,
         media_files=MediaFiles(data.path / "media"),
         max_media_bytes=config.max_media_mb * 1024 * 1024,
         media_download=config.media_download,

@@ -103,6 +103,7 @@ EARLY_RECEIPT_TTL = 300.0  # how long a receipt for a not yet recorded message i
 STORAGE_RETRY_FIRST = 0.2  # seconds before retrying a write the database refused ...
 STORAGE_RETRY_CAP = 10.0  # ... doubling up to this
 MAX_DOWNLOAD_ATTEMPTS = 8
+RECIPIENT_CHECK_TTL = 86400.0  # how long WhatsApp's answer on a number is trusted
 MEDIA_CLEANUP_EVERY = 600.0  # seconds between two looks for sent files past their retention
 MAX_DEFERRED = 100_000  # received messages and receipts held in memory while the store is down
 UNCERTAIN_MODES = ("resend", "fail")
@@ -244,6 +245,7 @@ class Session:
         max_media_bytes: int = 64 * 1024 * 1024,
         media_download: frozenset[str] | None = None,
         media_retention: float = 7 * 86400.0,
+        check_recipients: bool = True,
     ) -> None:
         if uncertain not in UNCERTAIN_MODES:
             raise ValueError(f"uncertain must be one of {UNCERTAIN_MODES}")
@@ -253,6 +255,7 @@ class Session:
         self.max_media_bytes = max_media_bytes
         self.media_download = media_download if media_download is not None else frozenset(MEDIA_KINDS)
         self.media_retention = media_retention
+        self.check_recipients = check_recipients
         self._downloads_cv = threading.Condition()
         self._downloads_dirty = False  # something to download may have arrived
         self._downloader: threading.Thread | None = None
@@ -1335,6 +1338,8 @@ class Session:
         try:
             if driver is None or self.state.status is not Status.CONNECTED:
                 raise drv.NotRunning()
+            if self._not_on_whatsapp(driver, record):
+                return
             outgoing = self._outgoing_media(record) if record.media is not None else None
             self._send_done.clear()
             self._sending.set()
@@ -1393,6 +1398,33 @@ class Session:
                 self._queue.put(drv.Receipt("", (result.wa_id,), status, record.chat, at))
                 return
             self._emit_receipts(changed, status, at)
+
+    def _not_on_whatsapp(self, driver: Any, record: MessageRecord) -> bool:
+        """Before sending to a phone number, ask WhatsApp (once a day per number) whether it
+        has an account; if not, fail the message with ``not_on_whatsapp`` (nothing is sent,
+        instead of a "sent" that reaches nobody). True when the message was failed."""
+        if not self.check_recipients or not record.chat.endswith("@s.whatsapp.net"):
+            return False
+        known = self.store.contact(jid=record.chat)
+        if known is not None and known.checked_at and time.time() - known.checked_at < RECIPIENT_CHECK_TTL:
+            on = known.on_whatsapp
+        else:
+            try:
+                [answer] = driver.check_numbers([record.chat.partition("@")[0]])
+            except (drv.DriverError, ValueError) as exc:  # unknown: the send itself will tell
+                log.info("could not check %s before sending: %s", record.chat, exc)
+                return False
+            on = answer.on_whatsapp
+            self._persist("the number check", lambda: self.store.record_check(record.chat, bool(on)))
+        if on is not False:
+            return False
+        phone = phone_of(record.chat)
+        self._fail_message(
+            record,
+            f"not_on_whatsapp: {phone} has no WhatsApp account; nothing was sent",
+            possible_duplicate=False,
+        )
+        return True
 
     def _outgoing_media(self, record: MessageRecord) -> drv.OutgoingMedia:
         media = record.media
