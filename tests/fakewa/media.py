@@ -223,10 +223,17 @@ class _HTTPReader:
         return line
 
     def _exact(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            if not self._fill():
-                raise ConnectionError(f"eof after {len(self.buf)} of {n} body bytes")
-        out, self.buf = self.buf[:n], self.buf[n:]
+        """``n`` bytes of a body; large bodies are gathered in parts (linear, not quadratic)."""
+        parts = [self.buf]
+        have = len(self.buf)
+        while have < n:
+            chunk = self.sock.recv(min(1 << 20, max(65536, n - have)))
+            if not chunk:
+                raise ConnectionError(f"eof after {have} of {n} body bytes")
+            parts.append(chunk)
+            have += len(chunk)
+        data = b"".join(parts)
+        out, self.buf = data[:n], data[n:]
         return out
 
     def request(self) -> _Request | None:
