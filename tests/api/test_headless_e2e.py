@@ -416,7 +416,7 @@ def test_bad_input_gets_4xx_json_and_queues_nothing(
         ("text too long", {"json": {"to": PEER, "text": "x" * 65_537}}, 400, "text"),
         ("not a number", {"json": {"to": "hello", "text": "x"}}, 400, "to"),
         ("a national number", {"json": {"to": "0151 2345678", "text": "x"}}, 400, "to"),
-        ("a LID", {"json": {"to": "123456@lid", "text": "x"}}, 400, "to"),
+        ("a malformed LID", {"json": {"to": "12x@lid", "text": "x"}}, 400, "to"),
         ("an unknown field", {"json": {**good, "priority": "high"}}, 400, "priority"),
         ("a bad idempotency key", {"json": good, "headers": idem}, 400, "Idempotency-Key"),
         (

@@ -28,7 +28,7 @@ def form(qtbot: Any) -> ComposeForm:
         ("hello", "is not a phone number"),
         ("+999 1234567", "known country code"),
         ("abc@example.com", "is not a WhatsApp ID"),
-        ("123@lid", "LID addresses"),
+        ("123@lid", "not a valid LID"),
         ("+1 555 000 2222 1234 5678 9", "too long"),
     ],
 )
