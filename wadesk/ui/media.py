@@ -328,17 +328,19 @@ class Attachment:
         return cls(name=name, error=error, **more)
 
 
+GENERIC_CONTENT = ("text/plain", "application/zip", "application/octet-stream")
+
+
 def _check(source: Path | bytes, filename: str | None) -> tuple[MediaInfo, str | None]:
-    """The core's check, with the type the name suggests when the content is generic
-    (a CSV is plain text by content); a name that contradicts the content is ignored."""
+    """The core's check, and the type to declare when sending: the one the name suggests
+    where the content alone is generic (a CSV is plain text by content), else none (the
+    content decides: a misnamed file goes as what it is)."""
+    info = resolve(source, filename=filename)
     guessed = mimetypes.guess_type(filename)[0] if filename else None
-    if guessed:
-        try:
+    if guessed and guessed != info.mimetype and info.mimetype in GENERIC_CONTENT:
+        with contextlib.suppress(MediaError):
             return resolve(source, mimetype=guessed, filename=filename), guessed
-        except MediaError as exc:
-            if exc.field != "mimetype":
-                raise
-    return resolve(source, filename=filename), None
+    return info, None
 
 
 def _described(base: Attachment, info: MediaInfo, declared: str | None, preview: QImage | None) -> Attachment:

@@ -776,7 +776,11 @@ class LogView(QListView):
         menu.addAction(label, lambda: self.replyRequested.emit(entry.reply_to))
         self.menu = menu
         keyboard = event.reason() == event.Reason.Keyboard
-        menu.exec(self.viewport().mapToGlobal(pos) if keyboard else event.globalPos())
+        self.popup(menu, self.viewport().mapToGlobal(pos) if keyboard else event.globalPos())
+
+    def popup(self, menu: QMenu, at: Any) -> None:
+        """Show a context menu (modal) at a global position."""
+        menu.exec(at)
 
     def mouseDoubleClickEvent(self, event: Any) -> None:
         index = self.indexAt(event.position().toPoint())
