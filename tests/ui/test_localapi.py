@@ -398,7 +398,7 @@ def test_stopping_lets_a_request_in_flight_finish(fake_session: FakeSession) -> 
         assert time.monotonic() < deadline, "still accepting connections"
         try:
             socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):  # reset: the listener closed mid-connect
             break
         time.sleep(0.01)
     fake_session.block.set()  # ... while the request in flight still gets its answer
