@@ -8,15 +8,19 @@ with the test CA and patched the library's pinned key).
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fakewa.phone import qr_ref
+from PIL import Image
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from wadesk.config import Config
@@ -121,10 +125,12 @@ def test_pair_send_receive_reconnect(qtbot: Any, harness: Harness, fake_wa: Any)
     qtbot.waitUntil(lambda: window.compose.message.toPlainText() == "")  # queued: the form is cleared
     _, received = fake_wa.wait_text_from_client(PEER, timeout=20)
     assert received == text
+    qtbot.waitUntil(lambda: any(e.outgoing for e in window.model.entries()), timeout=WAIT_MS)
     [sent] = [e for e in window.model.entries() if e.outgoing]
     qtbot.waitUntil(
         lambda: window.model.entry(sent.id).status in ("sent", "delivered", "read"), timeout=WAIT_MS
     )
+    assert not window.compose.has_attachment and window.compose.message.toPlainText() == ""
     assert window.model.entry(sent.id).heading == "To +1 555-000-2222"
 
     # a peer's message appears in the log
@@ -291,3 +297,59 @@ def test_local_api_beside_the_window(qtbot: Any, harness: Harness, fake_wa: Any)
     assert harness.close(window) < 5.0
     with pytest.raises(OSError):
         call(f"http://127.0.0.1:{port}/health")
+
+
+def test_send_an_image_and_open_a_peers_document(
+    qtbot: Any, harness: Harness, fake_wa: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window, _ = harness.open_paired()
+    out = io.BytesIO()
+    Image.new("RGB", (480, 320), (40, 160, 90)).save(out, "JPEG", quality=90)
+    photo = out.getvalue()
+    path = tmp_path / "shop front.jpg"
+    path.write_bytes(photo)
+    monkeypatch.setattr("wadesk.ui.window.QFileDialog.getOpenFileName", lambda *a: (str(path), ""))
+
+    # attach with the button, write a caption, Send
+    qtbot.keyClicks(window.compose.recipient, "+1 555 000 2222")
+    qtbot.mouseClick(window.compose.attach_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.compose.attachment is not None, timeout=WAIT_MS)
+    assert window.compose.card.detail.text().startswith("Photo · JPG · 480 × 320")
+    qtbot.keyClicks(window.compose.message, "open until 6 today")
+    qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
+    received = fake_wa.wait_media_from_client(PEER, kind="image", timeout=20)
+    assert received.plaintext == photo  # what the peer decrypted from the media host
+    assert received.caption == "open until 6 today"
+    qtbot.waitUntil(lambda: any(e.outgoing for e in window.model.entries()), timeout=WAIT_MS)
+    [sent] = [e for e in window.model.entries() if e.outgoing]
+    qtbot.waitUntil(
+        lambda: window.model.entry(sent.id).status in ("sent", "delivered", "read"), timeout=WAIT_MS
+    )
+    assert not window.compose.has_attachment and window.compose.message.toPlainText() == ""
+    assert window.model.entry(sent.id).media.kind == "image"
+    qtbot.waitUntil(lambda: isinstance(window.thumbnails.peek(sent.media.id), QPixmap), timeout=WAIT_MS)
+
+    # the peer sends a document: a card in the log, and a double click opens it
+    pdf = b"%PDF-1.4\n1 0 obj<</Type /Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    fake_wa.peer(PEER).send_media(
+        "document", pdf, "application/pdf", filename="terms.pdf", caption="the terms"
+    )
+    qtbot.waitUntil(
+        lambda: any(e.media is not None and e.media.filename == "terms.pdf" for e in window.model.entries()),
+        timeout=WAIT_MS,
+    )
+    [doc] = [e for e in window.model.entries() if e.media is not None and e.media.filename == "terms.pdf"]
+    assert (doc.media.state, doc.text) == ("stored", "the terms")
+    opened: list[Path] = []
+    monkeypatch.setattr(
+        "wadesk.ui.window.QDesktopServices.openUrl",
+        lambda url: opened.append(Path(url.toLocalFile())) or True,
+    )
+    view = window.log_view
+    index = window.model.index(window.model.entries().index(doc))
+    view.scrollTo(index)
+    qtbot.wait(50)
+    rect = view.bubbles.media_rect(index)
+    qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center().toPoint())
+    qtbot.waitUntil(lambda: bool(opened), timeout=WAIT_MS)
+    assert opened[0].name == "terms.pdf" and opened[0].read_bytes() == pdf

@@ -17,11 +17,12 @@ import shutil
 import stat
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QImageReader, QPixmap
+from PySide6.QtGui import QImage, QImageReader, QImageWriter, QPixmap
 
 from ..core.media import MediaInfo, resolve
 from ..core.session import MediaError, TooLarge
@@ -397,8 +398,9 @@ def load_file(path: Path, limit: int, side: int) -> Attachment:
 def png_bytes(image: QImage) -> bytes:
     buffer = QBuffer()
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    if not image.save(buffer, "PNG"):
-        raise ValueError("the image could not be encoded as PNG")
+    writer = QImageWriter(buffer, QByteArray(b"png"))
+    if not writer.write(image):
+        raise ValueError(f"the image could not be encoded as PNG ({writer.errorString()})")
     return bytes(buffer.data().data())
 
 
@@ -525,9 +527,9 @@ class Thumbnails(QObject):
             self._running.add(media_id)
             side = max(1, round(THUMB_SIDE * self.scale))
             self.jobs.run(
-                lambda m=media_id, s=side: self._load(m, s),
-                lambda result, m=media_id: self._loaded(m, result),
-                lambda exc, m=media_id: self._failed(m, exc),
+                partial(self._load, media_id, side),
+                partial(self._loaded, media_id),
+                partial(self._failed, media_id),
                 name="thumbnail",
             )
 

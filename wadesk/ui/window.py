@@ -624,8 +624,13 @@ class MainWindow(QMainWindow):
             except OSError as exc:
                 log.warning("cannot remove the copies of opened files in %s: %s", folder, exc)
         old = list(self.data.path.glob(f"{OPENED_FOLDER}.old-*"))
+
+        def remove() -> None:
+            for path in old:
+                shutil.rmtree(path, ignore_errors=True)
+
         if old:
-            self.jobs.run(lambda: [shutil.rmtree(p, ignore_errors=True) for p in old], name="cleanup")
+            self.jobs.run(remove, name="cleanup")
 
     def request_pairing_code(self, phone: str) -> None:
         def failed(exc: BaseException) -> None:
