@@ -13,7 +13,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QMimeData, QObject, QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import (
+    QDragEnterEvent,
+    QDropEvent,
+    QFont,
+    QImage,
+    QKeyEvent,
+    QKeySequence,
+    QPixmap,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -132,10 +141,11 @@ class AttachmentCard(QFrame):
         self.detail.setAccessibleName("Attachment details")
         self.detail.setTextFormat(Qt.TextFormat.PlainText)
         self.detail.setWordWrap(True)
-        self.remove_button = QPushButton("×", self)
+        self.remove_button = QPushButton("✕", self)
         self.remove_button.setObjectName("removeAttachment")
         self.remove_button.setAccessibleName("Remove attachment")
         self.remove_button.setToolTip("Remove the attachment (Esc)")
+        self.remove_button.setFont(themes.scaled_font(self.remove_button.font(), 1.3, QFont.Weight.Bold))
         self.remove_button.clicked.connect(self.removeRequested)
         texts = QVBoxLayout()
         texts.setSpacing(2)

@@ -212,9 +212,10 @@ QLabel#attachmentThumb[badge="true"] {{
 }}
 QPushButton#removeAttachment {{
     background: transparent; border: 1px solid transparent; border-radius: 14px; padding: 0;
-    min-width: 28px; max-width: 28px; min-height: 28px; max-height: 28px; font-size: 16px;
+    min-width: 28px; max-width: 28px; min-height: 28px; max-height: 28px;
+    color: {t.muted};
 }}
-QPushButton#removeAttachment:hover {{ background: {t.border}; }}
+QPushButton#removeAttachment:hover {{ background: {t.border}; color: {t.text}; }}
 QPushButton#removeAttachment:focus {{ border: 2px solid {t.accent}; padding: 0; }}
 
 QListView#log {{ background: {t.surface_alt}; border: none; }}
