@@ -7,10 +7,12 @@ runs the real window with the real WhatsApp client against the project's fake Wh
 server (tests/fakewa), and saves what the X server shows:
 
 * ``screenshot-pairing.png``: waiting for the QR code to be scanned;
-* ``screenshot-connected.png``: linked, with a short conversation.
+* ``screenshot-connected.png``: linked, with a short conversation;
+* ``screenshot-media.png``: a photo sent and a document received, another file attached.
 
 The QR code is read back from the screen and scanned by the fake phone, the messages are
-typed into the form and sent with the Send button, the replies come from a fake contact.
+typed into the form and sent with the Send button, the files attached as the Attach button
+does, the replies come from a fake contact.
 Like the tests, the Go runtime inside neonize must start with the fake server's CA in its
 environment: the script re-executes itself with that environment.
 """
@@ -31,6 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = "WADESK_SCREENSHOTS_CHILD"
 SIZE = (980, 700)
+MEDIA_HEIGHT = 860
 X11_SOCKETS = Path("/tmp/.X11-unix")  # noqa: S108 (where every X server puts its socket)
 
 
@@ -46,7 +49,7 @@ def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
         raise SystemExit("Xvfb is missing: apt-get install xvfb (and Qt's xcb libraries, see the README)")
     n = free_display()
     proc = subprocess.Popen(
-        ["Xvfb", f":{n}", "-screen", "0", "1280x900x24", "-nolisten", "tcp", "-dpi", "96"],
+        ["Xvfb", f":{n}", "-screen", "0", "1280x960x24", "-nolisten", "tcp", "-dpi", "96"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -89,6 +92,50 @@ def parent(args: argparse.Namespace) -> int:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 xvfb.wait(5)
         shutil.rmtree(pki_dir, ignore_errors=True)
+
+
+def shop_photo() -> bytes:
+    """A made-up photo (a shop front at dusk) as JPEG."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = 960, 640
+    image = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(image)
+    for y in range(height):  # the sky, orange to violet
+        t = y / height
+        draw.line([(0, y), (width, y)], fill=(int(250 - 120 * t), int(150 - 90 * t), int(90 + 80 * t)))
+    draw.ellipse([650, 90, 790, 230], fill=(255, 214, 120))
+    draw.polygon(
+        [(0, 470), (220, 360), (430, 450), (640, 340), (960, 470), (960, 640), (0, 640)], fill=(62, 44, 92)
+    )
+    draw.rectangle([250, 300, 710, 600], fill=(236, 228, 214))
+    draw.rectangle([230, 270, 730, 320], fill=(15, 123, 108))
+    draw.text((480, 295), "OPEN", fill=(255, 255, 255), font=ImageFont.load_default(size=34), anchor="mm")
+    for x in (285, 505):
+        draw.rectangle([x, 360, x + 170, 520], fill=(255, 226, 150))
+    draw.rectangle([455, 420, 505, 600], fill=(120, 70, 40))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+def receipt_pdf(pages: int = 2) -> bytes:
+    """A small valid PDF with ``pages`` empty pages."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>"]
+    kids = " ".join(f"{3 + i} 0 R" for i in range(pages))
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>")
+    objects += ["<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>"] * pages
+    body, offsets = b"%PDF-1.4\n", []
+    for number, obj in enumerate(objects, 1):
+        offsets.append(len(body))
+        body += f"{number} 0 obj\n{obj}\nendobj\n".encode()
+    xref = len(body)
+    body += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    body += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    body += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return body + b"\n" + b"%" * 180_000  # padding: a file of a plausible size
 
 
 def child(args: argparse.Namespace) -> int:
@@ -197,6 +244,44 @@ def child(args: argparse.Namespace) -> int:
         window.log_view.clearSelection()
         pump(0.3)
         screenshot("screenshot-connected.png")
+
+        # a photo with a caption, the contact's receipt as a PDF and a voice note, and the next
+        # file attached (a taller window: the form shows the attachment)
+        window.resize(SIZE[0], MEDIA_HEIGHT)
+        files = Path(tempfile.mkdtemp(prefix="wadesk-shots-files-"))
+        photo = files / "shop-front.jpg"
+        photo.write_bytes(shop_photo())
+        window.attach_file(photo)
+        wait("the photo in the form", lambda: form.attachment is not None and form.attachment.ok)
+        form.message.setPlainText("This is us. The door is on the left.")
+        pump(0.1)
+        form.send_button.click()
+        wait("the photo in the log", lambda: any(e.media is not None for e in window.model.entries()))
+        fake.wait_media_from_client("15550002222", kind="image", timeout=20)
+        wait("sent", lambda: all(e.status != "queued" for e in window.model.entries()))
+        peer.send_media(
+            "document",
+            receipt_pdf(),
+            "application/pdf",
+            filename="receipt-1042.pdf",
+            caption="Receipt attached.",
+            pageCount=2,
+        )
+        peer.send_media("audio", b"OggS" + os.urandom(9_000), "audio/ogg; codecs=opus", seconds=7, ptt=True)
+        wait(
+            "the document and the voice note",
+            lambda: sum(e.media is not None for e in window.model.entries()) == 3,
+        )
+        brochure = files / "opening hours.pdf"
+        brochure.write_bytes(receipt_pdf(1))
+        window.attach_file(brochure)
+        wait("the attachment", lambda: form.attachment is not None and form.attachment.ok)
+        wait("the photo", lambda: window.thumbnails.loading == 0)
+        form.message.setFocus()
+        window.log_view.clearSelection()
+        pump(0.5)
+        screenshot("screenshot-media.png")
+        shutil.rmtree(files, ignore_errors=True)
     finally:
         window.shutdown()
         window.wait_stopped()
