@@ -3,12 +3,14 @@ offscreen platform has none, and everything must also work without one)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from wadesk.config import Config
 from wadesk.core.datadir import DataDir
+from wadesk.core.events import IncomingMessage
 from wadesk.ui import tray as traymod
 from wadesk.ui.localapi import TokenStore
 from wadesk.ui.window import MainWindow
@@ -67,6 +69,37 @@ def test_incoming_message_notifies_while_hidden(
     fake_session.receive("15550003333", "no name")
     qtbot.waitUntil(lambda: len(tray_window.notes) == 2)
     assert tray_window.notes[1] == ("+1 555-000-3333", "no name")
+
+
+def test_a_file_without_a_caption_is_named_in_the_notification(
+    qtbot: Any, tray_window: Any, fake_session: FakeSession
+) -> None:
+    tray_window.close()
+    tray_window.notes.clear()
+    media = {"id": "med_1", "kind": "image", "mimetype": "image/jpeg", "size": 12_800, "state": "stored"}
+    document = {
+        **media,
+        "id": "med_2",
+        "kind": "document",
+        "filename": "terms.pdf",
+        "mimetype": "application/pdf",
+    }
+    for mid, text, file in (("m1", "", media), ("m2", "please sign", document)):
+        fake_session.emit(
+            IncomingMessage(
+                id=mid,
+                wa_id=f"WA{mid}",
+                chat="15550002222@s.whatsapp.net",
+                sender="15550002222@s.whatsapp.net",
+                push_name="Ben",
+                text=text,
+                timestamp=time.time(),
+                is_group=False,
+                media=file,
+            )
+        )
+    qtbot.waitUntil(lambda: len(tray_window.notes) == 2)
+    assert tray_window.notes == [("Ben", "Photo, 12 KB"), ("Ben", "terms.pdf: please sign")]
 
 
 def test_quit_from_the_tray_stops_everything(qtbot: Any, tray_window: Any, fake_session: FakeSession) -> None:

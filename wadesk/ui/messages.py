@@ -177,7 +177,10 @@ class Entry:
         """One line for a notification: the text, or what the file is."""
         if self.media is None:
             return self.text
-        return f"{self.media.kind_label}: {self.text}" if self.text else self.media.describe()
+        if not self.text:
+            return self.media.describe()
+        label = self.media.kind_label if self.media.picture else self.media.title
+        return f"{label}: {self.text}"
 
     def describe(self) -> str:
         when = local_time(self.at).strftime("%Y-%m-%d %H:%M")

@@ -773,6 +773,7 @@ class MainWindow(QMainWindow):
         super().paintEvent(event)
         if not self._painted:
             self._painted = True
+            self.thumbnails.scale = self.devicePixelRatioF()  # on its screen now (HiDPI)
             QTimer.singleShot(0, self, self.firstPainted.emit)
 
     def closeEvent(self, event: QCloseEvent) -> None:
