@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -620,6 +621,9 @@ def test_double_click_opens_a_stored_file_under_its_name(
     assert path.name == "invoice-1042.pdf"
     assert path.read_bytes() == PDF
     assert path.is_relative_to(data.path / OPENED_FOLDER)
+    stored = rig.session.media_path(rig.session.media(rig.window.model.entry(mid).media.id))
+    assert stored is not None and not path.samefile(stored)  # a copy: a viewer cannot change the stored file
+    assert stat.S_IMODE(path.stat().st_mode) == 0o400
     assert rig.compose.recipient.text() == ""  # a double click on a file opens it, it does not answer
     # Space on the current message opens it too
     view.setFocus()

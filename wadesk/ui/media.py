@@ -252,22 +252,23 @@ def _safe_name(name: str) -> str:
 
 
 def open_copy(item: MediaItem, path: Path, folder: Path) -> Path:
-    """The stored file under its own name (stored files are named by their hash, which no
-    viewer can open by type): a hard link in ``folder``/<media id>/, a copy where links
-    are not possible. Runs on a worker thread."""
+    """A copy of the stored file under its own name (stored files are named by their hash,
+    which no viewer can open by type), in ``folder``/<media id>/. A copy, not a link: a
+    viewer that saves in place must not change the stored file (it may still be waiting to
+    be sent). Read-only, as edits to it would be lost. Runs on a worker thread."""
     target_dir = folder / item.id.replace(os.sep, "_")
     target = target_dir / item.save_name()
     if target.is_file() and target.stat().st_size == path.stat().st_size:
         return target
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     target_dir.mkdir(mode=0o700, exist_ok=True)
-    target.unlink(missing_ok=True)
-    try:
-        os.link(path, target)
-    except OSError:
-        shutil.copyfile(path, target)
-        with contextlib.suppress(OSError):
-            os.chmod(target, 0o600)
+    with contextlib.suppress(FileNotFoundError):
+        os.chmod(target, 0o600)
+        target.unlink()
+    partial_copy = target.with_name(f".{target.name}.part")
+    shutil.copyfile(path, partial_copy)
+    os.chmod(partial_copy, 0o400 if os.name == "posix" else 0o600)
+    os.replace(partial_copy, target)
     return target
 
 
