@@ -238,6 +238,10 @@ class Receiver:
         with self.cond:
             return [d for d in self.deliveries if 200 <= d.status < 300]
 
+    def payloads(self, event: str) -> list[dict[str, Any]]:
+        """The payloads of the accepted deliveries of one event kind, in order."""
+        return [d.json["payload"] for d in self.accepted() if d.json["event"] == event]
+
     def wait_for(self, check: Callable[[list[Delivery]], bool], timeout: float, what: str) -> list[Delivery]:
         deadline = time.monotonic() + timeout
         with self.cond:

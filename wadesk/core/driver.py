@@ -600,6 +600,9 @@ class NeonizeDriver:
                     text=text, contextInfo=proto.ContextInfo(mentionedJID=list(mentions))
                 )
             )
+        return self._send_message(target, message)
+
+    def _send_message(self, target: Any, message: Any) -> SendResult:
         try:
             response = self._call("send_message", target, message)
         except NotRunning:
@@ -618,16 +621,7 @@ class NeonizeDriver:
             raise
         except DriverError as exc:
             raise SendFailed(f"upload failed: {exc}", written=False) from exc
-        message = build_media_message(n["proto"], media, upload)
-        user, _, server = jid.partition("@")
-        target = n["jid_class"](User=user, Server=server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False)
-        try:
-            response = self._call("send_message", target, message)
-        except NotRunning:
-            raise
-        except DriverError as exc:
-            raise SendFailed.of(exc) from exc
-        return SendResult(wa_id=response.ID, timestamp=float(response.Timestamp or time.time()))
+        return self._send_message(_jid(jid), build_media_message(n["proto"], media, upload))
 
     def download(self, source: bytes) -> bytes:
         """Download and decrypt a received file (whatsmeow checks its MAC and hashes)."""
