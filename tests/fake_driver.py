@@ -96,9 +96,6 @@ class FakeDriver:
     def lid_of(self, jid: str) -> str | None:
         return self.factory.lids.get(jid)
 
-    def phone_jid_of(self, lid: str) -> str | None:
-        return next((pn for pn, known in self.factory.lids.items() if known == lid), None)
-
     def pair_phone(self, phone_digits: str) -> str:
         self.paired_with.append(phone_digits)
         self.factory.pair_requests.append(phone_digits)

@@ -667,13 +667,6 @@ class NeonizeDriver:
             return None
         return _jid_str(found) or None
 
-    def phone_jid_of(self, lid: str) -> str | None:
-        try:
-            found = self._call("get_pn_from_lid", _jid(lid))
-        except DriverError:
-            return None
-        return _jid_str(found) or None
-
     def pair_phone(self, phone_digits: str) -> str:
         return str(self._call("PairPhone", phone_digits, True))
 

@@ -362,12 +362,6 @@ class MediaRecord:
         return out
 
 
-_MEDIA_COLUMNS = (
-    "id, direction, kind, mimetype, size, sha256, state, created_at, updated_at, filename, caption,"
-    " seconds, width, height, pages, reason, attempts, thumbnail IS NOT NULL"
-)
-
-
 _MEDIA_FIELDS = (
     "id",
     "direction",
@@ -392,6 +386,15 @@ _MEDIA_FIELDS = (
 def _contact(row: Any) -> Contact:
     on = row[3]
     return Contact(row[0], row[1], row[2], None if on is None else bool(on), row[4], row[5])
+
+
+def _media_columns(table: str = "") -> str:
+    """The columns :func:`_media_record` reads, optionally prefixed by a table alias."""
+    prefix = f"{table}." if table else ""
+    return ", ".join(prefix + name for name in _MEDIA_FIELDS) + f", {prefix}thumbnail IS NOT NULL"
+
+
+_MEDIA_COLUMNS = _media_columns()
 
 
 def _media_record(row: Any) -> MediaRecord:
@@ -658,11 +661,6 @@ class Store:
                 " updated_at = ? WHERE id = ? AND status = 'sending'",
                 (time.time(), message_id),
             )
-
-    def interrupted(self) -> list[MessageRecord]:
-        """Messages left 'sending' by a process that died: each may have reached WhatsApp."""
-        rows = self.query(f"SELECT * FROM messages WHERE {_UNFINISHED} AND status = 'sending'")  # noqa: S608
-        return [r for r in (self._record(row) for row in rows) if r is not None]
 
     def requeue_interrupted(self, *, fail_reason: str | None = None) -> list[MessageRecord]:
         """Deal with the messages a dead process left 'sending', marking each a possible
@@ -989,8 +987,7 @@ class Store:
         """Sent media no longer needed: its message was sent before ``sent_before`` (and
         is not waiting to go out), or failed for good. Their files can go."""
         rows = self.query(
-            f"SELECT {', '.join('d.' + c.strip() for c in _MEDIA_COLUMNS.split(',')[:-1])},"  # noqa: S608
-            " d.thumbnail IS NOT NULL FROM media d JOIN messages m ON m.media_id = d.id"
+            f"SELECT {_media_columns('d')} FROM media d JOIN messages m ON m.media_id = d.id"  # noqa: S608
             " WHERE d.direction = 'out' AND d.state = 'stored'"
             " AND (m.status = 'failed' OR (m.status NOT IN ('queued', 'sending') AND m.updated_at < ?))",
             (sent_before,),
