@@ -21,6 +21,11 @@ Groups: :meth:`FakeWhatsApp.create_group` makes a group of the account with fake
 (:meth:`FakeWhatsApp.wait_group_text_from_client`) and write into it
 (:meth:`FakePeer.send_group_text`). :meth:`FakePeer.write_from_lid` and
 :meth:`FakePeer.reveal_phone_number` make a contact known by its LID only, then by number.
+The client's own group management (create, add/remove/promote/demote, leave, invite link)
+changes the fake groups; refusals are switched with :meth:`FakeWhatsApp.set_group_admin`,
+the group's ``size_limit`` and :meth:`FakePeer.refuse_group_adds`. Changes made by others
+reach the client as ``w:gp2`` notifications: :meth:`FakeWhatsApp.group_change`,
+:meth:`FakePeer.leave_group`.
 
 Every ``wait_*`` method raises :class:`TimeoutError` naming what it waited for and the last
 server events.
@@ -53,7 +58,16 @@ from .media import (
     encrypt_media,
     media_of,
 )
-from .phone import Directory, FakeGroup, FakePhone, FakeUser, message_text, qr_ref
+from .phone import (
+    GROUP_SIZE_LIMIT,
+    PARTICIPANT_ACTIONS,
+    Directory,
+    FakeGroup,
+    FakePhone,
+    FakeUser,
+    message_text,
+    qr_ref,
+)
 from .server import Event, FakeWAServer, WAConnection
 from .tokens import Tokens
 
@@ -91,6 +105,12 @@ def library_tokens() -> Tokens:
         if _process_tokens is None:
             _process_tokens = Tokens.from_library()
         return _process_tokens
+
+
+def _group_of(data: Any) -> JID | None:
+    """The group JID a ``group-*`` event is about (its data, or the first item of it)."""
+    first = data[0] if isinstance(data, tuple) and data else data
+    return first if isinstance(first, JID) else None
 
 
 @dataclass(frozen=True)
@@ -177,6 +197,16 @@ class FakePeer:
         """From now on, messages from the LID carry the phone number (``sender_pn`` in direct
         messages, ``participant_pn`` in LID groups, ``phone_number`` in group info)."""
         self.user.hide_pn = False
+
+    def leave_group(self, group_jid: str | JID, timeout: float = 10) -> str:
+        """The peer leaves the group: the client gets a ``w:gp2`` ``<remove>`` notification
+        from the peer naming the peer (GroupInfo with Leave); returns the notification id."""
+        return self._wa.group_change(group_jid, "remove", [self.phone], self.phone, timeout)
+
+    def refuse_group_adds(self, refuse: bool = True) -> None:
+        """The peer's privacy settings: adding it to a group (the client's create or add)
+        gives error 403 with an ``<add_request code expiration>`` instead."""
+        self.user.refuses_group_adds = refuse
 
     def group_texts_received(self, group_jid: str | JID) -> list[str]:
         """See :meth:`FakeWhatsApp.group_texts_received`."""
@@ -352,22 +382,91 @@ class FakeWhatsApp:
 
     # -- groups --
     def create_group(
-        self, name: str, peers: list[str], addressing_mode: str = "pn", admins: Sequence[str] = ()
+        self,
+        name: str,
+        peers: list[str],
+        addressing_mode: str = "pn",
+        admins: Sequence[str] = (),
+        size_limit: int = GROUP_SIZE_LIMIT,
     ) -> str:
         """A group of the account (creator, super admin) with these peers (phone numbers);
         returns its JID (``120363…@g.us``). ``addressing_mode="lid"`` makes a LID group: the
         participants are listed by LID and the client writes as its own LID. ``admins``: the
-        peers (phone numbers, among ``peers``) that are admins."""
+        peers (phone numbers, among ``peers``) that are admins. ``size_limit``: participants,
+        the account included, beyond which adding gives error 500 (WhatsApp: 1024)."""
         members = [self.peer(p).user for p in peers]
         if not set(admins) <= set(peers):
             raise ValueError(f"admins {sorted(set(admins) - set(peers))} are not among the peers")
         g = self.directory.create_group(name, self.phone.phone, self.phone.lid, members, addressing_mode)
         g.admins = {self.peer(p).lid for p in admins}
+        g.size_limit = size_limit
         return str(g.jid)
 
     def group(self, group_jid: str | JID) -> FakeGroup:
-        """The fake group (subject, members, addressing mode, ``admins`` as member LIDs)."""
+        """The fake group (subject, members, addressing mode, ``admins`` as member LIDs,
+        ``account_member``, ``account_admin``, ``size_limit``, ``invite_code``)."""
         return self.directory.group(group_jid)
+
+    def group_members(self, group_jid: str | JID) -> set[str]:
+        """The phone numbers of the group's members (the account's while it is in it)."""
+        g = self.group(group_jid)
+        return {m.pn for m in g.members} | ({g.owner_pn} if g.account_member else set())
+
+    def group_admins(self, group_jid: str | JID) -> set[str]:
+        """The phone numbers of the group's admins (the account's while it is an admin member)."""
+        g = self.group(group_jid)
+        own = {g.owner_pn} if g.account_member and g.account_admin else set()
+        return {m.pn for m in g.members if m.lid in g.admins} | own
+
+    def set_group_admin(self, group_jid: str | JID, admin: bool = True) -> None:
+        """Whether the account is an admin of the group. Not an admin, the client's
+        add/remove/promote/demote and invite link requests are refused as a whole with
+        ``401 not-authorized``. The client is not notified (see :meth:`group_change`)."""
+        self.group(group_jid).account_admin = admin
+
+    def group_change(
+        self,
+        group_jid: str | JID,
+        action: str,
+        phones: Sequence[str],
+        actor_phone: str | None = None,
+        timeout: float = 10,
+    ) -> str:
+        """Somebody changes the group's members and the client is told with a ``w:gp2``
+        notification (neonize: GroupInfoEv with Join/Leave/Promote/Demote); returns its id.
+
+        ``action`` is "add", "remove", "promote" or "demote"; ``phones`` are peers' numbers
+        (the account's own number changes the account: removed, promoted, demoted).
+        ``actor_phone`` must be an admin member, except when removing only itself (leaving);
+        None is the account itself, on its phone. Raises ValueError for a change that cannot
+        be made (adding a member, removing a non-member, ...)."""
+        if action not in PARTICIPANT_ACTIONS:
+            raise ValueError(f"action is one of {', '.join(PARTICIPANT_ACTIONS)}, not {action!r}")
+        group = self.group(group_jid)
+        users = [self.peer(p).user for p in phones]
+        actor = self.peer(actor_phone).user if actor_phone is not None else None
+        conn = self.wait_connected(timeout)
+        return self.directory.change_members(conn, group, action, users, actor)
+
+    def group_events(self, group_jid: str | JID, kind: str | None = None) -> list[Any]:
+        """The data of the recorded ``group-*`` events about this group (of ``kind``), in order."""
+        jid = self.group(group_jid).jid
+        with self.server.cond:
+            events = list(self.server.events)
+        return [
+            d
+            for k, d in events
+            if k.startswith("group-") and (kind is None or k == kind) and _group_of(d) == jid
+        ]
+
+    def wait_ack(self, node_id: str, timeout: float = 10) -> Node:
+        """Wait until the client acked the node (a notification) with this id; returns the ``<ack>``."""
+        _, ack = self.wait_for(
+            lambda k, d: k == "node" and d.tag == "ack" and d.attrs.get("id") == node_id,
+            timeout,
+            what=f"<ack> of {node_id} from the client",
+        )
+        return ack
 
     def _group_decrypted(self, group_jid: str | JID, peer_phone: str) -> list[tuple[str, Message]]:
         group, user = self.group(group_jid), self.peer(peer_phone).user

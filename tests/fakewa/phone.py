@@ -18,6 +18,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,12 @@ log = logging.getLogger("fakewa")
 def message_text(msg: Message) -> str:
     """The text of a plain or extended text message ("" for anything else)."""
     return msg.conversation or msg.extendedTextMessage.text
+
+
+def _invite_code() -> str:
+    """A 22-character code like WhatsApp's group invite and add-request codes."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(22))
 
 
 def qr_ref(qr: str) -> str:
@@ -134,6 +141,7 @@ class FakeUser:
         self.push_name = f"Fake {pn}"  # the name its messages carry ("notify")
         self.writes_as_lid = False  # direct messages come from the LID (addressing_mode="lid")
         self.hide_pn = False  # messages from the LID do not reveal the phone number (no sender_pn)
+        self.refuses_group_adds = False  # privacy: adding it to a group gives 403 and an add request
         self.identity = identity or SignKeyPair()
         self.reg_id = secrets.randbelow(16380) + 1
         self.spk, self.spk_id = X25519PrivateKey.generate(), 1
@@ -172,9 +180,22 @@ class FakeUser:
         )
 
 
+# Per-participant result codes of group changes, as WhatsApp answers them
+# (whatsmeow passes them on as GroupParticipant.Error)
+PARTICIPANT_OK = 200
+PARTICIPANT_ADD_REQUEST = 403  # their privacy settings: an invitation (<add_request code>) instead
+PARTICIPANT_NOT_FOUND = 404  # not on WhatsApp, or (remove/promote/demote) not a member
+PARTICIPANT_EXISTS = 409  # already a member
+PARTICIPANT_GROUP_FULL = 500  # the group reached its size limit
+PARTICIPANT_ACTIONS = ("add", "remove", "promote", "demote")
+GROUP_SIZE_LIMIT = 1024  # WhatsApp's limit, the account included
+ADD_REQUEST_TTL = 3 * 24 * 3600  # how long an add request's invitation code is valid
+
+
 @dataclass
 class FakeGroup:
-    """A group: the account (its creator and super admin) and fake members."""
+    """A group: the account (its creator, super admin unless :attr:`account_admin` was
+    switched off) and fake members."""
 
     jid: JID
     subject: str
@@ -184,6 +205,11 @@ class FakeGroup:
     addressing_mode: str = "pn"  # "pn" or "lid": how participants and senders are addressed
     creation: int = field(default_factory=lambda: int(time.time()))
     admins: set[str] = field(default_factory=set)  # LIDs of members that are admins
+    account_member: bool = True  # the account is in the group (False once it left or was removed)
+    account_admin: bool = True  # the account may add, remove, promote, demote and get the invite link
+    size_limit: int = GROUP_SIZE_LIMIT  # participants, the account included
+    invite_code: str | None = None  # made on the first invite link request, replaced on revoke
+    version: int = 1  # participant list version, raised by every membership change (p_v_id)
 
     def __post_init__(self) -> None:
         if self.addressing_mode not in ("pn", "lid"):
@@ -193,6 +219,11 @@ class FakeGroup:
     def lid_mode(self) -> bool:
         return self.addressing_mode == "lid"
 
+    @property
+    def size(self) -> int:
+        """Participants, the account included while it is a member."""
+        return len(self.members) + (1 if self.account_member else 0)
+
     def address(self, pn: str, lid: str) -> JID:
         """How the group names a user: by LID in a LID group, else by phone number."""
         return JID(lid, "lid") if self.lid_mode else JID(pn, "s.whatsapp.net")
@@ -200,12 +231,19 @@ class FakeGroup:
     def has_member(self, user: FakeUser) -> bool:
         return any(m is user for m in self.members)
 
-    def node(self) -> Node:
-        """The ``<group>`` of a group info answer, as whatsmeow's parseGroupNode reads it."""
+    def is_account(self, jid: JID) -> bool:
+        return jid.user == (self.owner_lid if jid.server == "lid" else self.owner_pn)
+
+    def node(self, extra: Sequence[Node] = ()) -> Node:
+        """The ``<group>`` of a group info answer, as whatsmeow's parseGroupNode reads it;
+        ``extra``: more ``<participant>`` nodes (refused ones in a create answer)."""
         owner = self.address(self.owner_pn, self.owner_lid)
-        parts = [self._participant(self.owner_pn, self.owner_lid, "superadmin", False)]
+        parts = []
+        if self.account_member:
+            typ = "superadmin" if self.account_admin else None
+            parts.append(self._participant(self.owner_pn, self.owner_lid, typ, False))
         for m in self.members:
-            parts.append(self._participant(m.pn, m.lid, "admin" if m.lid in self.admins else None, m.hide_pn))
+            parts.append(self.participant_node(m))
         return Node(
             "group",
             {
@@ -217,10 +255,18 @@ class FakeGroup:
                 "creator": owner,
                 "size": str(len(parts)),
                 "addressing_mode": self.addressing_mode,
-                "p_v_id": str(self.creation),
+                "p_v_id": str(self.version),
             },
-            parts,
+            parts + list(extra),
         )
+
+    def participant_node(self, user: FakeUser, with_type: bool = True) -> Node:
+        """``<participant>`` for a member (``type="admin"`` for an admin unless not ``with_type``)."""
+        typ = "admin" if with_type and user.lid in self.admins else None
+        return self._participant(user.pn, user.lid, typ, user.hide_pn)
+
+    def account_node(self) -> Node:
+        return self._participant(self.owner_pn, self.owner_lid, None, False)
 
     def _participant(self, pn: str, lid: str, typ: str | None, hide_pn: bool) -> Node:
         if self.lid_mode:
@@ -249,6 +295,7 @@ class Directory:
         self.delivered_ids: set[tuple[bytes, Any]] = set()  # (client noise key, message id)
         self.unregistered: set[str] = set()  # phone numbers IsOnWhatsApp reports as not on WhatsApp
         self.groups: dict[str, FakeGroup] = {}  # group user part -> group
+        self.created_addressing_mode = "pn"  # how groups the client creates are addressed
         # sender keys: (member LID, group user, client noise key) -> the client's key as the member
         # holds it; (member LID, group user) -> the member's own key
         self.client_sender_keys: dict[tuple[str, str, bytes], sl.SenderKey] = {}
@@ -338,20 +385,278 @@ class Directory:
             raise KeyError(f"no fake group {jid}") from None
 
     def _groups_iq(self, conn: WAConnection, iq: Node) -> list[Node] | None:
-        """Group info (``<query request="interactive"/>`` to the group) and the joined groups
-        (``<participating>`` to ``@g.us``); an unknown group is a 404 error."""
-        if iq.child("participating") is not None:
+        """Answer a ``w:g2`` iq: group info (``<query>`` to the group), the joined groups
+        (``<participating>``), ``<create>`` and ``<leave>`` (to ``@g.us``), participant changes
+        (``<add|remove|promote|demote>``) and the invite link (``<invite/>``) of a group.
+
+        A group iq is refused as a whole (``<error code text>``) with 404 item-not-found for
+        an unknown group, 403 forbidden once the account is not a member (whatsmeow: "you're
+        not participating in that group") and, for changes and the invite link, 401
+        not-authorized when the account is not an admin."""
+        kids = iq.children()
+        op, typ, to = (kids[0] if kids else None), iq.attrs.get("type"), iq.attrs.get("to")
+        if op is None:
+            return None
+        if op.tag == "participating":
             with self._lock:
-                groups = list(self.groups.values())
+                groups = [g for g in self.groups.values() if g.account_member]
             self.server.record("group-list", len(groups))
             return [Node("groups", {}, [g.node() for g in groups])]
-        to = iq.attrs.get("to")
-        if iq.child("query") is not None and isinstance(to, JID):
-            if to.user not in self.groups:
-                raise IqError(404, "item-not-found")
+        if op.tag == "create" and typ == "set":
+            return self._create_iq(conn, op)
+        if op.tag == "leave" and typ == "set":
+            return self._leave_iq(conn, op)
+        if not isinstance(to, JID) or to.server != "g.us" or not to.user:
+            return None
+        if op.tag == "query":
+            group = self._group_for(to, op.tag, need_admin=False)
             self.server.record("group-info", to)
-            return [self.groups[to.user].node()]
+            return [group.node()]
+        if op.tag in PARTICIPANT_ACTIONS and typ == "set":
+            return self._participants_iq(conn, self._group_for(to, op.tag, need_admin=True), op)
+        if op.tag == "invite" and "code" not in op.attrs:
+            return self._invite_iq(self._group_for(to, op.tag, need_admin=True), revoke=typ == "set")
         return None
+
+    def _group_for(self, jid: JID, request: str, need_admin: bool) -> FakeGroup:
+        """The group an iq is about, or the whole-iq refusal (recorded as ``group-refused``)."""
+        with self._lock:
+            group = self.groups.get(jid.user)
+        if group is None:
+            code, text = 404, "item-not-found"
+        elif not group.account_member:
+            code, text = 403, "forbidden"
+        elif need_admin and not group.account_admin:
+            code, text = 401, "not-authorized"
+        else:
+            return group
+        self.server.record("group-refused", (jid, request, code))
+        raise IqError(code, text)
+
+    def _resolve(self, p: Node) -> FakeUser | None:
+        """The user a ``<participant jid=… [phone_number=…]>`` names; None when its number is
+        not on WhatsApp (see :meth:`is_registered`). Known users are not created again."""
+        jid, pn = p.attrs.get("jid"), p.attrs.get("phone_number")
+        if not isinstance(jid, JID):
+            return None
+        with self._lock:
+            if jid.server == "lid":
+                user = self.by_lid.get(jid.user)
+                if user is None and isinstance(pn, JID):
+                    user = self.by_pn.get(pn.user) or self.add(pn.user, jid.user)
+                user = user or self.get(jid)
+            elif not self.is_registered(jid.user):
+                return None
+            else:
+                user = self.get(jid)
+            return user if self.is_registered(user.pn) else None
+
+    def _refused(self, jid: Any, code: int) -> Node:
+        """A ``<participant jid error=CODE>`` result; a 403 carries the add request."""
+        kids = []
+        if code == PARTICIPANT_ADD_REQUEST:
+            expiration = int(time.time()) + ADD_REQUEST_TTL
+            kids.append(Node("add_request", {"code": _invite_code(), "expiration": str(expiration)}))
+        return Node("participant", {"jid": jid, "error": str(code)}, kids or None)
+
+    def _add_one(self, group: FakeGroup, p: Node) -> tuple[int, Node]:
+        """Add one requested participant: (result code, its ``<participant>`` answer)."""
+        user = self._resolve(p)
+        if user is None:
+            return PARTICIPANT_NOT_FOUND, self._refused(p.attrs.get("jid"), PARTICIPANT_NOT_FOUND)
+        if group.has_member(user) or (user.lid == group.owner_lid and group.account_member):
+            return PARTICIPANT_EXISTS, self._refused(p.attrs.get("jid"), PARTICIPANT_EXISTS)
+        if user.refuses_group_adds:
+            return PARTICIPANT_ADD_REQUEST, self._refused(p.attrs.get("jid"), PARTICIPANT_ADD_REQUEST)
+        if group.size >= group.size_limit:
+            return PARTICIPANT_GROUP_FULL, self._refused(p.attrs.get("jid"), PARTICIPANT_GROUP_FULL)
+        if user.lid == group.owner_lid:
+            group.account_member = True
+            return PARTICIPANT_OK, group.account_node()
+        group.members.append(user)
+        return PARTICIPANT_OK, group.participant_node(user, with_type=False)
+
+    def _create_iq(self, conn: WAConnection, op: Node) -> list[Node]:
+        """``<create subject [key]><participant jid/>…</create>``: a new group of the account
+        (creator, super admin) with the requested users that can be added; the others are
+        listed in the answer with their error code (404: not on WhatsApp, 403 with an add
+        request: their privacy settings, 500: beyond the size limit)."""
+        dev = self.server.paired_devices.get(conn.client_static or b"")
+        if dev is None:
+            raise IqError(401, "not-authorized")
+        subject = str(op.attrs.get("subject", ""))
+        group = self.create_group(subject, dev["jid"].user, dev["lid"].user, [], self.created_addressing_mode)
+        refused: list[Node] = []
+        outcome: list[tuple[Any, int]] = []
+        with self._lock:
+            for p in op.children():
+                if p.tag != "participant" or not isinstance(p.attrs.get("jid"), JID):
+                    continue
+                if group.is_account(p.attrs["jid"]):
+                    continue  # the server adds the creator itself
+                code, node = self._add_one(group, p)
+                if code not in (PARTICIPANT_OK, PARTICIPANT_EXISTS):
+                    refused.append(node)
+                outcome.append((p.attrs["jid"], code))
+        self.server.record(
+            "group-create",
+            (group.jid, subject, [m.lid for m in group.members], [(j, c) for j, c in outcome if c != 200]),
+        )
+        return [group.node(extra=refused)]
+
+    def _participants_iq(self, conn: WAConnection, group: FakeGroup, op: Node) -> list[Node]:
+        """``<add|remove|promote|demote><participant jid/>…</…>`` from an admin account:
+        per-participant results (see :data:`PARTICIPANT_OK` and the other codes); what was
+        done is also announced to the client as a ``w:gp2`` notification, as WhatsApp
+        tells every device of the group."""
+        action = op.tag
+        answer: list[Node] = []
+        done: list[Node] = []
+        outcome: list[tuple[Any, int]] = []
+        with self._lock:
+            for p in op.children():
+                jid = p.attrs.get("jid")
+                if p.tag != "participant" or not isinstance(jid, JID):
+                    continue
+                if action == "add":
+                    code, node = self._add_one(group, p)
+                else:
+                    code, node = self._change_one(group, action, jid)
+                answer.append(node)
+                outcome.append((jid, code))
+                if code == PARTICIPANT_OK:
+                    done.append(node)
+            if done:
+                group.version += 1
+        self.server.record("group-participants", (group.jid, action, outcome))
+        if done:
+            conn.after_reply.append(self._change_notification(group, action, None, done))
+        return [Node(action, {}, answer)]
+
+    def _change_one(self, group: FakeGroup, action: str, jid: JID) -> tuple[int, Node]:
+        """Remove, promote or demote one member (or the account itself); 404 for a non-member."""
+        if group.is_account(jid):
+            if action == "remove":
+                group.account_member = False
+            else:
+                group.account_admin = action == "promote"
+            return PARTICIPANT_OK, group.account_node()
+        with self._lock:
+            user = (self.by_lid if jid.server == "lid" else self.by_pn).get(jid.user)
+        if user is None or not group.has_member(user):
+            return PARTICIPANT_NOT_FOUND, self._refused(jid, PARTICIPANT_NOT_FOUND)
+        self._apply(group, action, user)
+        return PARTICIPANT_OK, group.participant_node(user, with_type=False)
+
+    def _apply(self, group: FakeGroup, action: str, user: FakeUser) -> None:
+        """Change the group's state for one user (a member, or the account's own user)."""
+        if user.lid == group.owner_lid:
+            if action in ("add", "remove"):
+                group.account_member = action == "add"
+            else:
+                group.account_admin = action == "promote"
+        elif action == "add":
+            if not group.has_member(user):
+                group.members.append(user)
+        elif action == "remove":
+            group.members = [m for m in group.members if m is not user]
+            group.admins.discard(user.lid)
+        elif action == "promote":
+            group.admins.add(user.lid)
+        else:
+            group.admins.discard(user.lid)
+
+    def _leave_iq(self, conn: WAConnection, op: Node) -> list[Node]:
+        """``<leave><group id=GROUP/></leave>``: the account leaves the group (it is no longer
+        listed in ``<participating>``; group info is refused with 403)."""
+        answer = []
+        for g in op.children():
+            gid = g.attrs.get("id")
+            jid = gid if isinstance(gid, JID) else JID.parse(str(gid))
+            group = self._group_for(jid, "leave", need_admin=False)
+            with self._lock:
+                group.account_member = False
+                group.version += 1
+            self.server.record("group-leave", group.jid)
+            conn.after_reply.append(self._change_notification(group, "remove", None, [group.account_node()]))
+            answer.append(Node("group", {"id": group.jid}))
+        return [Node("leave", {}, answer)]
+
+    def _invite_iq(self, group: FakeGroup, revoke: bool) -> list[Node]:
+        """``<invite/>``: the group's invite code (the same until revoked); ``type="set"``
+        revokes it and answers a new one."""
+        with self._lock:
+            if revoke or group.invite_code is None:
+                group.invite_code = _invite_code()
+            code = group.invite_code
+        self.server.record("group-invite", (group.jid, code, revoke))
+        return [Node("invite", {"code": code})]
+
+    def change_members(
+        self,
+        conn: WAConnection,
+        group: FakeGroup,
+        action: str,
+        users: Sequence[FakeUser],
+        actor: FakeUser | None = None,
+    ) -> str:
+        """Somebody else changes the group: ``actor`` (a member; None: the account on its
+        phone) adds, removes, promotes or demotes ``users``; a member removing itself leaves.
+        The group's state changes and the client gets the ``w:gp2`` notification; returns
+        its id. ``users`` may include the account's own user (its phone number)."""
+        if action not in PARTICIPANT_ACTIONS:
+            raise ValueError(f"action is one of {', '.join(PARTICIPANT_ACTIONS)}, not {action!r}")
+        with self._lock:
+            if actor is not None:
+                if not group.has_member(actor):
+                    raise ValueError(f"{actor} is not a member of {group.jid}")
+                leaving = action == "remove" and list(users) == [actor]
+                if not leaving and actor.lid not in group.admins:
+                    raise ValueError(f"{actor} is not an admin of {group.jid}")
+            for u in users:
+                is_in = group.account_member if u.lid == group.owner_lid else group.has_member(u)
+                if is_in == (action == "add"):
+                    state = "already" if is_in else "not"
+                    raise ValueError(f"{u} is {state} a member of {group.jid}: cannot {action}")
+            # named in the group's addressing, without their role
+            nodes = [
+                group.account_node() if u.lid == group.owner_lid else group.participant_node(u, False)
+                for u in users
+            ]
+            for u in users:
+                self._apply(group, action, u)
+            group.version += 1
+        notification = self._change_notification(group, action, actor, nodes)
+        conn.send_node(notification)
+        return str(notification.attrs["id"])
+
+    def _change_notification(
+        self, group: FakeGroup, action: str, actor: FakeUser | None, participants: list[Node]
+    ) -> Node:
+        """``<notification type="w:gp2" from=GROUP participant=ACTOR><ACTION><participant…/>``
+        as whatsmeow's parseGroupChange reads it (GroupInfo Join/Leave/Promote/Demote);
+        recorded as ``group-notification``."""
+        nid = self.server.next_id()
+        if actor is None:  # the account itself, from its phone or this client
+            pn, lid, hide, notify = group.owner_pn, group.owner_lid, False, None
+        else:
+            pn, lid, hide, notify = actor.pn, actor.lid, actor.hide_pn, actor.push_name
+        attrs: dict[str, Any] = {
+            "from": group.jid,
+            "type": "w:gp2",
+            "id": nid,
+            "t": str(int(time.time())),
+            "participant": group.address(pn, lid),
+            "addressing_mode": group.addressing_mode,
+        }
+        if group.lid_mode and not hide:
+            attrs["participant_pn"] = JID(pn, "s.whatsapp.net")
+        if notify:
+            attrs["notify"] = notify
+        change = Node(action, {"prev_v_id": str(group.version - 1), "v_id": str(group.version)}, participants)
+        named = [p.attrs["jid"] for p in participants]
+        self.server.record("group-notification", (group.jid, action, lid, named, nid))
+        return Node("notification", attrs, [change])
 
     def _encrypt(self, conn: WAConnection, iq: Node) -> list[Node] | None:
         if iq.child("count") is not None:

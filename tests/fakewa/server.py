@@ -28,6 +28,16 @@ kind                       data
                            decrypted what the client sent
 ``decrypt-error``          ``(recipient jid, error)``
 ``group-info``/``group-list``  the client asked for a group's info / its joined groups
+``group-create``           ``(group jid, subject, member LIDs, [(requested jid, error code)])``:
+                           the client created a group; the list holds the refused participants
+``group-participants``     ``(group jid, action, [(requested jid, code)])``: the client's
+                           add/remove/promote/demote, 200 for each one done
+``group-refused``          ``(group jid, request tag, code)``: a group iq refused as a whole
+                           (401 not admin, 403 not a member, 404 unknown group)
+``group-leave``            the group jid the account left
+``group-invite``           ``(group jid, code, revoked)``: the invite code the client got
+``group-notification``     ``(group jid, action, actor LID, [participant jids], notification id)``:
+                           a ``w:gp2`` membership change sent to the client
 ``sender-key``             ``(group jid, member LID, groupId)``: a member took the client's sender key
 ``group-decrypted``        ``(group jid, member LID, message id, waE2E Message)``: a member
                            decrypted the client's group message (skmsg)
@@ -97,6 +107,8 @@ class WAConnection:
         self.logged_in = False  # the server sent <success> on this connection
         self.closed = threading.Event()
         self.wlock = threading.Lock()
+        # nodes an iq handler wants sent right after its answer (on this connection's thread)
+        self.after_reply: list[Node] = []
 
     def __repr__(self) -> str:
         if self.closed.is_set():
@@ -224,7 +236,8 @@ class FakeWAServer:
     ``root`` is the key that signs the Noise certificate chain; the client must have it
     patched in as its pinned WhatsApp root. Protocol behaviour is extended through
     :attr:`iq_handlers` (by xmlns; a handler raises :class:`IqError` for an error answer)
-    and :attr:`node_hooks` (return True to consume a node).
+    and :attr:`node_hooks` (return True to consume a node); a handler may queue nodes on
+    :attr:`WAConnection.after_reply` to be sent right after its answer.
     """
 
     def __init__(
@@ -510,17 +523,17 @@ class FakeWAServer:
                 self.record("iq-" + typ, node)
                 return
             handler = self.iq_handlers.get(node.attrs.get("xmlns", ""))
+            head = {"from": S_WHATSAPP_NET, "id": node.attrs["id"]}
             try:
                 content = handler(conn, node) if handler else None
+                reply = Node("iq", {**head, "type": "result"}, content)
             except IqError as e:
                 error = Node("error", {"code": str(e.code), "text": e.text})
-                conn.send_node(
-                    Node("iq", {"from": S_WHATSAPP_NET, "type": "error", "id": node.attrs["id"]}, [error])
-                )
-                return
-            conn.send_node(
-                Node("iq", {"from": S_WHATSAPP_NET, "type": "result", "id": node.attrs["id"]}, content)
-            )
+                reply = Node("iq", {**head, "type": "error"}, [error])
+            conn.send_node(reply)
+            follow, conn.after_reply = conn.after_reply, []
+            for n in follow:
+                conn.send_node(n)
         elif node.tag in ("message", "receipt", "notification", "call"):
             attrs = {
                 "id": node.attrs.get("id"),
