@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from neonize.events import MessageEv
-from neonize.exc import GetGroupInfoError
+from neonize.events import GroupInfoEv, MessageEv
+from neonize.exc import (
+    GetGroupInfoError,
+    GetGroupInviteLinkError,
+    LeaveGroupError,
+    UpdateGroupParticipantsError,
+)
+from neonize.proto.Neonize_pb2 import JID
 from neonize.utils import build_jid
+from neonize.utils.enum import ParticipantChange
 
 from fakewa import signal_lite as sl
 from fakewa.bare_client import BareClient
@@ -196,3 +203,262 @@ def test_unknown_group(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
         fake_wa.group("120363000000000001@g.us")
     with pytest.raises(ValueError, match="addressing_mode"):
         fake_wa.create_group("Bad", [PEER], addressing_mode="phone")
+
+
+def _gjid(gid: str) -> JID:
+    return build_jid(gid.split("@")[0], "g.us")
+
+
+@pytest.mark.e2e
+def test_client_creates_group(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
+    other = "15550003333"
+    fake_wa.set_on_whatsapp(STRANGER, False)
+    info = paired.client.create_group("New group", [build_jid(PEER), build_jid(other), build_jid(STRANGER)])
+    gid = f"{info.JID.User}@g.us"
+    assert info.JID.Server == "g.us" and info.GroupName.Name == "New group"
+    got = {p.JID.User: (p.Error, p.IsAdmin, p.IsSuperAdmin) for p in info.Participants}
+    assert got == {
+        fake_wa.phone.phone: (0, True, True),
+        PEER: (0, False, False),
+        other: (0, False, False),
+        STRANGER: (404, False, False),  # not on WhatsApp: listed with the error, not added
+    }
+    assert info.OwnerJID.User == fake_wa.phone.phone
+    assert fake_wa.group_members(gid) == {fake_wa.phone.phone, PEER, other}
+    assert fake_wa.group_admins(gid) == {fake_wa.phone.phone}
+    group = fake_wa.group(gid)
+    assert group.subject == "New group" and group.addressing_mode == "pn"
+    ((_, subject, lids, refused),) = fake_wa.group_events(gid, "group-create")
+    assert (subject, lids) == ("New group", [fake_wa.peer(PEER).lid, fake_wa.peer(other).lid])
+    assert [(j.user, code) for j, code in refused] == [(STRANGER, 404)]
+    joined = {g.JID.User: g.GroupName.Name for g in paired.client.get_joined_groups()}
+    assert joined == {info.JID.User: "New group"}
+    # the new members decrypt what the client writes into it
+    sent = paired.client.send_message(_gjid(gid), "welcome")
+    assert fake_wa.wait_group_text_from_client(gid, PEER) == (sent.ID, "welcome")
+    assert fake_wa.wait_group_text_from_client(gid, other) == (sent.ID, "welcome")
+
+    # a peer whose privacy settings refuse group adds gets an invitation instead
+    shy = fake_wa.peer("15550008888")
+    shy.refuse_group_adds()
+    info = paired.client.create_group("Second", [build_jid(shy.phone)])
+    (refused_p,) = [p for p in info.Participants if p.JID.User == shy.phone]
+    assert refused_p.Error == 403 and len(refused_p.AddRequest.Code) == 22
+    assert fake_wa.group_members(f"{info.JID.User}@g.us") == {fake_wa.phone.phone}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mode", ["pn", "lid"])
+def test_client_changes_participants(fake_wa: FakeWhatsApp, paired: BareClient, mode: str) -> None:
+    other, third = "15550003333", "15550004444"
+    fake_wa.set_on_whatsapp(STRANGER, False)
+    gid = fake_wa.create_group("Managed", [PEER], addressing_mode=mode)
+    g = _gjid(gid)
+    server = "lid" if mode == "lid" else "s.whatsapp.net"
+
+    def named(phone: str) -> str:
+        return fake_wa.peer(phone).lid if mode == "lid" else phone
+
+    added = paired.client.update_group_participants(
+        g, [build_jid(other), build_jid(third), build_jid(PEER), build_jid(STRANGER)], ParticipantChange.ADD
+    )
+    assert [(p.JID.User, p.JID.Server, p.Error) for p in added] == [
+        (named(other), server, 0),
+        (named(third), server, 0),
+        (PEER, "s.whatsapp.net", 409),  # already a member
+        (STRANGER, "s.whatsapp.net", 404),  # not on WhatsApp
+    ]
+    assert fake_wa.group_members(gid) == {fake_wa.phone.phone, PEER, other, third}
+    ((_, action, outcome),) = fake_wa.group_events(gid, "group-participants")
+    assert action == "add" and [c for _, c in outcome] == [200, 200, 409, 404]
+    # WhatsApp tells the client's devices what was done, naming the account as the actor
+    own = fake_wa.phone.lid if mode == "lid" else fake_wa.phone.phone
+    ev = paired.wait_event(GroupInfoEv, pred=lambda e: len(e.Join) > 0)
+    assert {j.User for j in ev.Join} == {named(other), named(third)}
+    assert (ev.JID.User, ev.Sender.User) == (g.User, own)
+
+    promoted = paired.client.update_group_participants(g, [build_jid(other)], ParticipantChange.PROMOTE)
+    assert [(p.JID.User, p.Error) for p in promoted] == [(named(other), 0)]
+    assert fake_wa.group_admins(gid) == {fake_wa.phone.phone, other}
+    demoted = paired.client.update_group_participants(g, [build_jid(other)], ParticipantChange.DEMOTE)
+    assert [p.Error for p in demoted] == [0]
+    assert fake_wa.group_admins(gid) == {fake_wa.phone.phone}
+    removed = paired.client.update_group_participants(
+        g, [build_jid(third), build_jid("15550005555")], ParticipantChange.REMOVE
+    )
+    assert [(p.JID.User, p.Error) for p in removed] == [(named(third), 0), ("15550005555", 404)]
+    assert fake_wa.group_members(gid) == {fake_wa.phone.phone, PEER, other}
+    ev = paired.wait_event(GroupInfoEv, pred=lambda e: len(e.Leave) > 0)
+    assert [j.User for j in ev.Leave] == [named(third)]
+    actions = [(a, [c for _, c in o]) for _, a, o in fake_wa.group_events(gid, "group-participants")]
+    assert actions == [
+        ("add", [200, 200, 409, 404]),
+        ("promote", [200]),
+        ("demote", [200]),
+        ("remove", [200, 404]),
+    ]
+
+    # group info shows the new state; the client's next message reaches the new member only
+    info = paired.client.get_group_info(g)
+    assert {p.PhoneNumber.User for p in info.Participants} == {fake_wa.phone.phone, PEER, other}
+    sent = paired.client.send_message(g, "after the changes")
+    assert fake_wa.wait_group_text_from_client(gid, other) == (sent.ID, "after the changes")
+    assert fake_wa.wait_group_text_from_client(gid, PEER) == (sent.ID, "after the changes")
+    assert fake_wa.group_texts_received(gid, third) == []
+
+
+@pytest.mark.e2e
+def test_not_admin_is_refused(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
+    gid = fake_wa.create_group("Not mine", [PEER], admins=[PEER])
+    fake_wa.set_group_admin(gid, False)
+    g = _gjid(gid)
+    for action in ParticipantChange:
+        with pytest.raises(
+            UpdateGroupParticipantsError, match=r"^info query returned status 401: not-authorized$"
+        ):
+            paired.client.update_group_participants(g, [build_jid(PEER)], action)
+    with pytest.raises(
+        GetGroupInviteLinkError, match="you don't have the permission to get the group's invite link"
+    ):
+        paired.client.get_group_invite_link(g)
+    assert fake_wa.group_members(gid) == {fake_wa.phone.phone, PEER}
+    assert fake_wa.group_admins(gid) == {PEER}
+    refused = fake_wa.group_events(gid, "group-refused")
+    assert [(tag, code) for _, tag, code in refused] == [
+        ("add", 401),
+        ("remove", 401),
+        ("promote", 401),
+        ("demote", 401),
+        ("invite", 401),
+    ]
+    info = paired.client.get_group_info(g)
+    me = [p for p in info.Participants if p.JID.User == fake_wa.phone.phone]
+    assert [(p.IsAdmin, p.IsSuperAdmin) for p in me] == [(False, False)]
+    fake_wa.set_group_admin(gid, True)
+    assert paired.client.get_group_invite_link(g).startswith("https://chat.whatsapp.com/")
+    with pytest.raises(UpdateGroupParticipantsError, match="status 404: item-not-found"):
+        paired.client.update_group_participants(
+            _gjid("120363000000000001@g.us"), [build_jid(PEER)], ParticipantChange.ADD
+        )
+
+
+@pytest.mark.e2e
+def test_full_group(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
+    gid = fake_wa.create_group("Small", [PEER], size_limit=3)
+    added = paired.client.update_group_participants(
+        _gjid(gid), [build_jid("15550003333"), build_jid("15550004444")], ParticipantChange.ADD
+    )
+    assert [(p.JID.User, p.Error) for p in added] == [("15550003333", 0), ("15550004444", 500)]
+    assert fake_wa.group_members(gid) == {fake_wa.phone.phone, PEER, "15550003333"}
+    paired.client.update_group_participants(_gjid(gid), [build_jid(PEER)], ParticipantChange.REMOVE)
+    added = paired.client.update_group_participants(
+        _gjid(gid), [build_jid("15550004444")], ParticipantChange.ADD
+    )
+    assert [p.Error for p in added] == [0]
+
+
+@pytest.mark.e2e
+def test_client_leaves_group(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
+    gid = fake_wa.create_group("To leave", [PEER])
+    stay = fake_wa.create_group("To stay", [PEER])
+    paired.client.leave_group(_gjid(gid))
+    assert not fake_wa.group(gid).account_member
+    assert fake_wa.group_members(gid) == {PEER}
+    assert fake_wa.group_events(gid, "group-leave") == [fake_wa.group(gid).jid]
+    assert [g.JID.User for g in paired.client.get_joined_groups()] == [stay.split("@")[0]]
+    ev = paired.wait_event(GroupInfoEv, pred=lambda e: len(e.Leave) > 0)
+    assert [j.User for j in ev.Leave] == [fake_wa.phone.phone]
+    with pytest.raises(GetGroupInfoError, match="you're not participating in that group"):
+        paired.client.get_group_info(_gjid(gid))
+    with pytest.raises(LeaveGroupError, match=r"^info query returned status 403: forbidden$"):
+        paired.client.leave_group(_gjid(gid))
+    with pytest.raises(LeaveGroupError, match=r"^info query returned status 404: item-not-found$"):
+        paired.client.leave_group(_gjid("120363000000000001@g.us"))
+
+
+@pytest.mark.e2e
+def test_invite_link(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
+    gid = fake_wa.create_group("Invite", [PEER])
+    link = paired.client.get_group_invite_link(_gjid(gid))
+    code = link.removeprefix("https://chat.whatsapp.com/")
+    assert link != code and len(code) == 22 and fake_wa.group(gid).invite_code == code
+    assert paired.client.get_group_invite_link(_gjid(gid)) == link  # stable until revoked
+    revoked = paired.client.get_group_invite_link(_gjid(gid), revoke=True)
+    assert revoked != link and revoked.startswith("https://chat.whatsapp.com/")
+    assert paired.client.get_group_invite_link(_gjid(gid)) == revoked
+    other = fake_wa.create_group("Another", [PEER])
+    assert paired.client.get_group_invite_link(_gjid(other)) != revoked
+    assert [(c, r) for _, c, r in fake_wa.group_events(gid, "group-invite")] == [
+        (code, False),
+        (code, False),
+        (revoked.rsplit("/", 1)[1], True),
+        (revoked.rsplit("/", 1)[1], False),
+    ]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mode", ["pn", "lid"])
+def test_changes_by_others_reach_client(fake_wa: FakeWhatsApp, paired: BareClient, mode: str) -> None:
+    other, newcomer = "15550003333", "15550004444"
+    gid = fake_wa.create_group("Busy", [PEER, other], addressing_mode=mode, admins=[PEER])
+    g = _gjid(gid)
+    paired.client.get_group_info(g)  # the client caches the members
+
+    def named(phone: str) -> tuple[str, str]:
+        peer = fake_wa.peer(phone)
+        return (peer.lid, "lid") if mode == "lid" else (phone, "s.whatsapp.net")
+
+    nid = fake_wa.peer(other).leave_group(gid)
+    ev = paired.wait_event(GroupInfoEv, pred=lambda e: len(e.Leave) > 0)
+    assert [(j.User, j.Server) for j in ev.Leave] == [named(other)]
+    assert (ev.Sender.User, ev.Sender.Server) == named(other)
+    assert (ev.JID.User, ev.JID.Server) == (g.User, "g.us")
+    assert ev.Notify == fake_wa.peer(other).user.push_name
+    assert not ev.Join and not ev.Promote and not ev.Demote
+    ack = fake_wa.wait_ack(nid)
+    assert (ack.attrs["class"], ack.attrs["type"]) == ("notification", "w:gp2")
+    assert fake_wa.group_members(gid) == {fake_wa.phone.phone, PEER}
+
+    fake_wa.group_change(gid, "add", [newcomer], actor_phone=PEER)
+    ev = paired.wait_event(GroupInfoEv, pred=lambda e: len(e.Join) > 0)
+    assert [(j.User, j.Server) for j in ev.Join] == [named(newcomer)]
+    assert (ev.Sender.User, ev.Sender.Server) == named(PEER)
+    fake_wa.group_change(gid, "promote", [newcomer], actor_phone=PEER)
+    ev = paired.wait_event(GroupInfoEv, pred=lambda e: len(e.Promote) > 0)
+    assert [j.User for j in ev.Promote] == [named(newcomer)[0]]
+    assert fake_wa.group_admins(gid) == {fake_wa.phone.phone, PEER, newcomer}
+    fake_wa.group_change(gid, "demote", [PEER])  # the account, from its phone
+    ev = paired.wait_event(GroupInfoEv, pred=lambda e: len(e.Demote) > 0)
+    assert [j.User for j in ev.Demote] == [named(PEER)[0]]
+    assert ev.Sender.User == (fake_wa.phone.lid if mode == "lid" else fake_wa.phone.phone)
+    fake_wa.group_change(gid, "remove", [PEER], actor_phone=newcomer)
+    ev = paired.wait_event(GroupInfoEv, pred=lambda e: len(e.Leave) > 0, count=2)
+    assert [j.User for j in ev.Leave] == [named(PEER)[0]]
+    assert fake_wa.group_members(gid) == {fake_wa.phone.phone, newcomer}
+    notified = [
+        (a, actor, [j.user for j in js])
+        for _, a, actor, js, _ in fake_wa.group_events(gid, "group-notification")
+    ]
+    lid = {p: fake_wa.peer(p).lid for p in (PEER, other, newcomer)}
+    assert notified == [
+        ("remove", lid[other], [named(other)[0]]),
+        ("add", lid[PEER], [named(newcomer)[0]]),
+        ("promote", lid[PEER], [named(newcomer)[0]]),
+        ("demote", fake_wa.phone.lid, [named(PEER)[0]]),
+        ("remove", lid[newcomer], [named(PEER)[0]]),
+    ]
+
+    # the client's cache follows: its next message goes to the newcomer, not to those who left
+    sent = paired.client.send_message(g, "who is here")
+    assert fake_wa.wait_group_text_from_client(gid, newcomer) == (sent.ID, "who is here")
+    assert fake_wa.group_texts_received(gid, other) == []
+    assert fake_wa.group_texts_received(gid, PEER) == []
+
+    with pytest.raises(ValueError, match="already a member"):
+        fake_wa.group_change(gid, "add", [newcomer])
+    with pytest.raises(ValueError, match="not a member"):
+        fake_wa.group_change(gid, "remove", [other])
+    with pytest.raises(ValueError, match="is not a member"):
+        fake_wa.group_change(gid, "add", [other], actor_phone=PEER)
+    with pytest.raises(ValueError, match="action is one of"):
+        fake_wa.group_change(gid, "kick", [newcomer])
