@@ -388,6 +388,11 @@ def test_invite_link(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
     assert paired.client.get_group_invite_link(_gjid(gid)) == revoked
     other = fake_wa.create_group("Another", [PEER])
     assert paired.client.get_group_invite_link(_gjid(other)) != revoked
+    with pytest.raises(GetGroupInviteLinkError, match="that group does not exist"):
+        paired.client.get_group_invite_link(_gjid("120363000000000001@g.us"))
+    paired.client.leave_group(_gjid(other))
+    with pytest.raises(GetGroupInviteLinkError, match="you're not participating in that group"):
+        paired.client.get_group_invite_link(_gjid(other))
     assert [(c, r) for _, c, r in fake_wa.group_events(gid, "group-invite")] == [
         (code, False),
         (code, False),
