@@ -86,6 +86,85 @@ class FakeDriver:
             raise drv.DriverError("that group does not exist")
         return self.factory.groups[jid]
 
+    # group management, as WhatsApp answers it: per-person codes, refusals as GroupRefused
+    def _managed(self, jid: str) -> drv.GroupInfo:
+        f = self.factory
+        if jid not in f.groups:
+            raise drv.GroupRefused("info query returned status 404: item-not-found", "no_such_group")
+        if jid in f.not_admin:
+            raise drv.GroupRefused("info query returned status 401: not-authorized", "not_admin")
+        return f.groups[jid]
+
+    def _person(self, jid: str) -> drv.Participant:
+        lid = self.factory.lids.get(jid)
+        phone = jid.partition("@")[0] if jid.endswith("@s.whatsapp.net") else None
+        return drv.Participant(jid=jid, lid=lid, phone=phone, admin=False, superadmin=False)
+
+    def create_group(
+        self, name: str, participants: list[str]
+    ) -> tuple[drv.GroupInfo, list[drv.ParticipantResult]]:
+        f = self.factory
+        jid = f"1203630{len(f.groups) + 1:011d}@g.us"
+        me = drv.Participant(f"{ACCOUNT_PHONE}@s.whatsapp.net", None, ACCOUNT_PHONE, True, True)
+        added, results = [], []
+        for p in participants:
+            if p.partition("@")[0] in f.not_on_whatsapp:
+                results.append(drv.ParticipantResult(p, "not_on_whatsapp", 404))
+            else:
+                added.append(self._person(p))
+                results.append(drv.ParticipantResult(p, None, 0, f.lids.get(p), self._person(p).phone))
+        group = drv.GroupInfo(jid, name, "", False, False, me.jid, time.time(), (me, *added))
+        f.groups[jid] = group
+        f.group_requests.append(("create", jid, tuple(participants)))
+        return group, results
+
+    def change_participants(
+        self, group: str, action: str, participants: list[str]
+    ) -> list[drv.ParticipantResult]:
+        f = self.factory
+        info = self._managed(group)
+        members = {p.jid: p for p in info.participants}
+        results = []
+        for jid in participants:
+            code = 200
+            if action == "add":
+                if jid.partition("@")[0] in f.not_on_whatsapp:
+                    code = 404
+                elif jid in members:
+                    code = 409
+                elif len(members) >= f.group_limit:
+                    code = 500
+                else:
+                    members[jid] = self._person(jid)
+            elif jid not in members:
+                code = 404
+            elif action == "remove":
+                del members[jid]
+            else:
+                old = members[jid]
+                members[jid] = drv.Participant(old.jid, old.lid, old.phone, action == "promote", False)
+            reason = None if code == 200 else drv.PARTICIPANT_REFUSALS[code]
+            if reason == "not_on_whatsapp" and action != "add":
+                reason = "not_participant"
+            results.append(drv.ParticipantResult(jid, reason, code, f.lids.get(jid)))
+        f.groups[group] = drv.GroupInfo(**{**info.__dict__, "participants": tuple(members.values())})
+        f.group_requests.append((action, group, tuple(participants)))
+        return results
+
+    def leave_group(self, group: str) -> None:
+        if group not in self.factory.groups:
+            raise drv.GroupRefused("info query returned status 404: item-not-found", "no_such_group")
+        del self.factory.groups[group]
+        self.factory.group_requests.append(("leave", group, ()))
+
+    def invite_link(self, group: str, *, revoke: bool = False) -> str:
+        self._managed(group)
+        f = self.factory
+        if revoke or group not in f.invite_codes:
+            f.invite_codes[group] = f"Fake{len(f.group_requests):04d}{group[:8]}"
+            f.group_requests.append(("revoke" if revoke else "invite", group, ()))
+        return f"https://chat.whatsapp.com/{f.invite_codes[group]}"
+
     def check_numbers(self, phones: list[str]) -> list[drv.NumberCheck]:
         self.factory.checks.extend(phones)
         return [
@@ -136,6 +215,10 @@ class FakeDriverFactory:
         self.not_on_whatsapp: set[str] = set()  # digits
         self.checks: list[str] = []  # numbers asked about
         self.lids: dict[str, str] = {}  # phone JID -> LID
+        self.not_admin: set[str] = set()  # groups where this account is not an admin
+        self.group_limit = 1024  # people in a group
+        self.group_requests: list[tuple[str, str, tuple[str, ...]]] = []  # (action, group, people)
+        self.invite_codes: dict[str, str] = {}
         self._count = 0
         self._qr = itertools.count(1)
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 APP_NAME = "wadesk"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
-WEBHOOK_EVENTS = ("message", "message.status", "session.status", "qr")
+WEBHOOK_EVENTS = ("message", "message.status", "session.status", "qr", "group.participants")
 
 
 class ConfigError(ValueError):

@@ -43,6 +43,8 @@ SEMANTIC_FIELDS = {
     },
     "/pair-code": {"phone"},
     "/contacts/check": {"phone"},
+    "/groups": {"participants"},  # each a real phone number
+    "/groups/{jid}/participants": {"participants"},
 }
 
 
@@ -76,7 +78,7 @@ def test_api_conforms_to_its_openapi_document(case: schemathesis.Case) -> None:
     response = case.call_and_validate(headers=AUTH, excluded_checks=[positive_data_acceptance])
     if case.meta is not None and case.meta.generation.mode.is_positive and response.status_code == 400:
         field = response.json().get("field")
-        if field not in semantic:
+        if (field or "").split("[")[0] not in semantic:
             raise RejectedPositiveData(
                 operation=case.operation.label,
                 message=f"a schema-valid request was refused for field {field!r}: {response.text}",

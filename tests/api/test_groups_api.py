@@ -158,3 +158,166 @@ def test_the_check_can_be_turned_off(gateway) -> None:  # type: ignore[no-untype
     sent = client.post("/send", json={"to": "+15550009999", "text": "hello?"}, headers=AUTH).get_json()["id"]
     wait_until(lambda: session.message(sent).status == "sent", 10, "sent unchecked")
     assert world.checks == []
+
+
+# ---- group management ----------------------------------------------------------------------
+
+
+def test_a_group_is_created_and_whatsapp_says_whom_it_added(gateway) -> None:  # type: ignore[no-untyped-def]
+    _session, world, client = gateway
+    world.not_on_whatsapp.add("15550009999")
+    world.lids["15550002222@s.whatsapp.net"] = "900002@lid"
+    r = client.post(
+        "/groups",
+        json={"name": " Launch ", "participants": ["+1 555 000 2222", "15550009999", "+15550002222"]},
+        headers=AUTH,
+    )
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert r.headers["Location"] == f"/groups/{body['jid']}"
+    assert body["name"] == "Launch" and body["we_are_admin"] is True
+    # the same person twice is asked for once; each answer names what was asked
+    assert [(x["participant"], x["ok"], x["reason"], x["lid"]) for x in body["results"]] == [
+        ("+1 555 000 2222", True, None, "900002@lid"),
+        ("15550009999", False, "not_on_whatsapp", None),
+    ]
+    assert [p["phone"] for p in body["participants"]] == ["+15550001111", "+15550002222"]
+    assert world.group_requests == [
+        ("create", body["jid"], ("15550002222@s.whatsapp.net", "15550009999@s.whatsapp.net"))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "   ", "participants": []}, "name"),
+        ({"name": "x" * 101, "participants": []}, "name"),
+        ({"name": "Team", "participants": ["not a number"]}, "participants[0]"),
+        ({"name": "Team", "participants": ["+15550002222", GROUP]}, "participants[1]"),
+        ({"name": "Team"}, "participants"),
+        ({"name": "Team", "participants": [], "extra": 1}, "extra"),
+    ],
+)
+def test_a_bad_create_request_names_its_field(gateway, body, field) -> None:  # type: ignore[no-untyped-def]
+    _session, world, client = gateway
+    r = client.post("/groups", json=body, headers=AUTH)
+    assert r.status_code == 400 and r.get_json()["field"] == field, r.get_json()
+    assert world.group_requests == []
+
+
+def test_participants_are_added_removed_promoted_and_demoted(gateway) -> None:  # type: ignore[no-untyped-def]
+    _session, world, client = gateway
+    url = f"/groups/{GROUP}/participants"
+    r = client.post(
+        url, json={"action": "add", "participants": ["+15550004444", "+15550002222"]}, headers=AUTH
+    )
+    assert r.status_code == 200, r.get_json()
+    assert [(x["phone"], x["ok"], x["reason"]) for x in r.get_json()["results"]] == [
+        ("+15550004444", True, None),
+        ("+15550002222", False, "already_participant"),  # partly done: 200 with the reasons
+    ]
+    r = client.post(url, json={"action": "promote", "participants": ["15550004444"]}, headers=AUTH)
+    assert r.status_code == 200 and r.get_json()["results"][0]["ok"] is True
+    admins = [
+        p["phone"]
+        for p in client.get(f"/groups/{GROUP}", headers=AUTH).get_json()["participants"]
+        if p["admin"]
+    ]
+    assert admins == ["+15550001111", "+15550004444"]
+    r = client.post(url, json={"action": "demote", "participants": ["15550004444"]}, headers=AUTH)
+    assert r.status_code == 200
+    r = client.post(url, json={"action": "remove", "participants": ["15550004444"]}, headers=AUTH)
+    assert r.status_code == 200
+    phones = [p["phone"] for p in client.get(f"/groups/{GROUP}", headers=AUTH).get_json()["participants"]]
+    assert "+15550004444" not in phones
+    assert [a for a, _g, _p in world.group_requests] == ["add", "promote", "demote", "remove"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "action", "people", "status", "error"),
+    [
+        (lambda w: w.not_on_whatsapp.add("15550009999"), "add", ["+15550009999"], 422, "not_on_whatsapp"),
+        (lambda w: setattr(w, "group_limit", 3), "add", ["+15550004444"], 409, "group_full"),
+        (lambda w: None, "add", ["+15550002222"], 409, "already_participant"),
+        (lambda w: None, "remove", ["+15550007777"], 422, "not_participant"),
+        (lambda w: w.not_admin.add(GROUP), "add", ["+15550004444"], 403, "not_admin"),
+    ],
+)
+def test_whatsapp_refusals_are_4xx_naming_the_reason(gateway, setup, action, people, status, error) -> None:  # type: ignore[no-untyped-def]
+    _session, world, client = gateway
+    setup(world)
+    before = world.groups[GROUP]
+    r = client.post(
+        f"/groups/{GROUP}/participants", json={"action": action, "participants": people}, headers=AUTH
+    )
+    assert r.status_code == status, r.get_json()
+    body = r.get_json()
+    assert body["error"] == error and body["message"]
+    if status != 403:
+        assert [x["reason"] for x in body["results"]] == [error]
+    assert world.groups[GROUP].participants == before.participants
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"action": "kick", "participants": ["+15550002222"]}, "action"),
+        ({"action": "add", "participants": []}, "participants"),
+        ({"action": "add", "participants": ["nope"]}, "participants[0]"),
+    ],
+)
+def test_a_bad_participants_request_names_its_field(gateway, body, field) -> None:  # type: ignore[no-untyped-def]
+    _session, world, client = gateway
+    r = client.post(f"/groups/{GROUP}/participants", json=body, headers=AUTH)
+    assert r.status_code == 400 and r.get_json()["field"] == field, r.get_json()
+    r = client.post(
+        "/groups/15550002222@s.whatsapp.net/participants",
+        json={"action": "add", "participants": ["+15550004444"]},
+        headers=AUTH,
+    )
+    assert r.status_code == 400 and r.get_json()["field"] == "jid"
+    assert world.group_requests == []
+
+
+def test_invite_link_revoke_and_leave(gateway) -> None:  # type: ignore[no-untyped-def]
+    _session, world, client = gateway
+    first = client.get(f"/groups/{GROUP}/invite-link", headers=AUTH).get_json()["link"]
+    assert first.startswith("https://chat.whatsapp.com/")
+    assert client.get(f"/groups/{GROUP}/invite-link", headers=AUTH).get_json()["link"] == first
+    new = client.post(f"/groups/{GROUP}/invite-link/revoke", headers=AUTH).get_json()["link"]
+    assert new != first and new.startswith("https://chat.whatsapp.com/")
+    world.not_admin.add(GROUP)
+    r = client.get(f"/groups/{GROUP}/invite-link", headers=AUTH)
+    assert r.status_code == 403 and r.get_json()["error"] == "not_admin"
+    r = client.post(f"/groups/{GROUP}/leave", headers=AUTH)
+    assert r.status_code == 200 and r.get_json() == {"group": GROUP, "status": "left"}
+    assert [g["jid"] for g in client.get("/groups", headers=AUTH).get_json()["groups"]] == []
+    r = client.post(f"/groups/{GROUP}/leave", headers=AUTH)
+    assert r.status_code == 404 and r.get_json()["error"] == "group_not_found"
+
+
+def test_participant_changes_become_group_participants_events(gateway) -> None:  # type: ignore[no-untyped-def]
+    session, world, _client = gateway
+    world.lids["15550002222@s.whatsapp.net"] = "900002@lid"
+    session.store.meet("15550002222@s.whatsapp.net", "900002@lid")
+    seen: list = []
+    session.subscribe(seen.append)
+    world.current.emit(
+        drv.GroupChanged,
+        group=GROUP,
+        actor="900002@lid",
+        actor_name="Bob",
+        timestamp=1_700_000_100.0,
+        left=("900002@lid",),
+        promoted=("900003@lid",),
+    )
+    wait_until(lambda: len([e for e in seen if e.kind == "group.participants"]) == 2, 5, "two group events")
+    left, promoted = [e.payload() for e in seen if e.kind == "group.participants"]
+    bob = {"jid": "15550002222@s.whatsapp.net", "lid": "900002@lid", "phone": "+15550002222"}
+    assert left["group"] == GROUP and left["action"] == "leave"
+    assert list(left["participants"]) == [{**bob, "push_name": None}]  # the number known from the LID
+    assert left["by"] == {**bob, "push_name": "Bob"} and left["timestamp"] == 1_700_000_100.0
+    assert promoted["action"] == "promote"
+    assert list(promoted["participants"]) == [
+        {"jid": None, "lid": "900003@lid", "phone": None, "push_name": None}
+    ]

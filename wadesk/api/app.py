@@ -32,6 +32,7 @@ from ..core.session import (
     GroupNotFound,
     IdempotencyConflict,
     MediaError,
+    NotGroupAdmin,
     SessionError,
     TextError,
     TooLarge,
@@ -44,6 +45,7 @@ from .logstream import AccessLog
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 from .models import (
+    CREATE_GROUP,
     DEFAULT_PAGE,
     DEFAULT_QR_FORMAT,
     DIRECTIONS,
@@ -57,6 +59,7 @@ from .models import (
     MAX_PAGE,
     MIN_PAGE,
     PAIR_CODE,
+    PARTICIPANTS,
     QR_FORMATS,
     SEND,
     SEND_MEDIA,
@@ -698,6 +701,8 @@ def _whatsapp_call(call: Callable[[], Any]) -> Any:
         raise ApiError(
             404, f"no such group, or this account is not in it: {exc}", error="group_not_found"
         ) from None
+    except NotGroupAdmin as exc:
+        raise ApiError(403, str(exc), error="not_admin") from None
     except SessionError as exc:
         raise _session_error(503, "unavailable", str(exc), session.state, Retry_After="5") from None
 
@@ -716,6 +721,105 @@ def group(group_jid: str) -> Response:
     except RecipientError as exc:
         raise field_error("jid", str(exc)) from None
     return jsonify(_group_body(info, participants=True))
+
+
+def _group_change(call: Callable[[], Any]) -> Any:
+    """A group request: 400 for a bad group JID or person, 403 not_admin, 404 group_not_found."""
+    try:
+        return _whatsapp_call(call)
+    except RecipientError as exc:
+        field, _, problem = str(exc).partition(": ")
+        if not problem or not (field in ("name", "action") or field.startswith("participants")):
+            field, problem = "jid", str(exc)
+        raise field_error(field, problem) from None
+
+
+def _results(asked: list[str], results: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for given, r in zip(asked, results, strict=False):
+        jid = r.jid
+        phone = r.phone or (jid.partition("@")[0] if jid.endswith("@s.whatsapp.net") else None)
+        out.append(
+            {
+                "participant": given,
+                "jid": jid,
+                "lid": r.lid or (jid if jid.endswith("@lid") else None),
+                "phone": f"+{phone}" if phone else None,
+                "ok": r.reason is None,
+                "reason": r.reason,
+                "code": r.code,
+            }
+        )
+    return out
+
+
+def _distinct(people: list[str]) -> list[str]:
+    """The people as given, each JID once (the session asks WhatsApp once per person)."""
+    seen: set[str] = set()
+    out = []
+    for p in people:
+        try:
+            jid = parse_recipient(p).jid
+        except RecipientError:
+            return people  # the session names the bad one
+        if jid not in seen:
+            seen.add(jid)
+            out.append(p)
+    return out
+
+
+@_route("POST", "/groups")
+def create_group() -> tuple[Response, int]:
+    body = _json_body(CREATE_GROUP)
+    session = _ctx().session
+    asked = _distinct(body.participants)
+    info, results = _group_change(lambda: session.create_group(body.name, body.participants))
+    out = _group_body(info, participants=True)
+    out["results"] = _results(asked, results)
+    response = jsonify(out)
+    response.headers["Location"] = f"/groups/{info.jid}"
+    return response, 201
+
+
+_REFUSAL_STATUS = {"group_full": 409, "already_participant": 409}
+
+
+@_route("POST", "/groups/<group_jid>/participants")
+def group_participants(group_jid: str) -> Response:
+    body = _json_body(PARTICIPANTS)
+    session = _ctx().session
+    asked = _distinct(body.participants)
+    results = _group_change(lambda: session.change_participants(group_jid, body.action, body.participants))
+    listed = _results(asked, results)
+    if listed and not any(r["ok"] for r in listed):
+        reasons = {r["reason"] for r in listed}
+        reason = reasons.pop() if len(reasons) == 1 else "participants_refused"
+        status = _REFUSAL_STATUS.get(reason, 422)
+        names = ", ".join(f"{r['participant']} ({r['reason']})" for r in listed[:5])
+        raise ApiError(status, f"WhatsApp made no change: {names}", error=reason, results=listed)
+    return jsonify(group=group_jid, action=body.action, results=listed)
+
+
+@_route("POST", "/groups/<group_jid>/leave")
+def leave_group(group_jid: str) -> Response:
+    session = _ctx().session
+    _group_change(lambda: session.leave_group(group_jid))
+    return jsonify(group=group_jid, status="left")
+
+
+@_route("GET", "/groups/<group_jid>/invite-link")
+def invite_link(group_jid: str) -> Response:
+    session = _ctx().session
+    link = _group_change(lambda: session.invite_link(group_jid))
+    return jsonify(group=group_jid, link=link)
+
+
+@_route("POST", "/groups/<group_jid>/invite-link/revoke")
+def revoke_invite_link(group_jid: str) -> Response:
+    """Revoke the group's invite link: the old one stops working; returns the new one."""
+    session = _ctx().session
+    link = _group_change(lambda: session.invite_link(group_jid, revoke=True))
+    return jsonify(group=group_jid, link=link)
 
 
 @_route("GET", "/contacts/check")

@@ -41,6 +41,8 @@ MAX_JSON_MEDIA_BODY = 16 * 1024 * 1024  # a JSON /send with a base64 file: large
 MAX_FILENAME = 255
 MAX_MENTIONS = 1024
 MAX_CHECK = 50  # numbers in one /contacts/check
+MAX_GROUP_NAME = 100  # WhatsApp's limit for a group's subject
+MAX_GROUP_PEOPLE = 1023  # a group holds 1024, the account included
 MAX_MIMETYPE = 255
 MAX_RECIPIENT = 100  # characters of "to" and "phone"
 MAX_IDEMPOTENCY_KEY = 255
@@ -197,6 +199,40 @@ class SendMediaForm(Struct, kw_only=True, forbid_unknown_fields=True):
         UNSET
     )
     idempotency_key: IdempotencyKey | UnsetType = UNSET
+
+
+GroupAction = Literal["add", "remove", "promote", "demote"]
+People = Annotated[
+    list[Recipient],
+    Meta(
+        max_length=MAX_GROUP_PEOPLE,
+        description="phone numbers (any notation), user JIDs or LIDs",
+    ),
+]
+
+
+class CreateGroupRequest(Struct, forbid_unknown_fields=True):
+    """A group to create, with this account as its admin."""
+
+    name: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=MAX_GROUP_NAME,
+            pattern=r"\S",
+            description=f"the group's name, 1 to {MAX_GROUP_NAME} characters",
+            extra={"mismatch": "is only white space"},
+        ),
+    ]
+    participants: People
+
+
+class ParticipantsRequest(Struct, forbid_unknown_fields=True):
+    """People to add to, remove from, promote in or demote in a group (this account must be
+    an admin)."""
+
+    action: GroupAction
+    participants: Annotated[People, Meta(min_length=1)]
 
 
 class PairCodeRequest(Struct, forbid_unknown_fields=True):
@@ -387,6 +423,64 @@ class Group(Struct, kw_only=True):
     participants: list[Participant] | UnsetType = UNSET
 
 
+ParticipantReason = Literal[
+    "privacy", "not_on_whatsapp", "not_participant", "already_participant", "group_full", "no_answer"
+]
+
+
+class ParticipantResult(Struct, kw_only=True):
+    """What WhatsApp answered for one person asked for."""
+
+    participant: Annotated[str, Meta(description="as given in the request")]
+    jid: str
+    lid: str | None
+    phone: Annotated[str | None, Meta(description="E.164, when known")]
+    ok: bool
+    reason: (
+        Annotated[
+            ParticipantReason | str,
+            Meta(
+                description="why not (null when done): privacy (they only accept invitations; "
+                "WhatsApp sent one), not_on_whatsapp, not_participant, already_participant, "
+                "group_full, no_answer, or refused_<code> for a code WhatsApp did not explain"
+            ),
+        ]
+        | None
+    )
+    code: Annotated[int, Meta(description="WhatsApp's code for this person (0 or 200 when done)")]
+
+
+class GroupCreated(Group, kw_only=True):
+    """The new group and, for each person asked for, whether WhatsApp added them."""
+
+    results: list[ParticipantResult]
+
+
+class ParticipantResults(Struct, kw_only=True):
+    """One result per person asked for (200 when at least one change was made)."""
+
+    group: str
+    action: GroupAction
+    results: list[ParticipantResult]
+
+
+class ParticipantsRefused(Error, kw_only=True):
+    """No change was made: every person was refused (409 group_full or already_participant,
+    422 for the others)."""
+
+    results: list[ParticipantResult]
+
+
+class InviteLink(Struct):
+    group: str
+    link: Annotated[str, Meta(examples=["https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQrStUv"])]
+
+
+class LeftGroup(Struct):
+    group: str
+    status: Literal["left"]
+
+
 class GroupList(Struct):
     groups: list[Group]
 
@@ -459,6 +553,13 @@ MODELS: tuple[type[Struct], ...] = (  # the components of the OpenAPI document
     PairCode,
     GroupList,
     Group,
+    CreateGroupRequest,
+    GroupCreated,
+    ParticipantsRequest,
+    ParticipantResults,
+    ParticipantsRefused,
+    InviteLink,
+    LeftGroup,
     NumberChecks,
     ContactList,
     QR,
@@ -633,4 +734,6 @@ FORM_FIELDS = {  # the text fields of a multipart /send, checked one by one
     "idempotency_key": Field("idempotency_key", IdempotencyKey, required=False),
 }
 PAIR_CODE = Body(PairCodeRequest)
+CREATE_GROUP = Body(CreateGroupRequest)
+PARTICIPANTS = Body(ParticipantsRequest)
 IDEMPOTENCY_KEY_HEADER = Field("Idempotency-Key", IdempotencyKey)

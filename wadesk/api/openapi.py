@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from ..core.recipients import GROUP_USER_PATTERN
 from . import models
 from .models import DEFAULT_PAGE, DEFAULT_QR_FORMAT, EVENT_NAMES, MAX_BODY
 
@@ -62,6 +63,21 @@ STORAGE_UNAVAILABLE = {
         **_error("the message store cannot be read or written right now (`storage` says why); try again"),
         "headers": RETRY_AFTER,
     }
+}
+
+
+GROUP_JID = {
+    "name": "jid",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": f"^({GROUP_USER_PATTERN})@g\\.us$"},
+}
+
+
+GROUP_REFUSALS = {
+    "400": _error("not a group ID, or a bad person (field names it)"),
+    "403": _error("not_admin: only the group's admins may do that"),
+    "404": _error("group_not_found: no such group, or this account is not in it"),
 }
 
 
@@ -282,7 +298,22 @@ def document(version: str) -> dict[str, Any]:
                     "groups",
                     "the groups this account is in",
                     {"200": _json(_ref("GroupList"), "the groups")},
-                )
+                ),
+                "post": _op(
+                    "create_group",
+                    "groups",
+                    "create a group with this account as admin; WhatsApp says, person by person, "
+                    "whom it added (results)",
+                    {
+                        "201": _json(_ref("GroupCreated"), "the new group and one result per person"),
+                        **BODY_ERRORS,
+                        "400": _error("a bad name or person (field names it)"),
+                        "403": _error("not_admin: WhatsApp refused (e.g. too many groups created)"),
+                    },
+                    requestBody=_body(
+                        "CreateGroupRequest", {"name": "Team", "participants": ["+4915123456789"]}
+                    ),
+                ),
             },
             "/groups/{jid}": {
                 "get": _op(
@@ -294,14 +325,60 @@ def document(version: str) -> dict[str, Any]:
                         "400": _error("not a group ID"),
                         "404": _error("no such group, or this account is not in it"),
                     },
-                    parameters=[
-                        {
-                            "name": "jid",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "pattern": "^[0-9]{5,25}(-[0-9]{5,15})?@g\\.us$"},
-                        }
-                    ],
+                    parameters=[GROUP_JID],
+                )
+            },
+            "/groups/{jid}/participants": {
+                "post": _op(
+                    "change_group_participants",
+                    "groups",
+                    "add, remove, promote or demote people (this account must be admin)",
+                    {
+                        "200": _json(_ref("ParticipantResults"), "at least one change was made"),
+                        **BODY_ERRORS,
+                        **GROUP_REFUSALS,
+                        "409": _json(
+                            _ref("ParticipantsRefused"),
+                            "no change: the group is full (group_full) or they are in it already "
+                            "(already_participant)",
+                        ),
+                        "422": _json(
+                            _ref("ParticipantsRefused"),
+                            "no change: every person was refused (error: not_on_whatsapp, privacy, "
+                            "not_participant, or participants_refused for mixed reasons)",
+                        ),
+                    },
+                    parameters=[GROUP_JID],
+                    requestBody=_body(
+                        "ParticipantsRequest", {"action": "add", "participants": ["+4915123456789"]}
+                    ),
+                )
+            },
+            "/groups/{jid}/leave": {
+                "post": _op(
+                    "leave_group",
+                    "groups",
+                    "this account leaves the group",
+                    {"200": _json(_ref("LeftGroup"), "left"), **GROUP_REFUSALS},
+                    parameters=[GROUP_JID],
+                )
+            },
+            "/groups/{jid}/invite-link": {
+                "get": _op(
+                    "get_group_invite_link",
+                    "groups",
+                    "the group's invite link (this account must be admin)",
+                    {"200": _json(_ref("InviteLink"), "the link"), **GROUP_REFUSALS},
+                    parameters=[GROUP_JID],
+                )
+            },
+            "/groups/{jid}/invite-link/revoke": {
+                "post": _op(
+                    "revoke_group_invite_link",
+                    "groups",
+                    "revoke the invite link: the old one stops working; returns the new one",
+                    {"200": _json(_ref("InviteLink"), "the new link"), **GROUP_REFUSALS},
+                    parameters=[GROUP_JID],
                 )
             },
             "/contacts/check": {

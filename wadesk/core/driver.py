@@ -214,6 +214,59 @@ class GroupInfo:
 
 
 @dataclass(frozen=True)
+class ParticipantResult:
+    """What WhatsApp answered for one person in a create or a participant change.
+    ``reason`` is None when the change was made, else why not (:data:`PARTICIPANT_REFUSALS`)."""
+
+    jid: str
+    reason: str | None
+    code: int  # WhatsApp's code for this person; 0 or 200 when done
+    lid: str | None = None
+    phone: str | None = None  # digits
+
+
+# WhatsApp's per-person codes in a group change, by what they mean
+PARTICIPANT_REFUSALS: dict[int, str] = {
+    403: "privacy",  # they only accept invitations: WhatsApp sent them an invite instead
+    404: "not_on_whatsapp",  # (for remove, promote, demote: not in the group)
+    409: "already_participant",
+    500: "group_full",
+}
+GROUP_ACTIONS = ("add", "remove", "promote", "demote")
+
+
+def group_refusal(text: str) -> str | None:
+    """The :class:`GroupRefused` reason whatsmeow's error text names, if any. whatsmeow
+    turns WhatsApp's 401 into "not-authorized" (or, for invite links, "you don't have the
+    permission"), 403 into "forbidden" / "not participating", 404 into "item-not-found" /
+    "does not exist"."""
+    low = text.lower()
+    if "status 401" in low or "not-authorized" in low or "permission" in low:
+        return "not_admin"
+    if "status 403" in low or "forbidden" in low or "not participating" in low:
+        return "not_in_group"
+    if "status 404" in low or "item-not-found" in low or "does not exist" in low:
+        return "no_such_group"
+    return None
+
+
+@dataclass(frozen=True)
+class GroupChanged(DriverEvent):
+    """Someone joined, left, was promoted or demoted in a group (WhatsApp's w:gp2
+    notification, neonize's GroupInfoEv). JIDs as WhatsApp named them: by LID in a LID
+    group."""
+
+    group: str
+    actor: str  # who made the change ("" when WhatsApp did not say)
+    actor_name: str
+    timestamp: float
+    joined: tuple[str, ...] = ()
+    left: tuple[str, ...] = ()
+    promoted: tuple[str, ...] = ()
+    demoted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class NumberCheck:
     query: str  # what was asked (+digits)
     on_whatsapp: bool
@@ -275,6 +328,15 @@ class NotRunning(DriverError):
 
 class LibraryBusy(DriverError):
     """The client was not started: neonize's maps stayed busy (another client's call)."""
+
+
+class GroupRefused(DriverError):
+    """WhatsApp refused a group request as a whole. ``reason``: ``not_admin`` (this account
+    may not do that), ``not_in_group`` (it is not a participant), ``no_such_group``."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class SendFailed(DriverError):
@@ -492,6 +554,7 @@ class NeonizeDriver:
             ev.ClientOutdatedEv: self._on_client_outdated,
             ev.MessageEv: self._on_message,
             ev.ReceiptEv: self._on_receipt,
+            ev.GroupInfoEv: self._on_group_info,
         }
         for event_type, handler in handlers.items():
             client.event(event_type)(self._guard(handler))
@@ -641,6 +704,65 @@ class NeonizeDriver:
     def group_info(self, jid: str) -> GroupInfo:
         return _group(self._call("get_group_info", _jid(jid)))
 
+    def _group_call(self, name: str, *args: Any) -> Any:
+        try:
+            return self._call(name, *args)
+        except NotRunning:
+            raise
+        except DriverError as exc:
+            reason = group_refusal(str(exc))
+            if reason is None:
+                raise
+            raise GroupRefused(str(exc), reason) from exc
+
+    def create_group(self, name: str, participants: list[str]) -> tuple[GroupInfo, list[ParticipantResult]]:
+        """Create a group with this account as its admin. WhatsApp leaves out whom it
+        could not add and says why, person by person."""
+        info = self._group_call("create_group", name, [_jid(j) for j in participants])
+        group = _group(info)
+        refused = {_jid_str(p.JID): p for p in info.Participants if p.Error}
+        results = []
+        for jid in participants:
+            p = refused.get(jid) or next((q for q in group.participants if jid in (q.jid, q.lid)), None)
+            if isinstance(p, Participant):
+                results.append(ParticipantResult(jid, None, 0, p.lid, p.phone))
+            elif p is not None:
+                results.append(_participant_result(jid, p, "add"))
+            else:  # neither added nor refused by name: report what is known
+                results.append(ParticipantResult(jid, None, 0))
+        return group, results
+
+    def change_participants(
+        self, group: str, action: str, participants: list[str]
+    ) -> list[ParticipantResult]:
+        """Add, remove, promote or demote people; one result per person asked for."""
+        change = load_neonize()["ParticipantChange"][action.upper()]
+        answer = list(
+            self._group_call(
+                "update_group_participants", _jid(group), [_jid(j) for j in participants], change
+            )
+        )
+        by_jid: dict[str, Any] = {}
+        for p in answer:
+            for j in (_jid_str(p.JID), _jid_str(p.LID), _jid_str(p.PhoneNumber)):
+                if j:
+                    by_jid[j] = p
+        results = []
+        for jid in participants:
+            p = by_jid.get(jid)
+            results.append(
+                _participant_result(jid, p, action)
+                if p is not None
+                else ParticipantResult(jid, "no_answer", -1)
+            )
+        return results
+
+    def leave_group(self, group: str) -> None:
+        self._group_call("leave_group", _jid(group))
+
+    def invite_link(self, group: str, *, revoke: bool = False) -> str:
+        return str(self._group_call("get_group_invite_link", _jid(group), revoke))
+
     def check_numbers(self, phones: list[str]) -> list[NumberCheck]:
         """Ask WhatsApp which numbers (digits) have an account. neonize needs the + and
         raises on an empty answer: no answer means none of them."""
@@ -771,6 +893,26 @@ class NeonizeDriver:
             )
         )
 
+    def _on_group_info(self, e: Any) -> None:
+        changes = {
+            "joined": tuple(_jid_str(j) for j in e.Join),
+            "left": tuple(_jid_str(j) for j in e.Leave),
+            "promoted": tuple(_jid_str(j) for j in e.Promote),
+            "demoted": tuple(_jid_str(j) for j in e.Demote),
+        }
+        if not any(changes.values()):
+            return  # a name, topic or setting change: not a membership change
+        self._post(
+            GroupChanged(
+                self.id,
+                group=_jid_str(e.JID),
+                actor=_jid_str(e.Sender) if e.HasField("Sender") else "",
+                actor_name=e.Notify or "",
+                timestamp=unix_seconds(e.Timestamp),
+                **changes,
+            )
+        )
+
     def _on_receipt(self, e: Any) -> None:
         status = _RECEIPT_STATUS.get(int(e.Type))
         if status is None or not e.MessageIDs:
@@ -791,6 +933,15 @@ def _jid(jid: str) -> Any:
     return load_neonize()["jid_class"](
         User=user, Server=server, Device=0, RawAgent=0, Integrator=0, IsEmpty=False
     )
+
+
+def _participant_result(jid: str, p: Any, action: str) -> ParticipantResult:
+    code = int(p.Error or 0)
+    reason = None if code in (0, 200) else PARTICIPANT_REFUSALS.get(code, f"refused_{code}")
+    if reason == "not_on_whatsapp" and action != "add":
+        reason = "not_participant"
+    phone = (p.PhoneNumber.User or None) if p.HasField("PhoneNumber") else None
+    return ParticipantResult(jid, reason, code, _jid_str(p.LID) or None, phone)
 
 
 def _group(g: Any) -> GroupInfo:

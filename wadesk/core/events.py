@@ -221,3 +221,16 @@ class IncomingMessage(Event):
     sender_lid: str | None = None  # …@lid, when known
     mentions: tuple[str, ...] = ()  # the JIDs mentioned
     mentioned_me: bool = False  # this account is among them
+
+
+@dataclass(frozen=True)
+class GroupParticipants(Event):
+    """People joined (were added), left (were removed), were promoted to admin or demoted
+    in a group. Each person is ``{"jid", "lid", "phone", "push_name"}`` as far as known."""
+
+    kind: ClassVar[str] = "group.participants"
+    group: str
+    action: str  # join | leave | promote | demote
+    participants: tuple[dict[str, Any], ...]
+    by: dict[str, Any] | None  # who made the change, when WhatsApp said
+    timestamp: float

@@ -443,8 +443,15 @@ def load_neonize() -> dict[str, Any]:
             jid_class=nclient.JID,
             proto=_e2e_proto(),
             media_types=_media_types(),
+            ParticipantChange=_participant_change(),
         )
         return _neonize
+
+
+def _participant_change() -> Any:
+    from neonize.utils.enum import ParticipantChange
+
+    return ParticipantChange
 
 
 def versions() -> tuple[str, str]:

@@ -25,7 +25,8 @@ LID_SERVER = "lid"
 
 # Characters people put into phone numbers for readability.
 _SEPARATORS = re.compile(r"[\s\-./()\u00a0\u2010-\u2015]+")
-_GROUP_USER = re.compile(r"[0-9]{5,25}|[0-9]{5,20}-[0-9]{5,15}")
+GROUP_USER_PATTERN = r"[0-9]{5,25}|[0-9]{5,20}-[0-9]{5,15}"
+_GROUP_USER = re.compile(GROUP_USER_PATTERN)
 _DIGITS = re.compile(r"[0-9]+")
 
 _POSSIBLE_REASONS = {

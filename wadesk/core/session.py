@@ -50,6 +50,7 @@ from .backoff import backoff_delay
 from .events import (
     Account,
     Event,
+    GroupParticipants,
     IncomingMessage,
     MessageFailed,
     MessageQueued,
@@ -122,6 +123,7 @@ __all__ = [
     "MediaError",
     "MediaRecord",
     "MessageRecord",
+    "NotGroupAdmin",
     "QueuedEvent",
     "RecipientError",
     "Session",
@@ -140,6 +142,10 @@ class SessionError(RuntimeError):
 
 class GroupNotFound(SessionError):
     """WhatsApp says there is no such group (or this account is not in it)."""
+
+
+class NotGroupAdmin(SessionError):
+    """WhatsApp refused a change to a group: this account is not one of its admins."""
 
 
 class TextError(ValueError):
@@ -468,16 +474,100 @@ class Session:
     def group(self, jid: str) -> drv.GroupInfo:
         """One group with its participants. Raises :class:`RecipientError` for a bad JID,
         :class:`GroupNotFound` when WhatsApp says there is no such group, else SessionError."""
+        group = self._group_jid(jid)
+        return self._group_request("describe the group", lambda d: d.group_info(group))
+
+    @staticmethod
+    def _group_jid(jid: str) -> str:
         target = parse_recipient(jid)
         if not target.is_group:
             raise RecipientError("is not a group ID (…@g.us)")
+        return target.jid
+
+    @staticmethod
+    def _people(people: list[str], field: str = "participants") -> list[str]:
+        """Phone numbers or JIDs of persons, as JIDs, each once; RecipientError names the bad one."""
+        out: list[str] = []
+        for i, p in enumerate(people):
+            try:
+                t = parse_recipient(p)
+            except RecipientError as exc:
+                raise RecipientError(f"{field}[{i}]: {exc}") from None
+            if t.is_group:
+                raise RecipientError(f"{field}[{i}]: must be a person, not a group")
+            if t.jid not in out:
+                out.append(t.jid)
+        return out
+
+    def _group_request(self, what: str, call: Callable[[Any], Any]) -> Any:
+        driver = self._connected_driver()
         try:
-            return self._connected_driver().group_info(target.jid)
+            return call(driver)
+        except drv.GroupRefused as exc:
+            if exc.reason == "not_admin":
+                raise NotGroupAdmin(f"only the group's admins may do that ({exc})") from exc
+            if exc.reason == "not_in_group":
+                raise GroupNotFound(f"this account is not in the group ({exc})") from exc
+            raise GroupNotFound(str(exc)) from exc
         except drv.DriverError as exc:
             low = str(exc).lower()
-            if "not exist" in low or "404" in low or "not-authorized" in low or "forbidden" in low:
+            if "not exist" in low or "404" in low:
                 raise GroupNotFound(str(exc)) from exc
-            raise SessionError(f"WhatsApp did not describe the group: {exc}") from exc
+            raise SessionError(f"WhatsApp did not {what}: {exc}") from exc
+
+    def _learn_participants(self, results: list[drv.ParticipantResult]) -> None:
+        for r in results:
+            jid = (
+                r.jid
+                if r.jid.endswith("@s.whatsapp.net")
+                else (f"{r.phone}@s.whatsapp.net" if r.phone else None)
+            )
+            lid = r.lid or (r.jid if r.jid.endswith("@lid") else None)
+            if r.reason == "not_on_whatsapp" and jid and r.jid == jid:
+                self.store.record_check(jid, False)
+            elif jid and lid:
+                self.store.meet(jid, lid)
+
+    def create_group(
+        self, name: str, participants: list[str]
+    ) -> tuple[drv.GroupInfo, list[drv.ParticipantResult]]:
+        """Create a group with this account as admin. Returns the group and, for each person
+        asked for, whether WhatsApp added them (``reason`` None) or why not."""
+        name = name.strip()
+        if not name:
+            raise RecipientError("name: is empty")
+        people = self._people(participants)
+        group, results = self._group_request("create the group", lambda d: d.create_group(name, people))
+        self._learn_participants(results)
+        return group, results
+
+    def change_participants(
+        self, group: str, action: str, participants: list[str]
+    ) -> list[drv.ParticipantResult]:
+        """Add, remove, promote or demote people in a group: one result per person."""
+        if action not in drv.GROUP_ACTIONS:
+            raise RecipientError(f"action: must be one of {', '.join(drv.GROUP_ACTIONS)}")
+        jid = self._group_jid(group)
+        people = self._people(participants)
+        if not people:
+            raise RecipientError("participants: name at least one person")
+        results = self._group_request(
+            f"{action} the participants", lambda d: d.change_participants(jid, action, people)
+        )
+        self._learn_participants(results)
+        return list(results)
+
+    def leave_group(self, group: str) -> None:
+        jid = self._group_jid(group)
+        self._group_request("let this account leave the group", lambda d: d.leave_group(jid))
+
+    def invite_link(self, group: str, *, revoke: bool = False) -> str:
+        """The group's invite link (https://chat.whatsapp.com/…); ``revoke`` makes a new one."""
+        jid = self._group_jid(group)
+        link = str(self._group_request("give the invite link", lambda d: d.invite_link(jid, revoke=revoke)))
+        if link and not link.startswith("http"):
+            link = f"https://chat.whatsapp.com/{link}"
+        return link
 
     def check_numbers(self, phones: list[str]) -> list[dict[str, Any]]:
         """Whether each phone number has a WhatsApp account: phone, on_whatsapp, jid, lid.
@@ -929,6 +1019,8 @@ class Session:
                 self._schedule_reconnect(f"WhatsApp refused the connection: {ev.reason.text}{detail}")
         elif isinstance(ev, drv.Incoming | drv.Receipt):
             self._store_or_defer(ev)
+        elif isinstance(ev, drv.GroupChanged):
+            self._on_group_changed(ev)
         elif isinstance(ev, drv.Exited):
             if ev.error is not None:
                 log.info("connecting failed: %s", ev.error)
@@ -1062,6 +1154,37 @@ class Session:
             self._wake_downloads()  # announced once the first download attempt is done
             return
         self._emit_incoming(record)
+
+    def _person(self, jid: str, name: str = "") -> dict[str, Any]:
+        """phone, jid and lid of a person WhatsApp named by either, as far as wadesk knows."""
+        lid = jid if jid.endswith("@lid") else None
+        pn = jid if jid.endswith("@s.whatsapp.net") else None
+        try:
+            known = self.store.contact(lid=lid) if lid else self.store.contact(jid=pn) if pn else None
+        except StorageError:
+            known = None
+        if known is not None:
+            pn, lid = pn or known.jid, lid or known.lid
+        return {"jid": pn, "lid": lid, "phone": phone_of(pn), "push_name": name or None}
+
+    def _on_group_changed(self, ev: drv.GroupChanged) -> None:
+        actor = self._person(ev.actor, ev.actor_name) if ev.actor else None
+        for action, jids in (
+            ("join", ev.joined),
+            ("leave", ev.left),
+            ("promote", ev.promoted),
+            ("demote", ev.demoted),
+        ):
+            if jids:
+                self._emit(
+                    GroupParticipants(
+                        group=ev.group,
+                        action=action,
+                        participants=tuple(self._person(j) for j in jids),
+                        by=actor,
+                        timestamp=ev.timestamp,
+                    )
+                )
 
     def _wake_downloads(self) -> None:
         with self._downloads_cv:
