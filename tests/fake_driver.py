@@ -175,6 +175,9 @@ class FakeDriver:
     def lid_of(self, jid: str) -> str | None:
         return self.factory.lids.get(jid)
 
+    def mark_read(self, chat: str, sender: str, wa_ids: list[str]) -> None:
+        self.factory.read_receipts.append((chat, sender, tuple(wa_ids)))
+
     def pair_phone(self, phone_digits: str) -> str:
         self.paired_with.append(phone_digits)
         self.factory.pair_requests.append(phone_digits)
@@ -219,6 +222,7 @@ class FakeDriverFactory:
         self.group_limit = 1024  # people in a group
         self.group_requests: list[tuple[str, str, tuple[str, ...]]] = []  # (action, group, people)
         self.invite_codes: dict[str, str] = {}
+        self.read_receipts: list[tuple[str, str, tuple[str, ...]]] = []  # (chat, sender, wa_ids)
         self._count = 0
         self._qr = itertools.count(1)
 

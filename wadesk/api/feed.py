@@ -81,6 +81,8 @@ class EventFeed:
         return remove
 
     def _on_event(self, event: Event) -> None:
+        if not event.public:
+            return
         with self._lock:
             listeners = list(self._listeners)
         if not listeners:

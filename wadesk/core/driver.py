@@ -632,7 +632,7 @@ class NeonizeDriver:
         return self._returned.is_set()
 
     # -- calls --
-    def _call(self, name: str, *args: Any) -> Any:
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         if (
             self._stopped.is_set()
             or self._client is None
@@ -643,7 +643,7 @@ class NeonizeDriver:
             raise NotRunning()
         try:
             with compat.MAPS.shared():
-                return getattr(self._client, name)(*args)
+                return getattr(self._client, name)(*args, **kwargs)
         except DriverError:
             raise
         except compat.LibraryBusy as exc:  # the call was not made
@@ -788,6 +788,11 @@ class NeonizeDriver:
         except DriverError:
             return None
         return _jid_str(found) or None
+
+    def mark_read(self, chat: str, sender: str, wa_ids: list[str]) -> None:
+        """Tell WhatsApp (and so the sender) that these received messages were read."""
+        receipt = load_neonize()["ReceiptType"].READ
+        self._call("mark_read", *wa_ids, chat=_jid(chat), sender=_jid(sender), receipt=receipt)
 
     def pair_phone(self, phone_digits: str) -> str:
         return str(self._call("PairPhone", phone_digits, True))

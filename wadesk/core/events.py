@@ -134,6 +134,7 @@ class Event:
     """Base class. ``kind`` is the public name (also the webhook event name)."""
 
     kind: ClassVar[str] = "event"
+    public: ClassVar[bool] = True  # False: for the front ends only (not on webhooks or /events)
 
     def payload(self) -> dict[str, Any]:
         return asdict(self)
@@ -234,3 +235,13 @@ class GroupParticipants(Event):
     participants: tuple[dict[str, Any], ...]
     by: dict[str, Any] | None  # who made the change, when WhatsApp said
     timestamp: float
+
+
+@dataclass(frozen=True)
+class ChatsChanged(Event):
+    """The chat list changed other than by a message (e.g. the joined groups were listed):
+    a front end showing chats reads them again. Not a public event."""
+
+    kind: ClassVar[str] = "chats.changed"
+    public: ClassVar[bool] = False
+    jids: tuple[str, ...] = ()  # the chats concerned; empty: any

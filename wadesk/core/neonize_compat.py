@@ -444,6 +444,7 @@ def load_neonize() -> dict[str, Any]:
             proto=_e2e_proto(),
             media_types=_media_types(),
             ParticipantChange=_participant_change(),
+            ReceiptType=_receipt_type(),
         )
         return _neonize
 
@@ -452,6 +453,12 @@ def _participant_change() -> Any:
     from neonize.utils.enum import ParticipantChange
 
     return ParticipantChange
+
+
+def _receipt_type() -> Any:
+    from neonize.utils.enum import ReceiptType
+
+    return ReceiptType
 
 
 def versions() -> tuple[str, str]:

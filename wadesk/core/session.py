@@ -49,6 +49,7 @@ from . import driver as drv
 from .backoff import backoff_delay
 from .events import (
     Account,
+    ChatsChanged,
     Event,
     GroupParticipants,
     IncomingMessage,
@@ -74,6 +75,7 @@ from .store import (
     MEDIA_STORED,
     MEDIA_UNAVAILABLE,
     RECEIPT_RANK,
+    ChatRecord,
     Contact,
     IdempotencyConflict,
     MediaRecord,
@@ -117,6 +119,7 @@ __all__ = [
     "MEDIA_SKIPPED",
     "MEDIA_STORED",
     "MEDIA_UNAVAILABLE",
+    "ChatRecord",
     "Contact",
     "GroupNotFound",
     "IdempotencyConflict",
@@ -351,6 +354,70 @@ class Session:
         """A page of stored messages; ``before`` is the ``seq`` of the last one of the
         previous page. Raises :class:`StorageError`."""
         return self.store.list(limit=limit, before=before, direction=direction, newest_first=newest_first)
+
+    # ---- chats ------------------------------------------------------------------------------
+    def chats(self, *, limit: int = 50, offset: int = 0, query: str | None = None) -> list[ChatRecord]:
+        """Chats (people and groups), newest activity first; ``query`` filters by name,
+        number or JID. Raises :class:`StorageError`."""
+        return self.store.chats(limit=limit, offset=offset, query=(query or "").strip() or None)
+
+    def chat(self, jid: str) -> ChatRecord | None:
+        return self.store.chat(jid)
+
+    def conversation(self, chat: str, *, before: int | None = None, limit: int = 50) -> list[MessageRecord]:
+        """One page of a chat's messages, oldest first; ``before``: the ``seq`` of the
+        oldest message already shown (pages reach back through the (chat, seq) index)."""
+        return self.store.conversation(chat, before=before, limit=limit)
+
+    def search_messages(
+        self, text: str, *, chat: str | None = None, before: int | None = None, limit: int = 50
+    ) -> list[MessageRecord]:
+        """Messages holding every word of ``text`` (full-text index), newest first."""
+        return self.store.search(text, chat=chat, before=before, limit=limit)
+
+    def set_draft(self, chat: str, text: str | None) -> None:
+        self.store.set_draft(chat, text)
+
+    def open_chat(self, recipient: str) -> ChatRecord:
+        """A chat for a recipient in any notation (a new one is listed at once). Raises
+        :class:`RecipientError`; WhatsApp is not asked (see :meth:`check_numbers`)."""
+        target = parse_recipient(recipient)
+        self.store.ensure_chat(target.jid, is_group=target.is_group)
+        chat = self.store.chat(target.jid)
+        assert chat is not None
+        return chat
+
+    def mark_chat_read(self, chat: str, *, send_receipts: bool = False) -> int:
+        """The chat was shown: clear its unread count and failure marker. With
+        ``send_receipts``, tell WhatsApp the received messages were read (best effort: not
+        retried when not connected). Returns how many messages were unread."""
+        unread = self.store.mark_chat_read(chat)
+        if send_receipts and unread:
+            driver = self._driver
+            if driver is not None and self.state.status is Status.CONNECTED:
+                by_sender: dict[str, list[str]] = {}
+                for r in unread:
+                    if r.wa_id:
+                        by_sender.setdefault(r.sender or chat, []).append(r.wa_id)
+                for sender, ids in by_sender.items():
+                    try:
+                        driver.mark_read(chat, sender, ids)
+                    except drv.DriverError as exc:
+                        log.info("could not send read receipts for %s: %s", chat, exc)
+        return len(unread)
+
+    def _sync_groups(self) -> None:
+        """List the joined groups in the chats (after each connection; off the worker)."""
+        driver = self._driver
+        if driver is None:
+            return
+        try:
+            groups = driver.joined_groups()
+            self.store.set_joined_groups([(g.jid, g.name) for g in groups])
+        except (drv.DriverError, StorageError) as exc:
+            log.info("could not list the joined groups: %s", exc)
+            return
+        self._emit(ChatsChanged(tuple(g.jid for g in groups)))
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback(event)`` for every event from now on; returns an unsubscribe function."""
@@ -985,6 +1052,7 @@ class Session:
             self._set_state(SessionState(Status.CONNECTED, account=account))
             if self.on_connected is not None:
                 self.on_connected()
+            threading.Thread(target=self._sync_groups, name="wadesk-groups", daemon=True).start()
         elif isinstance(ev, drv.Disconnected):
             if self.state.status is Status.WAITING_FOR_SCAN:
                 return  # the QR loop ends too (PairingEnded follows); handled there

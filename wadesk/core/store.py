@@ -23,6 +23,7 @@ import builtins
 import contextlib
 import hashlib
 import json
+import re
 import secrets
 import sqlite3
 import threading
@@ -30,11 +31,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .events import MediaFacts, MessageStatus
 
 IDEMPOTENCY_TTL = 24 * 3600
+_FTS_WORD = re.compile(r"\w+", re.UNICODE)
 
 _MIGRATIONS: tuple[str, ...] = (
     """
@@ -133,6 +135,58 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX contacts_last_seen ON contacts (last_seen);
     """,
+    """
+    CREATE TABLE chats (
+        jid TEXT PRIMARY KEY,
+        is_group INTEGER NOT NULL DEFAULT 0,
+        name TEXT,
+        last_seq INTEGER,
+        last_at REAL,
+        read_seq INTEGER NOT NULL DEFAULT 0,
+        unread INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        draft TEXT,
+        joined INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX chats_activity ON chats (coalesce(last_at, created_at));
+    INSERT INTO chats (jid, is_group, last_seq, last_at, read_seq, created_at, updated_at)
+        SELECT chat, max(is_group), max(seq), max(coalesce(wa_timestamp, created_at)), max(seq),
+               min(created_at), max(updated_at)
+        FROM messages GROUP BY chat;
+    UPDATE chats SET failed = (
+        SELECT count(*) FROM messages m WHERE m.chat = chats.jid AND m.status = 'failed'
+    );
+    CREATE TRIGGER chats_on_message AFTER INSERT ON messages BEGIN
+        INSERT INTO chats (jid, is_group, last_seq, last_at, unread, created_at, updated_at)
+            VALUES (new.chat, new.is_group, new.seq, coalesce(new.wa_timestamp, new.created_at),
+                    new.direction = 'in', new.created_at, new.created_at)
+        ON CONFLICT (jid) DO UPDATE SET
+            last_seq = new.seq,
+            last_at = max(coalesce(last_at, 0), coalesce(new.wa_timestamp, new.created_at)),
+            unread = unread + (new.direction = 'in'),
+            updated_at = new.created_at;
+    END;
+    CREATE TRIGGER chats_on_failure AFTER UPDATE OF status ON messages
+        WHEN new.status = 'failed' AND old.status != 'failed' BEGIN
+        UPDATE chats SET failed = failed + 1, updated_at = new.updated_at WHERE jid = new.chat;
+    END;
+    CREATE VIRTUAL TABLE messages_fts USING fts5 (
+        text, content = 'messages', content_rowid = 'seq', tokenize = 'unicode61 remove_diacritics 2'
+    );
+    INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, text) VALUES (new.seq, new.text);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+        INSERT INTO messages_fts (rowid, text) VALUES (new.seq, new.text);
+    END;
+    """,
 )
 
 # the unfinished outgoing messages, as the partial index messages_unfinished spells it
@@ -149,6 +203,19 @@ CLAIM_SQL = (
 
 OUT_PENDING = ("queued", "sending")
 RECEIPT_RANK = {"sent": 0, "delivered": 1, "read": 2, "played": 3}
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a migration script (a trigger's body holds semicolons too)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+    if pending.strip(" \n;"):
+        raise ValueError(f"incomplete SQL statement in a migration: {pending!r}")
 
 
 def new_message_id() -> str:
@@ -203,6 +270,15 @@ class MessageRecord:
         return out
 
 
+def fts_query(text: str) -> str | None:
+    """An FTS5 query for what a person typed: every word must occur (as a word or the start
+    of one). Each word is quoted, so FTS5's operators and punctuation are just text."""
+    words = [w for w in (_FTS_WORD.findall(text)) if w]
+    if not words:
+        return None
+    return " ".join('"' + w.replace('"', '""') + '"*' for w in words[:20])
+
+
 def phone_of(jid: str | None) -> str | None:
     """'+4915…' for a phone-number JID, None for a LID or nothing."""
     if not jid or not jid.endswith("@s.whatsapp.net"):
@@ -229,6 +305,82 @@ class Contact:
             "push_name": self.push_name,
             "on_whatsapp": self.on_whatsapp,
             "last_seen": self.last_seen,
+        }
+
+
+MEDIA_LABELS = {
+    "image": "📷 Photo",
+    "video": "🎥 Video",
+    "audio": "🎵 Audio",
+    "voice": "🎤 Voice message",
+    "sticker": "Sticker",
+    "document": "📄 Document",
+}
+
+
+def preview_of(text: str, media_kind: str | None = None, filename: str | None = None) -> str:
+    """One line for a chat list: the text, or what the file is (its caption after it)."""
+    line = " ".join(text.split())
+    if media_kind is None:
+        return line
+    if media_kind == "document" and filename:
+        label = f"📄 {filename}"
+    else:
+        label = MEDIA_LABELS.get(media_kind, "📎 File")
+    return f"{label}: {line}" if line else label
+
+
+@dataclass(frozen=True)
+class ChatRecord:
+    """A chat (a person or a group) and its newest message, for a chat list."""
+
+    jid: str
+    is_group: bool
+    name: str | None  # the group's name, or the person's push name
+    last_at: float | None  # newest activity (None for a joined group with no messages here)
+    unread: int  # received messages not shown yet
+    failed: int  # messages that failed since the chat was last shown
+    draft: str | None
+    joined: bool  # a group this account is in (as last listed)
+    last_id: str | None = None
+    last_direction: str | None = None
+    last_status: MessageStatus | None = None
+    last_text: str = ""
+    last_media_kind: str | None = None
+    last_filename: str | None = None
+    last_sender: str | None = None
+    last_push_name: str | None = None
+    last_seq: int = 0
+    lid: str | None = None  # a person's LID, when known
+    contact_jid: str | None = None  # a person's phone-number JID, when known
+
+    @property
+    def phone(self) -> str | None:
+        return phone_of(self.contact_jid or self.jid)
+
+    @property
+    def preview(self) -> str:
+        return preview_of(self.last_text, self.last_media_kind, self.last_filename)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "jid": self.jid,
+            "is_group": self.is_group,
+            "name": self.name,
+            "phone": None if self.is_group else self.phone,
+            "lid": self.lid,
+            "last_activity": self.last_at,
+            "unread": self.unread,
+            "failed": self.failed,
+            "last_message": None
+            if self.last_id is None
+            else {
+                "id": self.last_id,
+                "direction": self.last_direction,
+                "status": self.last_status.value if self.last_status else None,
+                "preview": self.preview,
+                "sender": self.last_sender,
+            },
         }
 
 
@@ -484,7 +636,7 @@ class Store:
         with self.transaction("migrate") as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             for i, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-                for statement in filter(str.strip, script.split(";")):
+                for statement in _statements(script):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version={i}")
             self._rebuild_heads(db)
@@ -821,6 +973,147 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT ?"
+        rows = self.query(sql, (*params, limit))
+        return self._attach_media([r for r in (self._record(row) for row in rows) if r is not None])
+
+    # -- chats --
+    _CHAT_SQL = (
+        "SELECT c.jid, c.is_group, c.last_at, c.unread, c.failed, c.draft, c.joined, c.last_seq,"
+        " coalesce(c.name, p.push_name, l.push_name, m.push_name) AS name,"
+        " coalesce(p.lid, l.lid) AS lid, coalesce(p.jid, l.jid) AS contact_jid,"
+        " m.id AS last_id, m.direction AS last_direction, m.status AS last_status,"
+        " m.text AS last_text, m.sender AS last_sender, m.push_name AS last_push_name,"
+        " x.kind AS last_media_kind, x.filename AS last_filename"
+        " FROM chats c"
+        " LEFT JOIN messages m ON m.seq = c.last_seq"
+        " LEFT JOIN media x ON x.id = m.media_id"
+        " LEFT JOIN contacts p ON c.is_group = 0 AND p.jid = c.jid"
+        " LEFT JOIN contacts l ON c.is_group = 0 AND l.lid = c.jid"
+    )
+
+    @staticmethod
+    def _chat(row: sqlite3.Row) -> ChatRecord:
+        data = dict(row)
+        data["is_group"] = bool(data["is_group"])
+        data["joined"] = bool(data["joined"])
+        data["last_status"] = MessageStatus(data["last_status"]) if data["last_status"] else None
+        data["last_text"] = data["last_text"] or ""
+        data["last_seq"] = data["last_seq"] or 0
+        return ChatRecord(**data)
+
+    def chats(
+        self, *, limit: int = 50, offset: int = 0, query: str | None = None
+    ) -> builtins.list[ChatRecord]:
+        """Chats, newest activity first; ``query`` keeps those whose name, number or JID
+        contains it (case-insensitive)."""
+        where, params = "", cast(tuple[str, ...], ())
+        if query:
+            like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            digits = "%" + "".join(ch for ch in query if ch.isdigit()) + "%"
+            if digits == "%%":
+                digits = like
+            where = (
+                " WHERE coalesce(c.name, p.push_name, l.push_name, m.push_name, '') LIKE ? ESCAPE '\\'"
+                " OR c.jid LIKE ? ESCAPE '\\' OR c.jid LIKE ? ESCAPE '\\'"
+                " OR coalesce(p.jid, l.jid, '') LIKE ? ESCAPE '\\'"
+            )
+            params = (like, like, digits, digits)
+        rows = self.query(
+            self._CHAT_SQL + where + " ORDER BY coalesce(c.last_at, c.created_at) DESC, c.jid"
+            " LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [self._chat(r) for r in rows]
+
+    def chat(self, jid: str) -> ChatRecord | None:
+        rows = self.query(self._CHAT_SQL + " WHERE c.jid = ?", (jid,))
+        return self._chat(rows[0]) if rows else None
+
+    def ensure_chat(self, jid: str, *, is_group: bool, name: str | None = None) -> None:
+        """A chat in the list before any message (a new chat, a joined group)."""
+        now = time.time()
+        with self.transaction("chat") as db:
+            db.execute(
+                "INSERT INTO chats (jid, is_group, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (jid) DO UPDATE SET name = coalesce(excluded.name, name)",
+                (jid, int(is_group), name, now, now),
+            )
+
+    def set_joined_groups(self, groups: builtins.list[tuple[str, str]]) -> None:
+        """The groups (jid, name) this account is in now: named, listed, marked joined;
+        groups no longer among them stay in the list (their history) but are not joined."""
+        now = time.time()
+        with self.transaction("groups") as db:
+            db.execute("UPDATE chats SET joined = 0 WHERE is_group = 1 AND joined = 1")
+            for jid, name in groups:
+                db.execute(
+                    "INSERT INTO chats (jid, is_group, name, joined, created_at, updated_at)"
+                    " VALUES (?, 1, ?, 1, ?, ?) ON CONFLICT (jid) DO UPDATE SET"
+                    " name = coalesce(excluded.name, name), joined = 1, updated_at = excluded.updated_at",
+                    (jid, name or None, now, now),
+                )
+
+    def mark_chat_read(self, jid: str) -> builtins.list[MessageRecord]:
+        """The chat was shown: its unread count and failure marker clear. Returns the
+        received messages that were unread (to tell WhatsApp they were read)."""
+        with self.transaction("chat_read") as db:
+            row = db.execute("SELECT read_seq, last_seq FROM chats WHERE jid = ?", (jid,)).fetchone()
+            if row is None:
+                return []
+            unread = db.execute(
+                "SELECT * FROM messages WHERE chat = ? AND seq > ? AND direction = 'in' ORDER BY seq",
+                (jid, row["read_seq"]),
+            ).fetchall()
+            db.execute(
+                "UPDATE chats SET unread = 0, failed = 0, read_seq = coalesce(last_seq, 0), updated_at = ?"
+                " WHERE jid = ?",
+                (time.time(), jid),
+            )
+        return [r for r in (self._record(u) for u in unread) if r is not None]
+
+    def set_draft(self, jid: str, text: str | None) -> None:
+        now = time.time()
+        with self.transaction("draft") as db:
+            db.execute(
+                "INSERT INTO chats (jid, is_group, draft, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (jid) DO UPDATE SET draft = excluded.draft",
+                (jid, int(jid.endswith("@g.us")), text or None, now, now),
+            )
+
+    def conversation(
+        self, chat: str, *, before: int | None = None, limit: int = 50
+    ) -> builtins.list[MessageRecord]:
+        """One page of a chat, oldest first: the ``limit`` newest messages older than the
+        ``before`` seq (the newest page without it). Uses the (chat, seq) index."""
+        if before is None:
+            rows = self.query(
+                "SELECT * FROM messages WHERE chat = ? ORDER BY seq DESC LIMIT ?", (chat, limit)
+            )
+        else:
+            rows = self.query(
+                "SELECT * FROM messages WHERE chat = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                (chat, before, limit),
+            )
+        records = [r for r in (self._record(row) for row in reversed(rows)) if r is not None]
+        return self._attach_media(records)
+
+    def search(
+        self, text: str, *, chat: str | None = None, before: int | None = None, limit: int = 50
+    ) -> builtins.list[MessageRecord]:
+        """Messages whose text holds every word of ``text`` (a word's start matches too:
+        "deliv" finds "delivery"), newest first; ``before`` is a seq cursor."""
+        match = fts_query(text)
+        if match is None:
+            return []
+        sql = "SELECT m.* FROM messages_fts f JOIN messages m ON m.seq = f.rowid WHERE messages_fts MATCH ?"
+        params: builtins.list[Any] = [match]
+        if chat is not None:
+            sql += " AND m.chat = ?"
+            params.append(chat)
+        if before is not None:
+            sql += " AND f.rowid < ?"
+            params.append(before)
+        sql += " ORDER BY f.rowid DESC LIMIT ?"
         rows = self.query(sql, (*params, limit))
         return self._attach_media([r for r in (self._record(row) for row in rows) if r is not None])
 
