@@ -43,7 +43,9 @@ SEMANTIC_FIELDS = {
     },
     "/pair-code": {"phone"},
     "/contacts/check": {"phone"},
-    "/groups": {"participants"},  # each a real phone number
+    "/groups": {"participants"},
+    "/messages": {"chat"},  # a real recipient
+    "/chats/{jid}/read": {"jid"},  # each a real phone number
     "/groups/{jid}/participants": {"participants"},
 }
 

@@ -57,6 +57,7 @@ from .models import (
     MAX_CURSOR_DIGITS,
     MAX_JSON_MEDIA_BODY,
     MAX_PAGE,
+    MAX_SEARCH,
     MIN_PAGE,
     PAIR_CODE,
     PARTICIPANTS,
@@ -915,9 +916,63 @@ def messages() -> Response:
     direction = args.get("direction")
     if direction is not None and direction not in DIRECTIONS:
         raise field_error("direction", "must be " + " or ".join(f"'{d}'" for d in DIRECTIONS))
-    records = _ctx().session.messages(limit=limit, before=before, direction=direction)
+    session = _ctx().session
+    chat = _chat_arg()
+    text = args.get("q")
+    if text is not None:
+        if not text.strip() or len(text) > MAX_SEARCH:
+            raise field_error("q", f"must be 1 to {MAX_SEARCH} characters of words to find")
+        records = session.search_messages(text, chat=chat, before=before, limit=limit, direction=direction)
+    elif chat is not None:
+        records = list(reversed(session.conversation(chat, before=before, limit=limit, direction=direction)))
+    else:
+        records = session.messages(limit=limit, before=before, direction=direction)
     next_cursor = str(records[-1].seq) if len(records) == limit else None
     return jsonify(messages=[r.to_dict() for r in records], next_cursor=next_cursor)
+
+
+def _chat_arg() -> str | None:
+    raw = request.args.get("chat")
+    if raw is None:
+        return None
+    try:
+        return parse_recipient(raw).jid
+    except RecipientError as exc:
+        raise field_error("chat", str(exc)) from None
+
+
+@_route("GET", "/chats")
+def chats() -> Response:
+    limit = _int_arg("limit", DEFAULT_PAGE, MIN_PAGE, MAX_PAGE)
+    cursor = request.args.get("cursor")
+    offset = 0
+    if cursor is not None:
+        if not cursor.isascii() or not cursor.isdigit() or not 0 < len(cursor) <= MAX_CURSOR_DIGITS:
+            raise field_error("cursor", "is not a cursor from an earlier page")
+        offset = int(cursor)
+    query = request.args.get("q")
+    if query is not None and len(query) > MAX_SEARCH:
+        raise field_error("q", f"is longer than {MAX_SEARCH} characters")
+    found = _ctx().session.chats(limit=limit, offset=offset, query=query)
+    next_cursor = str(offset + limit) if len(found) == limit else None
+    return jsonify(chats=[c.to_dict() for c in found], next_cursor=next_cursor)
+
+
+@_route("POST", "/chats/<chat_jid>/read")
+def chat_read(chat_jid: str) -> Response:
+    """Clear the chat's unread count; ``?receipts=true`` also tells WhatsApp (read ticks)."""
+    try:
+        jid = parse_recipient(chat_jid).jid
+    except RecipientError as exc:
+        raise field_error("jid", str(exc)) from None
+    receipts = request.args.get("receipts", "false")
+    if receipts not in ("true", "false"):
+        raise field_error("receipts", "must be true or false")
+    session = _ctx().session
+    if session.chat(jid) is None:
+        raise ApiError(404, "no chat with this JID", error="not_found")
+    count = session.mark_chat_read(jid, send_receipts=receipts == "true")
+    return jsonify(chat=jid, marked_read=count)
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:

@@ -41,6 +41,7 @@ MAX_JSON_MEDIA_BODY = 16 * 1024 * 1024  # a JSON /send with a base64 file: large
 MAX_FILENAME = 255
 MAX_MENTIONS = 1024
 MAX_CHECK = 50  # numbers in one /contacts/check
+MAX_SEARCH = 200  # characters of a search (GET /messages?q=, GET /chats?q=)
 MAX_GROUP_NAME = 100  # WhatsApp's limit for a group's subject
 MAX_GROUP_PEOPLE = 1023  # a group holds 1024, the account included
 MAX_MIMETYPE = 255
@@ -505,6 +506,38 @@ class Contact(Struct):
     last_seen: float | None
 
 
+class LastMessage(Struct):
+    id: str
+    direction: Direction
+    status: str
+    preview: Annotated[str, Meta(description='the text, or what the file is ("📷 Photo", "📄 report.pdf")')]
+    sender: str | None
+
+
+class Chat(Struct, kw_only=True):
+    """A person or a group wadesk has exchanged messages with, or a joined group."""
+
+    jid: str
+    is_group: bool
+    name: Annotated[str | None, Meta(description="the group's name or the person's push name")]
+    phone: Annotated[str | None, Meta(description="a person's number (E.164), when known")]
+    lid: str | None
+    last_activity: Annotated[float | None, Meta(description="unix time of the newest message")]
+    unread: Count
+    failed: Annotated[int, Meta(ge=0, description="messages that failed since the chat was last read")]
+    last_message: LastMessage | None
+
+
+class ChatList(Struct):
+    chats: list[Chat]
+    next_cursor: str | None
+
+
+class ChatRead(Struct):
+    chat: str
+    marked_read: Count
+
+
 class ContactList(Struct):
     contacts: list[Contact]
     next_cursor: str | None
@@ -562,6 +595,8 @@ MODELS: tuple[type[Struct], ...] = (  # the components of the OpenAPI document
     LeftGroup,
     NumberChecks,
     ContactList,
+    ChatList,
+    ChatRead,
     QR,
     LoggedOut,
 )

@@ -274,12 +274,63 @@ def document(version: str) -> dict[str, Any]:
                 "get": _op(
                     "list_messages",
                     "messages",
-                    "messages sent and received, newest first",
+                    "messages sent and received, newest first; in one chat (chat), or holding "
+                    "every word of q (full-text search)",
                     {"200": _json(_ref("MessageList"), "one page"), "400": _error("bad query parameter")},
                     parameters=[
                         _query("limit", models.PageLimit, default=DEFAULT_PAGE),
                         _query("cursor", models.Cursor),
-                        _query("direction", models.Direction),
+                        _query("direction", models.Direction, "only received (in) or sent (out) messages"),
+                        _query(
+                            "chat",
+                            str,
+                            "only this chat: a phone number, user JID, LID or group JID",
+                            minLength=1,
+                            maxLength=models.MAX_RECIPIENT,
+                        ),
+                        _query(
+                            "q",
+                            str,
+                            "words to find in the text or caption (each word also matches the "
+                            "start of a longer one)",
+                            minLength=1,
+                            maxLength=models.MAX_SEARCH,
+                        ),
+                    ],
+                )
+            },
+            "/chats": {
+                "get": _op(
+                    "list_chats",
+                    "messages",
+                    "chats (people and groups), newest activity first, with unread counts and the "
+                    "last message",
+                    {"200": _json(_ref("ChatList"), "one page"), "400": _error("bad query parameter")},
+                    parameters=[
+                        _query("limit", models.PageLimit, default=DEFAULT_PAGE),
+                        _query("cursor", models.Cursor),
+                        _query(
+                            "q",
+                            str,
+                            "only chats whose name, number or JID contains this",
+                            maxLength=models.MAX_SEARCH,
+                        ),
+                    ],
+                )
+            },
+            "/chats/{jid}/read": {
+                "post": _op(
+                    "mark_chat_read",
+                    "messages",
+                    "clear a chat's unread count; receipts=true also tells WhatsApp (read ticks)",
+                    {
+                        "200": _json(_ref("ChatRead"), "how many messages were unread"),
+                        "400": _error("not a chat JID"),
+                        "404": _error("no such chat"),
+                    },
+                    parameters=[
+                        {"name": "jid", "in": "path", "required": True, "schema": {"type": "string"}},
+                        _query("receipts", bool, "tell WhatsApp too", default=False),
                     ],
                 )
             },

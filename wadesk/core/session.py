@@ -364,16 +364,24 @@ class Session:
     def chat(self, jid: str) -> ChatRecord | None:
         return self.store.chat(jid)
 
-    def conversation(self, chat: str, *, before: int | None = None, limit: int = 50) -> list[MessageRecord]:
+    def conversation(
+        self, chat: str, *, before: int | None = None, limit: int = 50, direction: str | None = None
+    ) -> list[MessageRecord]:
         """One page of a chat's messages, oldest first; ``before``: the ``seq`` of the
         oldest message already shown (pages reach back through the (chat, seq) index)."""
-        return self.store.conversation(chat, before=before, limit=limit)
+        return self.store.conversation(chat, before=before, limit=limit, direction=direction)
 
     def search_messages(
-        self, text: str, *, chat: str | None = None, before: int | None = None, limit: int = 50
+        self,
+        text: str,
+        *,
+        chat: str | None = None,
+        before: int | None = None,
+        limit: int = 50,
+        direction: str | None = None,
     ) -> list[MessageRecord]:
         """Messages holding every word of ``text`` (full-text index), newest first."""
-        return self.store.search(text, chat=chat, before=before, limit=limit)
+        return self.store.search(text, chat=chat, before=before, limit=limit, direction=direction)
 
     def set_draft(self, chat: str, text: str | None) -> None:
         self.store.set_draft(chat, text)

@@ -1081,24 +1081,29 @@ class Store:
             )
 
     def conversation(
-        self, chat: str, *, before: int | None = None, limit: int = 50
+        self, chat: str, *, before: int | None = None, limit: int = 50, direction: str | None = None
     ) -> builtins.list[MessageRecord]:
         """One page of a chat, oldest first: the ``limit`` newest messages older than the
         ``before`` seq (the newest page without it). Uses the (chat, seq) index."""
-        if before is None:
-            rows = self.query(
-                "SELECT * FROM messages WHERE chat = ? ORDER BY seq DESC LIMIT ?", (chat, limit)
-            )
-        else:
-            rows = self.query(
-                "SELECT * FROM messages WHERE chat = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-                (chat, before, limit),
-            )
+        sql, params = "SELECT * FROM messages WHERE chat = ?", [chat]
+        if before is not None:
+            sql += " AND seq < ?"
+            params.append(before)
+        if direction is not None:
+            sql += " AND direction = ?"
+            params.append(direction)
+        rows = self.query(sql + " ORDER BY seq DESC LIMIT ?", (*params, limit))
         records = [r for r in (self._record(row) for row in reversed(rows)) if r is not None]
         return self._attach_media(records)
 
     def search(
-        self, text: str, *, chat: str | None = None, before: int | None = None, limit: int = 50
+        self,
+        text: str,
+        *,
+        chat: str | None = None,
+        before: int | None = None,
+        limit: int = 50,
+        direction: str | None = None,
     ) -> builtins.list[MessageRecord]:
         """Messages whose text holds every word of ``text`` (a word's start matches too:
         "deliv" finds "delivery"), newest first; ``before`` is a seq cursor."""
@@ -1113,6 +1118,9 @@ class Store:
         if before is not None:
             sql += " AND f.rowid < ?"
             params.append(before)
+        if direction is not None:
+            sql += " AND m.direction = ?"
+            params.append(direction)
         sql += " ORDER BY f.rowid DESC LIMIT ?"
         rows = self.query(sql, (*params, limit))
         return self._attach_media([r for r in (self._record(row) for row in rows) if r is not None])
