@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 APP_NAME = "wadesk"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
-WEBHOOK_EVENTS = ("message", "message.status", "session.status", "qr", "group.participants")
+WEBHOOK_EVENTS = ("message.received", "message.status", "session.status", "qr", "group.participants")
 
 
 class ConfigError(ValueError):
@@ -141,9 +141,28 @@ def _event_list(raw: str) -> frozenset[str]:
     if not names or names in ({"all"}, {"*"}):
         return frozenset(WEBHOOK_EVENTS)
     unknown = sorted(names - set(WEBHOOK_EVENTS))
+    if "message" in unknown:
+        raise ValueError("the event 'message' is called 'message.received' now")
     if unknown:
         raise ValueError(f"unknown event {unknown[0]!r}; known: all, " + ", ".join(WEBHOOK_EVENTS))
     return frozenset(names)
+
+
+def _hours(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError("must be a number of hours, e.g. 24 or 0.5 (0: no event log)") from None
+    if not 0 <= value <= 24 * 365 or value != value:
+        raise ValueError("must be between 0 and 8760 hours")
+    return value
+
+
+def _event_count(raw: str) -> int:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 10_000_000:
+        raise ValueError("must be a whole number of events from 0 to 10000000 (0: no event log)")
+    return int(text)
 
 
 def _secret(raw: str) -> str:
@@ -354,8 +373,24 @@ SETTINGS: tuple[Setting, ...] = (
         "WEBHOOK_EVENTS",
         _event_list,
         frozenset(WEBHOOK_EVENTS),
-        "webhook events: all, or a list of message, message.status, session.status, qr",
+        "webhook events: all, or a list of " + ", ".join(WEBHOOK_EVENTS),
         flag="--webhook-events",
+    ),
+    Setting(
+        "event_log_hours",
+        "WADESK_EVENT_LOG_HOURS",
+        _hours,
+        24.0,
+        "hours of events kept for /events replay and /events/history (0: none)",
+        flag="--event-log-hours",
+    ),
+    Setting(
+        "event_log_max",
+        "WADESK_EVENT_LOG_MAX",
+        _event_count,
+        100_000,
+        "most events kept for /events replay and /events/history (0: none)",
+        flag="--event-log-max",
     ),
     Setting(
         "webhook_secret",
@@ -396,6 +431,8 @@ class Config:
     device_name: str = "wadesk"
     webhook_urls: tuple[str, ...] = ()
     webhook_events: frozenset[str] = field(default_factory=lambda: frozenset(WEBHOOK_EVENTS))
+    event_log_hours: float = 24.0
+    event_log_max: int = 100_000
     webhook_secret: str | None = None
     api_token: str | None = None
     api_token_file: Path | None = None

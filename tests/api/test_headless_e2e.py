@@ -156,9 +156,9 @@ def test_incoming_message_reaches_the_webhook_signed(
     pair(gw, fake_wa)
     fake_wa.peer(PEER_PHONE).send_text("ping from the peer")
     deliveries = receiver.wait_for(
-        lambda ds: any(d.json["event"] == "message" for d in ds), 30, "the incoming message"
+        lambda ds: any(d.json["event"] == "message.received" for d in ds), 30, "the incoming message"
     )
-    hook = next(d for d in deliveries if d.json["event"] == "message")
+    hook = next(d for d in deliveries if d.json["event"] == "message.received")
     body = hook.json
     assert set(body) == {"event", "id", "timestamp", "payload"}
     assert body["payload"]["text"] == "ping from the peer"
@@ -176,7 +176,7 @@ def test_incoming_message_reaches_the_webhook_signed(
     events = [d.json["event"] for d in deliveries]
     states = [d.json["payload"]["state"] for d in deliveries if d.json["event"] == "session.status"]
     assert states[-1] == "connected" and "waiting_for_scan" in states
-    assert events.index("message") > max(i for i, e in enumerate(events) if e == "session.status")
+    assert events.index("message.received") > max(i for i, e in enumerate(events) if e == "session.status")
     assert "qr" in events
     assert gw.stop() == 0
 
@@ -186,7 +186,7 @@ def test_webhook_receiver_down_then_up_gets_every_event_in_order(
 ) -> None:
     receiver = Receiver()  # its port is known, nothing listens yet
     gw = headless(
-        gateway_env(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET, WEBHOOK_EVENTS="message")
+        gateway_env(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET, WEBHOOK_EVENTS="message.received")
     ).start()
     try:
         pair(gw, fake_wa)
@@ -217,7 +217,7 @@ def test_webhook_events_survive_a_restart(
     fake_wa: FakeWhatsApp, headless: Callable[..., Headless], gateway_env: Callable[..., dict[str, str]]
 ) -> None:
     receiver = Receiver()
-    env = gateway_env(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET, WEBHOOK_EVENTS="message")
+    env = gateway_env(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET, WEBHOOK_EVENTS="message.received")
     first = headless(env).start()
     try:
         pair(first, fake_wa)

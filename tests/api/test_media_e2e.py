@@ -104,8 +104,8 @@ def test_media_from_the_peer_reaches_the_webhook_and_is_served_identical(
     peer.send_media("image", image, "image/jpeg", caption="from the phone", width=320, height=240)
     peer.send_media("document", document, "application/pdf", filename="contract.pdf")
 
-    wait_until(lambda: len(receiver.payloads("message")) >= 2, 30, "two message webhooks")
-    by_kind = {p["media"]["kind"]: p for p in receiver.payloads("message")}
+    wait_until(lambda: len(receiver.payloads("message.received")) >= 2, 30, "two message webhooks")
+    by_kind = {p["media"]["kind"]: p for p in receiver.payloads("message.received")}
     assert by_kind["image"]["text"] == "from the phone"
     assert by_kind["document"]["media"]["filename"] == "contract.pdf"
     for kind, original in (("image", image), ("document", document)):

@@ -381,7 +381,7 @@ def open_stream(port: int, *, timeout: float = 5.0) -> tuple[socket.socket, int]
     event written to a closed connection would fail and end the stream too)."""
     sock = connect(port, timeout)
     sock.sendall(
-        b"GET /events?events=message HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"GET /events?events=message.received HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         + f"Authorization: Bearer {TOKEN}\r\n\r\n".encode()
     )
     deadline = time.monotonic() + timeout
@@ -391,7 +391,7 @@ def open_stream(port: int, *, timeout: float = 5.0) -> tuple[socket.socket, int]
         if not chunk:
             break
         data += chunk
-        if data.startswith(b"HTTP/1.1 200 ") and b"retry: 3000" in data:
+        if data.startswith(b"HTTP/1.1 200 ") and b": connected" in data:
             return sock, 200
         if data.startswith(b"HTTP/1.1 503 ") and b"}" in data:
             return sock, 503

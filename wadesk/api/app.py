@@ -40,6 +40,7 @@ from ..core.session import (
 from . import errors, sse
 from .auth import TokenChecker, presented_token
 from .errors import ApiError, error_response, field_error
+from .eventlog import EventLog, Replay
 from .feed import Envelope, EventFeed
 from .logstream import AccessLog
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -55,6 +56,8 @@ from .models import (
     MAX_BODY,
     MAX_CHECK,
     MAX_CURSOR_DIGITS,
+    MAX_EVENT_ID,
+    MAX_EVENT_PAGE,
     MAX_JSON_MEDIA_BODY,
     MAX_PAGE,
     MAX_SEARCH,
@@ -86,6 +89,7 @@ class ApiContext:
     metrics: Metrics
     feed: EventFeed
     broker: sse.EventBroker
+    event_log: EventLog | None = None
     webhooks: Any = None
     version: str = __version__
     heartbeat: float = 15.0
@@ -93,6 +97,11 @@ class ApiContext:
     draining: bool = False  # set at shutdown: every response says Connection: close
     _openapi: dict[str, Any] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def close(self) -> None:
+        """Stop the event log's writer (after the last event: it commits what waits)."""
+        if self.event_log is not None:
+            self.event_log.stop()
 
     def openapi(self) -> dict[str, Any]:
         with self._lock:
@@ -115,6 +124,8 @@ def create_app(
     sse_heartbeat: float = 15.0,
     max_streams: int = 8,
     access: AccessLog | None = None,
+    event_log_age: float = 24 * 3600.0,
+    event_log_max: int = 100_000,
 ) -> Flask:
     """Build the API for ``session``.
 
@@ -123,11 +134,24 @@ def create_app(
     :class:`~.webhooks.WebhookDispatcher`, for its backlog in /status and /metrics) can be
     shared with the rest of the process. ``access`` writes the access-log lines (see
     :mod:`.logstream`); without it they go through the ``wadesk.http`` logger.
+    ``event_log_age`` (seconds) and ``event_log_max`` bound the log of recent events that
+    /events replays and /events/history pages through (0: no log); stop it with
+    ``app.extensions["wadesk"].close()``.
     """
     metrics = metrics or Metrics(session)
     metrics.session = session
     feed = feed or EventFeed(session)
     broker = broker or sse.EventBroker(max_streams=max_streams)
+    event_log = None
+    table = getattr(session, "event_log", None)
+    if table is not None and event_log_age > 0 and event_log_max > 0:
+        event_log = EventLog(
+            table,
+            max_age=event_log_age,
+            max_events=event_log_max,
+            supervise=getattr(session, "supervised", None),
+        )
+        feed.add(event_log.add)
     feed.add(broker.publish)
     feed.add(metrics.observe)
     if webhooks is not None:
@@ -138,6 +162,7 @@ def create_app(
         metrics=metrics,
         feed=feed,
         broker=broker,
+        event_log=event_log,
         webhooks=webhooks,
         version=version,
         heartbeat=sse_heartbeat,
@@ -1005,17 +1030,34 @@ def logout() -> Response:
     return jsonify(status="logged_out", state=session.state.status.value)
 
 
+def _event_names() -> frozenset[str] | None:
+    raw = request.args.get("events")
+    if raw is None:
+        return None
+    names = {n.strip() for n in raw.split(",") if n.strip()}
+    unknown = sorted(names - set(EVENT_NAMES))
+    if unknown or not names:
+        raise field_error("events", "must be a comma-separated list of " + ", ".join(EVENT_NAMES))
+    return frozenset(names)
+
+
+def _event_id_arg(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or len(value) > MAX_EVENT_ID or not value.isascii() or not value.isprintable():
+        raise field_error(name, "is not an event id")
+    return value
+
+
 @_route("GET", "/events")
 def events() -> Response:
+    """Server-Sent Events. With ``Last-Event-ID`` (a browser sends it when it reconnects)
+    or ``?after=<id>``, the events logged since that one come first."""
     ctx = _ctx()
-    wanted = None
-    raw = request.args.get("events")
-    if raw is not None:
-        names = {n.strip() for n in raw.split(",") if n.strip()}
-        unknown = sorted(names - set(EVENT_NAMES))
-        if unknown or not names:
-            raise field_error("events", "must be a comma-separated list of " + ", ".join(EVENT_NAMES))
-        wanted = frozenset(names)
+    wanted = _event_names()
+    after = _event_id_arg(request.headers.get("Last-Event-ID"), "Last-Event-ID")
+    after = _event_id_arg(request.args.get("after"), "after") or after
     stream = ctx.broker.open(wanted)
     if stream is None:
         message = "shutting down" if ctx.broker.closed else "too many event streams are open"
@@ -1023,16 +1065,42 @@ def events() -> Response:
     first = None
     if wanted is None or "session.status" in wanted:
         first = Envelope.of(StateChanged(state=ctx.session.state))
+    catch_up = None
+    log = ctx.event_log
+    if after is not None and log is not None:
+
+        def catch_up(since: str | None, limit: int) -> Replay:
+            return log.read(since, limit=limit, events=wanted)
+
     # waitress' check (see server.py) lets the stream end, and free its slot, soon after the
     # client closes or resets the connection instead of at the next heartbeat write
     gone = request.environ.get("waitress.client_disconnected")
-    body = sse.serve(ctx.broker, stream, first, ctx.heartbeat, client_gone=gone)
+    body = sse.serve(
+        ctx.broker, stream, first, ctx.heartbeat, client_gone=gone, catch_up=catch_up, after=after
+    )
     response = Response(body, mimetype="text/event-stream")
     # a body closed before it started (HEAD, a client gone at once) never runs its finally
     response.call_on_close(lambda: ctx.broker.release(stream))
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"
     return response
+
+
+@_route("GET", "/events/history")
+def events_history() -> Response:
+    """The logged events after ``after`` (from the oldest kept without it), oldest first."""
+    ctx = _ctx()
+    wanted = _event_names()
+    after = _event_id_arg(request.args.get("after"), "after")
+    limit = _int_arg("limit", DEFAULT_PAGE, MIN_PAGE, MAX_EVENT_PAGE)
+    if ctx.event_log is None:
+        raise ApiError(404, "the event log is off (WADESK_EVENT_LOG_HOURS=0)", error="event_log_off")
+    page = ctx.event_log.read(after, limit=limit, events=wanted)
+    return jsonify(
+        events=[e.envelope() for e in page.events],
+        gap=page.gap,
+        next_after=page.events[-1].id if page.events else after,
+    )
 
 
 @_route("GET", "/metrics")

@@ -41,6 +41,8 @@ MAX_JSON_MEDIA_BODY = 16 * 1024 * 1024  # a JSON /send with a base64 file: large
 MAX_FILENAME = 255
 MAX_MENTIONS = 1024
 MAX_CHECK = 50  # numbers in one /contacts/check
+MAX_EVENT_ID = 64
+MAX_EVENT_PAGE = 1000  # events in one GET /events/history page
 MAX_SEARCH = 200  # characters of a search (GET /messages?q=, GET /chats?q=)
 MAX_GROUP_NAME = 100  # WhatsApp's limit for a group's subject
 MAX_GROUP_PEOPLE = 1023  # a group holds 1024, the account included
@@ -538,6 +540,21 @@ class ChatRead(Struct):
     marked_read: Count
 
 
+class EventEnvelope(Struct, kw_only=True):
+    """An event as webhooks, /events and /events/history deliver it."""
+
+    event: Annotated[str, Meta(description="the event name: " + ", ".join(WEBHOOK_EVENTS))]
+    id: Annotated[str, Meta(description="unique, sortable; the webhook-id of its deliveries")]
+    timestamp: UnixTime
+    payload: dict[str, Any]
+
+
+class EventPage(Struct, kw_only=True):
+    events: list[EventEnvelope]
+    gap: Annotated[bool, Meta(description="the event `after` named is no longer logged (or unknown)")]
+    next_after: Annotated[str | None, Meta(description="pass as after for the next page")]
+
+
 class ContactList(Struct):
     contacts: list[Contact]
     next_cursor: str | None
@@ -597,6 +614,7 @@ MODELS: tuple[type[Struct], ...] = (  # the components of the OpenAPI document
     ContactList,
     ChatList,
     ChatRead,
+    EventPage,
     QR,
     LoggedOut,
 )

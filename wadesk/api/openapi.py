@@ -516,17 +516,52 @@ def document(version: str) -> dict[str, Any]:
                 "get": _op(
                     "stream_events",
                     "events",
-                    f"Server-Sent Events: {events} (session.status first with the current state); "
-                    "`data` is the same envelope a webhook gets",
+                    f"Server-Sent Events: {events}. With Last-Event-ID (or after), the logged events "
+                    "since that one come first (a replay.gap event first when it is no longer "
+                    "logged); then session.status with the current state (without an id); `data` "
+                    "is the same envelope a webhook gets",
                     {
                         "200": {
                             "description": "an event stream (heartbeat comments every 15 s)",
                             "content": {"text/event-stream": {"schema": {"type": "string"}}},
                         },
-                        "400": _error("unknown event name"),
+                        "400": _error("unknown event name, or a bad event id"),
                         "503": {**_error("too many streams open, or shutting down"), "headers": RETRY_AFTER},
                     },
                     parameters=[
+                        _query("events", str, f"comma-separated subset of {events}"),
+                        _query("after", str, "replay the events logged after this event id", maxLength=64),
+                        {
+                            "name": "Last-Event-ID",
+                            "in": "header",
+                            "required": False,
+                            "description": "as after; browsers send it when they reconnect",
+                            "schema": {"type": "string", "maxLength": 64},
+                        },
+                    ],
+                )
+            },
+            "/events/history": {
+                "get": _op(
+                    "list_events",
+                    "events",
+                    "the logged events after an event id (from the oldest kept without it), oldest "
+                    "first: for pollers",
+                    {
+                        "200": _json(_ref("EventPage"), "one page; ask again with after=next_after"),
+                        "400": _error("unknown event name, or a bad event id"),
+                        "404": _error("the event log is off (event_log_off)"),
+                    },
+                    parameters=[
+                        _query("after", str, "the last event id seen", maxLength=64),
+                        _query(
+                            "limit",
+                            int,
+                            "events in the page",
+                            minimum=1,
+                            maximum=models.MAX_EVENT_PAGE,
+                            default=DEFAULT_PAGE,
+                        ),
                         _query("events", str, f"comma-separated subset of {events}"),
                     ],
                 )

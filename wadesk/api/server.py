@@ -167,6 +167,8 @@ class Gateway:
             webhooks=self.webhooks,
             max_streams=MAX_STREAMS,
             access=access,
+            event_log_age=config.event_log_hours * 3600.0,
+            event_log_max=config.event_log_max,
         )
         self.ctx = self.app.extensions["wadesk"]
         self.http = HttpServer(self.app, host=config.host, port=config.port, threads=threads)
@@ -276,6 +278,7 @@ class Gateway:
         if self.webhooks is not None:
             self.webhooks.stop(WEBHOOKS_STOP_TIMEOUT)
         self.http.close(WORKERS_STOP_TIMEOUT)
+        self.ctx.close()  # the event log commits the last events
         self.feed.close()
         log.info("stopped after %.1f s", time.monotonic() - started)
 

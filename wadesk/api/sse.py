@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from .eventlog import Logged, Replay
 from .feed import Envelope, dumps
 
 _CLOSE = object()
@@ -82,9 +83,33 @@ class EventBroker:
                 stream.queue.put_nowait(_CLOSE)
 
 
-def format_event(envelope: Envelope) -> str:
+RETRY_MS = 3000  # how long a browser waits before reconnecting
+
+
+def format_event(envelope: Envelope | Logged, *, with_id: bool = True, retry: bool = False) -> str:
+    """One SSE block. ``retry`` puts the reconnection hint inside it: a block of its own
+    (no data) becomes an empty default event in some clients."""
     body = envelope.body.decode("utf-8")
-    return f"id: {envelope.id}\nevent: {envelope.event}\ndata: {body}\n\n"
+    head = f"retry: {RETRY_MS}\n" if retry else ""
+    if with_id:
+        head += f"id: {envelope.id}\n"
+    return f"{head}event: {envelope.event}\ndata: {body}\n\n"
+
+
+def gap_note(after: str) -> str:
+    """The first block when ``Last-Event-ID`` is not in the log (no id: the client keeps its own)."""
+    note = dumps(
+        {
+            "error": "replay_incomplete",
+            "message": f"event {after} is no longer in the event log (or was never ours); "
+            "events from the oldest one kept follow",
+            "after": after,
+        }
+    )
+    return f"event: replay.gap\ndata: {note}\n\n"
+
+
+REPLAY_PAGE = 500  # logged events read and written at a time
 
 
 def serve(
@@ -93,16 +118,42 @@ def serve(
     first: Envelope | None,
     heartbeat: float,
     client_gone: Callable[[], bool] | None = None,
+    catch_up: Callable[[str | None, int], Replay] | None = None,
+    after: str | None = None,
 ) -> Iterator[str]:
-    """The response body of one stream: the current state first, then events, and a comment
-    after ``heartbeat`` seconds without one.
+    """The response body of one stream: with ``catch_up`` (the event log's reader), what
+    the client missed since the event ``after`` (its ``Last-Event-ID``); then the current
+    state (``first``, without an id: it is not in the log, and the client's last id must
+    stay a logged one); then events as they come, and a comment after ``heartbeat``
+    seconds without one. The stream is subscribed before the log is read, so an event
+    published meanwhile comes once (replayed ids are skipped live).
 
     ``client_gone`` (the server's ``waitress.client_disconnected``) is asked at least every
     :data:`CLIENT_CHECK_INTERVAL` seconds; the stream ends as soon as it says True. Without
     it, a closed connection is noticed only when a write to it fails.
     """
     try:
-        yield "retry: 3000\n\n" + (format_event(first) if first is not None else "")
+        seen: set[str] = set()
+        retry = f"retry: {RETRY_MS}\n"
+        if catch_up is not None:
+            page = catch_up(after, REPLAY_PAGE)
+            if page.gap and after is not None:
+                yield retry + gap_note(after)
+                retry = ""
+            while page.events:
+                blocks = [format_event(e) for e in page.events]
+                seen.update(e.id for e in page.events)
+                yield retry + "".join(blocks)
+                retry = ""
+                if len(page.events) < REPLAY_PAGE or stream.closed:
+                    break
+                page = catch_up(page.events[-1].id, REPLAY_PAGE)
+        if first is not None:
+            yield retry + format_event(first, with_id=False)
+            retry = ""
+        elif retry:
+            yield ": connected\n\n"
+        pending_retry = bool(retry)
         beat_at = time.monotonic() + heartbeat
         while not stream.closed:
             if stream.lagging:
@@ -124,7 +175,10 @@ def serve(
             if item is _CLOSE:
                 return
             assert isinstance(item, Envelope)
-            yield format_event(item)
+            if item.id in seen:  # replayed already (published while the log was read)
+                continue
+            yield format_event(item, retry=pending_retry)
+            pending_retry = False
             beat_at = time.monotonic() + heartbeat
     finally:
         broker.release(stream)

@@ -206,7 +206,7 @@ class MessageReceipt(Event):
 
 @dataclass(frozen=True)
 class IncomingMessage(Event):
-    kind: ClassVar[str] = "message"
+    kind: ClassVar[str] = "message.received"
     id: str  # our id for the stored copy
     wa_id: str
     chat: str

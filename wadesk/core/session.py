@@ -77,6 +77,7 @@ from .store import (
     RECEIPT_RANK,
     ChatRecord,
     Contact,
+    EventLogTable,
     IdempotencyConflict,
     MediaRecord,
     MessageRecord,
@@ -322,6 +323,11 @@ class Session:
     def webhook_queue(self) -> WebhookQueue:
         """The durable queue the webhook dispatcher delivers from (in the same store)."""
         return WebhookQueue(self.store)
+
+    @property
+    def event_log(self) -> EventLogTable:
+        """The store's log of recent public events (written by the API's event log)."""
+        return EventLogTable(self.store)
 
     @property
     def storage(self) -> StorageHealth:

@@ -187,6 +187,16 @@ _MIGRATIONS: tuple[str, ...] = (
         INSERT INTO messages_fts (rowid, text) VALUES (new.seq, new.text);
     END;
     """,
+    """
+    CREATE TABLE event_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        event TEXT NOT NULL,
+        body BLOB NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX event_log_age ON event_log (created_at);
+    """,
 )
 
 # the unfinished outgoing messages, as the partial index messages_unfinished spells it
@@ -1085,7 +1095,8 @@ class Store:
     ) -> builtins.list[MessageRecord]:
         """One page of a chat, oldest first: the ``limit`` newest messages older than the
         ``before`` seq (the newest page without it). Uses the (chat, seq) index."""
-        sql, params = "SELECT * FROM messages WHERE chat = ?", [chat]
+        sql = "SELECT * FROM messages WHERE chat = ?"
+        params: builtins.list[Any] = [chat]
         if before is not None:
             sql += " AND seq < ?"
             params.append(before)
@@ -1370,6 +1381,53 @@ class WebhookQueue:
         """Events waiting, per receiver URL (receivers no longer configured included)."""
         rows = self._store.query("SELECT receiver, count(*) FROM webhook_queue GROUP BY receiver")
         return {str(r[0]): int(r[1]) for r in rows}
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    seq: int
+    id: str
+    event: str
+    body: bytes
+    created_at: float
+
+
+class EventLogTable:
+    """The recent public events (as delivered: id, name, serialised envelope), for clients
+    that reconnect or poll. Bounded by age and count (:meth:`prune`)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def append(self, rows: list[tuple[str, str, bytes, float]]) -> None:
+        """Log (id, event, body, created_at) rows in one transaction. Raises StorageError."""
+        with self._store.transaction("event_log") as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO event_log (id, event, body, created_at) VALUES (?, ?, ?, ?)", rows
+            )
+
+    def seq_of(self, event_id: str) -> int | None:
+        rows = self._store.query("SELECT seq FROM event_log WHERE id = ?", (event_id,))
+        return int(rows[0][0]) if rows else None
+
+    def after(self, seq: int, *, limit: int, events: frozenset[str] | None = None) -> list[LoggedEvent]:
+        """Events logged after ``seq`` (0: from the oldest kept), oldest first."""
+        sql = "SELECT seq, id, event, body, created_at FROM event_log WHERE seq > ?"
+        params: list[Any] = [seq]
+        if events is not None:
+            sql += f" AND event IN ({', '.join('?' * len(events))})"
+            params.extend(sorted(events))
+        rows = self._store.query(sql + " ORDER BY seq LIMIT ?", (*params, limit))
+        return [LoggedEvent(int(r[0]), str(r[1]), str(r[2]), bytes(r[3]), float(r[4])) for r in rows]
+
+    def prune(self, *, older_than: float, keep: int) -> int:
+        """Delete events logged before ``older_than`` and all but the newest ``keep``."""
+        with self._store.transaction("event_log_prune") as db:
+            gone = db.execute("DELETE FROM event_log WHERE created_at < ?", (older_than,)).rowcount
+            newest = db.execute("SELECT max(seq) FROM event_log").fetchone()[0]
+            if newest is not None:
+                gone += db.execute("DELETE FROM event_log WHERE seq <= ?", (newest - keep,)).rowcount
+        return int(gone)
 
 
 def dumps(data: Any) -> str:

@@ -191,6 +191,7 @@ class LocalApiServer:
         try:
             http.bind()  # a port in use fails here, before any worker thread starts
         except BaseException:
+            ctx.close()
             ctx.feed.close()
             raise
         self._http, self._ctx = http, ctx
@@ -213,6 +214,7 @@ class LocalApiServer:
                 if busy:
                     log.warning("the local API closed %d connection(s) with a request still running", busy)
             finally:
+                ctx.close()
                 ctx.feed.close()
 
     def stop(self, timeout: float = 2.0) -> None:
