@@ -45,6 +45,7 @@ SEMANTIC_FIELDS = {
     "/contacts/check": {"phone"},
     "/groups": {"participants"},
     "/messages": {"chat"},  # a real recipient
+    "/events/history": {"events"},  # known event names
     "/chats/{jid}/read": {"jid"},  # each a real phone number
     "/groups/{jid}/participants": {"participants"},
 }

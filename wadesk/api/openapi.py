@@ -530,7 +530,13 @@ def document(version: str) -> dict[str, Any]:
                     },
                     parameters=[
                         _query("events", str, f"comma-separated subset of {events}"),
-                        _query("after", str, "replay the events logged after this event id", maxLength=64),
+                        _query(
+                            "after",
+                            str,
+                            "replay the events logged after this event id",
+                            maxLength=64,
+                            pattern="^[!-~]+$",
+                        ),
                         {
                             "name": "Last-Event-ID",
                             "in": "header",
@@ -553,7 +559,7 @@ def document(version: str) -> dict[str, Any]:
                         "404": _error("the event log is off (event_log_off)"),
                     },
                     parameters=[
-                        _query("after", str, "the last event id seen", maxLength=64),
+                        _query("after", str, "the last event id seen", maxLength=64, pattern="^[!-~]+$"),
                         _query(
                             "limit",
                             int,
