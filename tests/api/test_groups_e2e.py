@@ -56,9 +56,9 @@ def test_a_member_writing_into_the_group_is_the_sender_with_phone_and_lid(
     member = fake_wa.peer(PEERS[0])
     member.send_group_text(group, "chapter 3 tonight")
 
-    wait_until(lambda: receiver.payloads("message"), 30, "the group message webhook")
+    wait_until(lambda: receiver.payloads("message.received"), 30, "the group message webhook")
     [event] = receiver.payloads(
-        "message"
+        "message.received"
     )  # the sender-key distribution alone is never forwarded as a message
     assert event["chat"] == group and event["is_group"] is True and event["text"] == "chapter 3 tonight"
     assert event["sender_phone"] == f"+{PEERS[0]}"
@@ -99,8 +99,8 @@ def test_a_peer_known_only_by_lid_becomes_one_contact_when_its_number_is_reveale
     peer.write_from_lid()
     peer.send_text("hello from a LID")
 
-    wait_until(lambda: receiver.payloads("message"), 30, "the first message")
-    first = receiver.payloads("message")[0]
+    wait_until(lambda: receiver.payloads("message.received"), 30, "the first message")
+    first = receiver.payloads("message.received")[0]
     assert first["sender_lid"] == f"{peer.lid}@lid" and first["sender_phone"] is None
 
     # an answer to the LID arrives at that peer
@@ -111,8 +111,8 @@ def test_a_peer_known_only_by_lid_becomes_one_contact_when_its_number_is_reveale
 
     peer.reveal_phone_number()
     peer.send_text("now with my number")
-    wait_until(lambda: len(receiver.payloads("message")) >= 2, 30, "the second message")
-    assert receiver.payloads("message")[1]["sender_phone"] == f"+{PEERS[2]}"
+    wait_until(lambda: len(receiver.payloads("message.received")) >= 2, 30, "the second message")
+    assert receiver.payloads("message.received")[1]["sender_phone"] == f"+{PEERS[2]}"
     contacts = [c for c in gw.get("/contacts").json()["contacts"] if c["lid"] == f"{peer.lid}@lid"]
     assert [(c["phone"], c["lid"]) for c in contacts] == [(f"+{PEERS[2]}", f"{peer.lid}@lid")]
     assert gw.stop() == 0

@@ -201,7 +201,7 @@ def test_delivers_in_order_with_signed_headers(store: Store) -> None:
     d.stop()
     assert [b for _, b, _ in sender.calls] == [e.body for e in envelopes]
     for (_, body, headers), e in zip(sender.calls, envelopes, strict=True):
-        assert headers["X-Wadesk-Event"] == "message" and headers["X-Wadesk-Event-Id"] == e.id
+        assert headers["X-Wadesk-Event"] == "message.received" and headers["X-Wadesk-Event-Id"] == e.id
         assert headers["Content-Type"] == "application/json"
         assert wh.verify(SECRET, body, headers["X-Wadesk-Timestamp"], headers["X-Wadesk-Signature"])
 
@@ -288,7 +288,7 @@ def test_a_stuck_receiver_blocks_neither_intake_nor_the_others(store: Store) -> 
 
 
 def test_event_filter_and_queued_status_are_not_forwarded(store: Store) -> None:
-    d = dispatcher(store, ScriptedSender(), events=frozenset({"message", "message.status"}))
+    d = dispatcher(store, ScriptedSender(), events=frozenset({"message.received", "message.status"}))
     d.handle(Envelope.of(StateChanged(state=SessionState(Status.CONNECTED))))
     d.handle(Envelope.of(MessageQueued(id="msg_1", to="x", text="y")))
     assert d.backlog() == {URL: 0}
