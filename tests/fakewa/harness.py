@@ -21,9 +21,13 @@ Groups: :meth:`FakeWhatsApp.create_group` makes a group of the account with fake
 (:meth:`FakeWhatsApp.wait_group_text_from_client`) and write into it
 (:meth:`FakePeer.send_group_text`). :meth:`FakePeer.write_from_lid` and
 :meth:`FakePeer.reveal_phone_number` make a contact known by its LID only, then by number.
+Group media sent by the client is fetched and decrypted per member
+(:meth:`FakeWhatsApp.wait_group_media_from_client`).
 The client's own group management (create, add/remove/promote/demote, leave, invite link)
 changes the fake groups; refusals are switched with :meth:`FakeWhatsApp.set_group_admin`,
-the group's ``size_limit`` and :meth:`FakePeer.refuse_group_adds`. Changes made by others
+the group's ``size_limit`` and :meth:`FakePeer.refuse_group_adds`; in an announcement group
+(:meth:`FakeWhatsApp.set_group_announce`) a message of an account that is not an admin is
+refused. Changes made by others
 reach the client as ``w:gp2`` notifications: :meth:`FakeWhatsApp.group_change`,
 :meth:`FakePeer.leave_group`.
 
@@ -388,18 +392,21 @@ class FakeWhatsApp:
         addressing_mode: str = "pn",
         admins: Sequence[str] = (),
         size_limit: int = GROUP_SIZE_LIMIT,
+        announce: bool = False,
     ) -> str:
         """A group of the account (creator, super admin) with these peers (phone numbers);
         returns its JID (``120363…@g.us``). ``addressing_mode="lid"`` makes a LID group: the
         participants are listed by LID and the client writes as its own LID. ``admins``: the
         peers (phone numbers, among ``peers``) that are admins. ``size_limit``: participants,
-        the account included, beyond which adding gives error 500 (WhatsApp: 1024)."""
+        the account included, beyond which adding gives error 500 (WhatsApp: 1024).
+        ``announce``: only admins may send (see :meth:`set_group_announce`)."""
         members = [self.peer(p).user for p in peers]
         if not set(admins) <= set(peers):
             raise ValueError(f"admins {sorted(set(admins) - set(peers))} are not among the peers")
         g = self.directory.create_group(name, self.phone.phone, self.phone.lid, members, addressing_mode)
         g.admins = {self.peer(p).lid for p in admins}
         g.size_limit = size_limit
+        g.announce = announce
         return str(g.jid)
 
     def group(self, group_jid: str | JID) -> FakeGroup:
@@ -421,8 +428,19 @@ class FakeWhatsApp:
     def set_group_admin(self, group_jid: str | JID, admin: bool = True) -> None:
         """Whether the account is an admin of the group. Not an admin, the client's
         add/remove/promote/demote and invite link requests are refused as a whole with
-        ``401 not-authorized``. The client is not notified (see :meth:`group_change`)."""
+        ``401 not-authorized``, and in an announcement group its messages with error 420.
+        The client is not notified (see :meth:`group_change`)."""
         self.group(group_jid).account_admin = admin
+
+    def set_group_announce(self, group_jid: str | JID, announce: bool = True) -> None:
+        """Whether only admins may send in the group ("announcement" mode; the group info
+        shows ``<announcement/>``, neonize's ``GroupAnnounce.IsAnnounce``). A message the
+        client sends there while the account is not an admin is refused in the server's ack
+        with error 420 (whatsmeow: "server returned error 420") and reaches nobody (event
+        ``group-send-refused``); :meth:`FakePeer.send_group_text` of a member that is not an
+        admin raises ValueError. The client is not notified: it sees the setting in the next
+        group info it asks for."""
+        self.group(group_jid).announce = announce
 
     def group_change(
         self,
@@ -503,6 +521,40 @@ class FakeWhatsApp:
             raise TimeoutError(f"{e}\ngroup texts received by {peer_phone}: {got!r}") from None
         returned.add(mid)
         return mid, message_text(msg)
+
+    def group_media_received(self, group_jid: str | JID, peer_phone: str) -> list[ReceivedMedia]:
+        """Every attachment the member decrypted from the client's group messages, in order,
+        downloaded from the media host, checked and decrypted (see :meth:`media_received`)."""
+        return [
+            self._open_media(mid, m) for mid, m in self._group_decrypted(group_jid, peer_phone) if media_of(m)
+        ]
+
+    def wait_group_media_from_client(
+        self, group_jid: str | JID, peer_phone: str, timeout: float = 10, kind: str | None = None
+    ) -> ReceivedMedia:
+        """Wait until the member decrypted a group message with an attachment (of ``kind``,
+        if given) from the client that no earlier call returned; returns it fetched from the
+        media host, checked and decrypted, as :meth:`wait_media_from_client` does."""
+        group, user = self.group(group_jid), self.peer(peer_phone).user
+        returned = self._returned.setdefault(f"{group.jid.user}/{peer_phone}/media", set())
+
+        def matches(ev_kind: str, data: Any) -> bool:
+            if ev_kind != "group-decrypted":
+                return False
+            jid, lid, mid, msg = data
+            found = media_of(msg)
+            return (
+                jid == group.jid
+                and lid == user.lid
+                and mid not in returned
+                and found is not None
+                and (kind is None or found[0] == kind)
+            )
+
+        what = f"{kind or 'media'} group message from the client decrypted by {peer_phone} in {group.jid}"
+        _, (_, _, mid, msg) = self.wait_for(matches, timeout, what=what)
+        returned.add(mid)
+        return self._open_media(mid, msg)
 
     def set_on_whatsapp(self, phone: str, registered: bool = True) -> None:
         """Whether IsOnWhatsApp (a usync contact query) reports ``phone`` as on WhatsApp.

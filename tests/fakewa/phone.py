@@ -189,13 +189,18 @@ PARTICIPANT_EXISTS = 409  # already a member
 PARTICIPANT_GROUP_FULL = 500  # the group reached its size limit
 PARTICIPANT_ACTIONS = ("add", "remove", "promote", "demote")
 GROUP_SIZE_LIMIT = 1024  # WhatsApp's limit, the account included
+# The error code of the message ack when a member who is not an admin writes into a group in
+# which only admins may send ("announcement" mode): the server takes nothing, and whatsmeow's
+# SendMessage returns ErrServerReturnedError, "server returned error 420"
+ANNOUNCE_REFUSED = 420
 ADD_REQUEST_TTL = 3 * 24 * 3600  # how long an add request's invitation code is valid
 
 
 @dataclass
 class FakeGroup:
     """A group: the account (its creator, super admin unless :attr:`account_admin` was
-    switched off) and fake members."""
+    switched off) and fake members. With :attr:`announce` only admins may send: a message
+    of the account while it is not an admin is refused with :data:`ANNOUNCE_REFUSED`."""
 
     jid: JID
     subject: str
@@ -210,6 +215,7 @@ class FakeGroup:
     size_limit: int = GROUP_SIZE_LIMIT  # participants, the account included
     invite_code: str | None = None  # made on the first invite link request, replaced on revoke
     version: int = 1  # participant list version, raised by every membership change (p_v_id)
+    announce: bool = False  # only admins may send (group info shows <announcement/>)
 
     def __post_init__(self) -> None:
         if self.addressing_mode not in ("pn", "lid"):
@@ -234,6 +240,13 @@ class FakeGroup:
     def is_account(self, jid: JID) -> bool:
         return jid.user == (self.owner_lid if jid.server == "lid" else self.owner_pn)
 
+    def may_send(self, user: FakeUser | None) -> bool:
+        """Whether a member (None: the account) may write into the group: in an announcement
+        group only admins may."""
+        if not self.announce:
+            return True
+        return self.account_admin if user is None else user.lid in self.admins
+
     def node(self, extra: Sequence[Node] = ()) -> Node:
         """The ``<group>`` of a group info answer, as whatsmeow's parseGroupNode reads it;
         ``extra``: more ``<participant>`` nodes (refused ones in a create answer)."""
@@ -244,6 +257,7 @@ class FakeGroup:
             parts.append(self._participant(self.owner_pn, self.owner_lid, typ, False))
         for m in self.members:
             parts.append(self.participant_node(m))
+        settings = [Node("announcement", {})] if self.announce else []
         return Node(
             "group",
             {
@@ -257,7 +271,7 @@ class FakeGroup:
                 "addressing_mode": self.addressing_mode,
                 "p_v_id": str(self.version),
             },
-            parts + list(extra),
+            settings + parts + list(extra),
         )
 
     def participant_node(self, user: FakeUser, with_type: bool = True) -> Node:
@@ -688,7 +702,16 @@ class Directory:
         return None
 
     def _on_message(self, conn: WAConnection, node: Node) -> bool:
-        participants = node.child("participants") if node.tag == "message" else None
+        if node.tag != "message":
+            return False
+        to_jid = node.attrs.get("to")
+        group = self.groups.get(to_jid.user) if isinstance(to_jid, JID) and to_jid.server == "g.us" else None
+        if group is not None and not group.may_send(None):
+            # only admins may send: WhatsApp refuses the message in its ack and delivers nothing
+            self.server.record("group-send-refused", (group.jid, node.attrs.get("id"), ANNOUNCE_REFUSED))
+            self.server.ack(conn, node, str(ANNOUNCE_REFUSED))
+            return True
+        participants = node.child("participants")
         if participants is None:
             return False
         # WhatsApp delivers a message id once: whatsmeow resends the same frame (same id)
@@ -698,8 +721,6 @@ class Directory:
             self.server.record("duplicate-id", node.attrs.get("id"))
             return False  # acked, not delivered again
         self.delivered_ids.add(key_id)
-        to_jid = node.attrs.get("to")
-        group = self.groups.get(to_jid.user) if isinstance(to_jid, JID) and to_jid.server == "g.us" else None
         for to in participants.children():
             enc = to.child("enc")
             if enc is None:
@@ -808,6 +829,8 @@ class Directory:
         """
         if not group.has_member(sender):
             raise ValueError(f"{sender} is not a member of {group.jid}")
+        if not group.may_send(sender):
+            raise ValueError(f"{sender} is not an admin of {group.jid}, where only admins may send")
         own = self.own_sender_keys.get((sender.lid, group.jid.user))
         if own is None:
             own = self.own_sender_keys[(sender.lid, group.jid.user)] = sl.SenderKey.generate(SignKeyPair())

@@ -42,6 +42,8 @@ kind                       data
 ``group-decrypted``        ``(group jid, member LID, message id, waE2E Message)``: a member
                            decrypted the client's group message (skmsg)
 ``group-decrypt-error``    ``(group jid, member LID, error)``
+``group-send-refused``     ``(group jid, message id, error code)``: a group message the
+                           server refused (420: only admins may send); nobody got it
 ``group-pairwise``         ``(group jid, member LID, Message)``: a pairwise part of a group
                            message that carried no sender key
 ``disconnect``             the connection that ended
@@ -535,15 +537,23 @@ class FakeWAServer:
             for n in follow:
                 conn.send_node(n)
         elif node.tag in ("message", "receipt", "notification", "call"):
-            attrs = {
-                "id": node.attrs.get("id"),
-                "class": node.tag,
-                "from": node.attrs.get("to", S_WHATSAPP_NET),
-                "t": str(int(time.time())),
-            }
             to = node.attrs.get("to")
+            error = None
             if node.tag == "message" and isinstance(to, JID) and to.user in self.message_errors:
-                attrs["error"] = self.message_errors[to.user]  # e.g. "463": reach-out timelock
-            if node.tag == "receipt" and node.attrs.get("type"):
-                attrs["type"] = node.attrs["type"]
-            conn.send_node(Node("ack", attrs))
+                error = self.message_errors[to.user]  # e.g. "463": reach-out timelock
+            self.ack(conn, node, error)
+
+    def ack(self, conn: WAConnection, node: Node, error: str | None = None) -> None:
+        """Acknowledge a client's message, receipt, notification or call; an ``error`` code
+        on a message's ack says the server refused it (whatsmeow: "server returned error N")."""
+        attrs = {
+            "id": node.attrs.get("id"),
+            "class": node.tag,
+            "from": node.attrs.get("to", S_WHATSAPP_NET),
+            "t": str(int(time.time())),
+        }
+        if error is not None:
+            attrs["error"] = error
+        if node.tag == "receipt" and node.attrs.get("type"):
+            attrs["type"] = node.attrs["type"]
+        conn.send_node(Node("ack", attrs))

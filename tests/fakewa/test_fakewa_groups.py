@@ -8,6 +8,7 @@ from neonize.exc import (
     GetGroupInfoError,
     GetGroupInviteLinkError,
     LeaveGroupError,
+    SendMessageError,
     UpdateGroupParticipantsError,
 )
 from neonize.proto.Neonize_pb2 import JID
@@ -18,6 +19,7 @@ from fakewa import signal_lite as sl
 from fakewa.bare_client import BareClient
 from fakewa.harness import FakeWhatsApp
 from fakewa.keys import SignKeyPair
+from fakewa.test_fakewa_media import png
 
 PEER = "15550002222"
 STRANGER = "15550009999"
@@ -467,3 +469,47 @@ def test_changes_by_others_reach_client(fake_wa: FakeWhatsApp, paired: BareClien
         fake_wa.group_change(gid, "add", [other], actor_phone=PEER)
     with pytest.raises(ValueError, match="action is one of"):
         fake_wa.group_change(gid, "kick", [newcomer])
+
+
+@pytest.mark.e2e
+def test_announcement_group_refuses_members_that_are_not_admins(
+    fake_wa: FakeWhatsApp, paired: BareClient
+) -> None:
+    other = "15550003333"
+    gid = fake_wa.create_group("News", [PEER, other], admins=[PEER], announce=True)
+    g = _gjid(gid)
+    assert paired.client.get_group_info(g).GroupAnnounce.IsAnnounce
+    plain = _gjid(fake_wa.create_group("Chat", [PEER]))
+    assert not paired.client.get_group_info(plain).GroupAnnounce.IsAnnounce
+    allowed = paired.client.send_message(g, "as an admin")  # the account is an admin
+    assert fake_wa.wait_group_text_from_client(gid, PEER) == (allowed.ID, "as an admin")
+
+    fake_wa.set_group_admin(gid, False)
+    with pytest.raises(SendMessageError, match=r"server returned error 420"):
+        paired.client.send_message(g, "not allowed")
+    (refused,) = fake_wa.group_events(gid, "group-send-refused")
+    assert refused[2] == 420
+    assert all(fake_wa.group_texts_received(gid, m) == ["as an admin"] for m in (PEER, other))
+    with pytest.raises(ValueError, match="only admins may send"):
+        fake_wa.peer(other).send_group_text(gid, "me neither")
+    fake_wa.peer(PEER).send_group_text(gid, "an admin member may")
+    paired.wait_event(MessageEv, pred=lambda e: e.Message.conversation == "an admin member may")
+
+    fake_wa.set_group_announce(gid, False)
+    again = paired.client.send_message(g, "everyone may again")
+    assert fake_wa.wait_group_text_from_client(gid, PEER) == (again.ID, "everyone may again")
+    got = [fake_wa.wait_group_text_from_client(gid, other)[1] for _ in range(2)]
+    assert got == ["as an admin", "everyone may again"]
+
+
+@pytest.mark.e2e
+def test_client_image_to_group_reaches_every_member(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
+    members = [PEER, "15550003333"]
+    gid = fake_wa.create_group("Photos", members, addressing_mode="lid")
+    picture = png()
+    sent = paired.client.send_message(_gjid(gid), paired.client.build_image_message(picture, caption="us"))
+    for m in members:
+        got = fake_wa.wait_group_media_from_client(gid, m, kind="image")
+        assert (got.message_id, got.plaintext, got.caption) == (sent.ID, picture, "us")
+        assert [r.plaintext for r in fake_wa.group_media_received(gid, m)] == [picture]
+        assert fake_wa.group_texts_received(gid, m) == []
