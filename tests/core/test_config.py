@@ -93,7 +93,7 @@ def test_lists_and_events():
     )
     assert config.webhook_urls == ("http://a.example/h", "https://b.example/h")
     assert config.webhook_events == frozenset({"message.received", "qr"})
-    with pytest.raises(cfg.ConfigError, match="message.received"):  # the old name says what it is now
+    with pytest.raises(cfg.ConfigError, match=r"message\.received"):  # the old name says what it is now
         cfg.load({}, {"WEBHOOK_EVENTS": "message"})
     assert cfg.load({}, {"WEBHOOK_EVENTS": "all"}).webhook_events == frozenset(cfg.WEBHOOK_EVENTS)
 
