@@ -43,7 +43,6 @@ from .errors import ApiError, error_response, field_error
 from .eventlog import EventLog, Replay
 from .feed import Envelope, EventFeed
 from .logstream import AccessLog
-from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 from .models import (
     CREATE_GROUP,
@@ -1105,7 +1104,8 @@ def events_history() -> Response:
 
 @_route("GET", "/metrics")
 def metrics() -> Response:
-    return Response(_ctx().metrics.render(), content_type=METRICS_CONTENT_TYPE)
+    body, content_type = _ctx().metrics.exposition(request.headers.get("Accept"))  # OpenMetrics if asked
+    return Response(body, content_type=content_type, headers={"Vary": "Accept"})
 
 
 @_route("GET", "/openapi.json")

@@ -1,5 +1,10 @@
 """Prometheus metrics for ``GET /metrics``, in a registry of their own (one per app).
 
+The answer is in the OpenMetrics text format when the scraper asks for it (``Accept:
+application/openmetrics-text``, as Prometheus does), else in the Prometheus text format:
+prometheus_client's ``choose_encoder`` decides, after the Accept header's entries are put
+in the order of their ``q`` values (those with ``q=0`` left out).
+
 Counters count from process start (Prometheus' ``rate()`` copes with restarts); the
 session state, outbox depth, webhook backlog and reconnect count are read when scraped.
 """
@@ -12,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, choose_encoder, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
 from .. import __version__
@@ -55,6 +60,7 @@ class Metrics:
             "HTTP request duration by route",
             ["route"],
             buckets=HTTP_BUCKETS,
+            unit="seconds",
             registry=r,
         )
         self._requests: dict[tuple[str, str, int], Any] = {}
@@ -99,7 +105,32 @@ class Metrics:
         histogram.observe(seconds)
 
     def render(self) -> bytes:
+        """The Prometheus text format."""
         return generate_latest(self.registry)
+
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """(body, content type) for a scrape with this ``Accept`` header: OpenMetrics when
+        asked for, the Prometheus text format otherwise."""
+        encoder, content_type = choose_encoder(by_preference(accept or ""))
+        return encoder(self.registry), content_type
+
+
+def by_preference(accept: str) -> str:
+    """The Accept header's entries, most preferred first (stable for equal ``q``), without
+    those the client refuses (``q=0``) or that are malformed."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, entry in enumerate(accept.split(",")):
+        q = 1.0
+        for param in entry.split(";")[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        if entry.strip() and 0 < q <= 1:
+            ranked.append((-q, index, entry.strip()))
+    return ",".join(entry for _, _, entry in sorted(ranked))
 
 
 class _StateCollector:
@@ -125,13 +156,19 @@ class _StateCollector:
                 gauge.add_metric([status.value], 1.0 if state.status is status else 0.0)
             yield gauge
             yield GaugeMetricFamily(
-                "wadesk_session_state_since_seconds", "when the current state began (unix time)", state.since
+                "wadesk_session_state_since_seconds",
+                "when the current state began (unix time)",
+                state.since,
+                unit="seconds",
             )
             yield CounterMetricFamily(
                 "wadesk_reconnects", "reconnect attempts since start", value=session.reconnects
             )
             yield GaugeMetricFamily(
-                "wadesk_uptime_seconds", "seconds since the session started", time.time() - session.started_at
+                "wadesk_uptime_seconds",
+                "seconds since the session started",
+                time.time() - session.started_at,
+                unit="seconds",
             )
             yield GaugeMetricFamily(
                 "wadesk_outbox_depth", "messages waiting to be sent", session.outbox_depth()
