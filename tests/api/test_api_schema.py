@@ -43,7 +43,8 @@ SEMANTIC_FIELDS = {
     },
     "/pair-code": {"phone"},
     "/contacts/check": {"phone"},
-    "/groups": {"participants"},
+    # each a real phone number; a name's white space is Unicode's (JSON Schema's \S is narrower)
+    "/groups": {"participants", "name"},
     "/messages": {"chat"},  # a real recipient
     "/events/history": {"events"},  # known event names
     "/chats/{jid}/read": {"jid"},  # each a real phone number
