@@ -10,6 +10,8 @@ echoed back in an error.
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import ipaddress
 import os
 import re
@@ -172,6 +174,67 @@ def _secret(raw: str) -> str:
     if any(c.isspace() for c in value):
         raise ValueError("must not contain whitespace")
     return value
+
+
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secret)
+WEBHOOK_KEY_BYTES = (24, 64)  # the Standard Webhooks spec: at least 192 bits, at most 512
+MAX_WEBHOOK_SECRETS = 2  # the new one and the old one, while receivers change over
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*")
+_EXAMPLE = "e.g. whsec_$(openssl rand -base64 32)"
+
+
+def webhook_key(secret: str) -> bytes:
+    """The HMAC key of one Standard Webhooks secret: ``whsec_`` and the key in base64.
+
+    A secret without the prefix is read as base64 too, as the ``standardwebhooks`` libraries
+    read it (``Webhook(secret)`` there decodes the same bytes). Only the standard alphabet
+    is taken (padding optional): the Python library silently skips other characters, so a
+    passphrase such as ``my-secret`` would give it a key other libraries cannot derive."""
+    encoded = secret[len(WEBHOOK_SECRET_PREFIX) :] if secret.startswith(WEBHOOK_SECRET_PREFIX) else secret
+    body = encoded.rstrip("=")
+    if not body:
+        raise ValueError(f"has no key: a secret is whsec_ followed by the key in base64 ({_EXAMPLE})")
+    if not _BASE64.fullmatch(body) or len(body) % 4 == 1 or len(encoded) - len(body) > 2:
+        raise ValueError(
+            "must be whsec_ followed by the key in base64 (A-Z, a-z, 0-9, + and /; a value "
+            f"without whsec_ is read as base64 too, as the Standard Webhooks libraries do): {_EXAMPLE}"
+        )
+    try:
+        key = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except binascii.Error:
+        raise ValueError(f"is not valid base64 after whsec_ ({_EXAMPLE})") from None
+    low, high = WEBHOOK_KEY_BYTES
+    if not low <= len(key) <= high:
+        raise ValueError(f"must hold a key of {low} to {high} bytes, not {len(key)} ({_EXAMPLE})")
+    return key
+
+
+def webhook_keys(raw: str) -> tuple[bytes, ...]:
+    """The HMAC keys of a ``WEBHOOK_SECRET`` value: one secret, or two separated by white
+    space while receivers change from one to the other (each delivery is signed with both)."""
+    values = raw.split()
+    if not values:
+        raise ValueError(f"is empty: set one whsec_ secret ({_EXAMPLE}), or unset it to use a generated one")
+    if len(values) > MAX_WEBHOOK_SECRETS:
+        raise ValueError(
+            f"holds {len(values)} secrets; at most {MAX_WEBHOOK_SECRETS} (the new and the old one, "
+            "space separated, while receivers change over)"
+        )
+    keys = []
+    for i, secret in enumerate(values):
+        try:
+            keys.append(webhook_key(secret))
+        except ValueError as exc:
+            if len(values) == 1:
+                raise
+            raise ValueError(f"its {('first', 'second')[i]} secret {exc}") from None
+    return tuple(dict.fromkeys(keys))
+
+
+def _webhook_secret(raw: str) -> str:
+    """WEBHOOK_SECRET, checked (see :func:`webhook_keys`), with single spaces between secrets."""
+    webhook_keys(raw)
+    return " ".join(raw.split())
 
 
 def _api_token(raw: str) -> str:
@@ -395,9 +458,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "webhook_secret",
         "WEBHOOK_SECRET",
-        _secret,
+        _webhook_secret,
         None,
-        "HMAC key for webhook signatures (generated and kept in the data folder if unset)",
+        "Standard Webhooks signing secret, whsec_<base64 key>; two, space separated, while changing "
+        "it (generated and kept in the data folder if unset)",
         secret=True,
     ),
     Setting(

@@ -3,6 +3,7 @@ client inside it, and the fake WhatsApp server (``fake_wa``) on the other side."
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import io
@@ -19,6 +20,8 @@ from fakewa.harness import FakeWhatsApp
 from headless_harness import ACCOUNT_PHONE, PEER_PHONE, TOKEN, Headless, Receiver, free_port, wait_until
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from wadesk.api.webhooks import verify
 
@@ -26,7 +29,7 @@ pytestmark = pytest.mark.e2e
 
 PEER = "+1 555 000 2222"
 PEER_JID = f"{PEER_PHONE}@s.whatsapp.net"
-SECRET = "webhook-secret-for-tests-0123456789"
+SECRET = "whsec_" + base64.b64encode(b"webhook-key-for-the-e2e-tests-32").decode()
 
 
 def decode_qr_png(png: bytes) -> str:
@@ -163,14 +166,19 @@ def test_incoming_message_reaches_the_webhook_signed(
     assert set(body) == {"event", "id", "timestamp", "payload"}
     assert body["payload"]["text"] == "ping from the peer"
     assert body["payload"]["sender"] == PEER_JID and body["payload"]["is_group"] is False
-    # the signature: HMAC-SHA256 over "<timestamp>.<raw body>", keyed by WEBHOOK_SECRET
-    timestamp = hook.headers["X-Wadesk-Timestamp"]
-    signature = hook.headers["X-Wadesk-Signature"]
-    expected = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + hook.body, hashlib.sha256).hexdigest()
-    assert signature == f"sha256={expected}"
-    assert verify(SECRET, hook.body, timestamp, signature)
-    assert not verify(SECRET, hook.body.replace(b"ping", b"pong"), timestamp, signature)
-    assert not verify("another-secret-0123456789", hook.body, timestamp, signature)
+    # Standard Webhooks: v1, base64 HMAC-SHA256 over "<id>.<timestamp>.<raw body>", keyed by the
+    # bytes behind whsec_; the reference library verifies it
+    assert hook.headers["webhook-id"] == body["id"]
+    timestamp = hook.headers["webhook-timestamp"]
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{body['id']}.{timestamp}.".encode() + hook.body, hashlib.sha256).digest()
+    assert hook.headers["webhook-signature"] == "v1," + base64.b64encode(mac).decode()
+    assert Webhook(SECRET).verify(hook.body, hook.headers) == body
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(hook.body.replace(b"ping", b"pong"), hook.headers)
+    assert verify(SECRET, hook.body, hook.headers)
+    assert not verify(SECRET, hook.body.replace(b"ping", b"pong"), hook.headers)
+    assert "X-Wadesk-Signature" not in hook.headers
     assert hook.headers["Content-Type"] == "application/json"
     # every state change was delivered too, in order, before the message
     events = [d.json["event"] for d in deliveries]
@@ -203,10 +211,9 @@ def test_webhook_receiver_down_then_up_gets_every_event_in_order(
         deliveries = receiver.wait_for(lambda ds: len(ds) >= 5, 60, "5 deliveries")
         assert [d.json["payload"]["text"] for d in deliveries] == texts
         assert len({d.json["id"] for d in deliveries}) == 5
-        assert all(
-            verify(SECRET, d.body, d.headers["X-Wadesk-Timestamp"], d.headers["X-Wadesk-Signature"])
-            for d in deliveries
-        )
+        for d in deliveries:  # delivered late, after retries: signed at the attempt, verifiable now
+            Webhook(SECRET).verify(d.body, d.headers)
+            assert d.headers["webhook-id"] == d.json["id"]
         wait_until(lambda: gw.status()["webhook_backlog"] == 0, 20, "an empty webhook backlog")
         assert gw.stop() == 0
     finally:

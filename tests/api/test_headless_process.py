@@ -4,6 +4,7 @@ nobody listening): the real neonize client keeps retrying, which these tests do 
 
 from __future__ import annotations
 
+import base64
 import re
 import signal
 import socket
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from headless_harness import TOKEN, Headless, Receiver, free_port, wait_until
+from standardwebhooks import Webhook
 
 from wadesk.api.webhooks import verify
 
@@ -71,6 +73,26 @@ def test_a_bad_token_file_stops_with_one_line_and_exit_2(
     assert lines[0].startswith("wadesk: invalid WADESK_API_TOKEN_FILE") and problem in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("whsec_not~base64~0123456789abcdefghijklmnop", "must be whsec_ followed by the key in base64"),
+        ("a-plain-passphrase-of-old", "must be whsec_"),
+        ("whsec_" + base64.b64encode(b"k" * 16).decode(), "key of 24 to 64 bytes, not 16"),
+        (" ".join(["whsec_" + base64.b64encode(b"k" * 32).decode()] * 3), "holds 3 secrets; at most 2"),
+    ],
+)
+def test_a_bad_webhook_secret_stops_with_one_line_and_exit_2(
+    headless: Callable[..., Headless], value: str, problem: str
+) -> None:
+    gw = headless(WEBHOOK_URL="http://127.0.0.1:9/hook", WEBHOOK_SECRET=value, **OFFLINE).start(wait=False)
+    assert gw.proc is not None and gw.proc.wait(15) == 2
+    lines = gw.logs().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("wadesk: invalid WEBHOOK_SECRET: ") and problem in lines[0]
+    assert value.split()[0].removeprefix("whsec_") not in lines[0]
+
+
 def test_token_from_a_file(headless: Callable[..., Headless], tmp_path: Path) -> None:
     secret = "from-a-docker-secret-0123456789"
     path = tmp_path / "token"
@@ -101,15 +123,15 @@ def test_generated_token_and_webhook_secret_are_kept_private(
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     token = token_file.read_text().strip()
     secret = secret_file.read_text().strip()
-    assert len(token) >= 40 and len(secret) >= 40
+    assert len(token) >= 40
+    assert secret.startswith("whsec_") and len(base64.b64decode(secret.removeprefix("whsec_"))) == 32
     gw.token = token
     assert gw.get("/status").status_code == 200
     # state changes happen without WhatsApp; their webhooks are signed with the kept secret
     hooks = receiver.wait_for(lambda ds: len(ds) >= 2, 30, "two session.status events")
-    assert all(
-        verify(secret, d.body, d.headers["X-Wadesk-Timestamp"], d.headers["X-Wadesk-Signature"])
-        for d in hooks
-    )
+    for d in hooks:  # a receiver verifies them with the kept secret as it is written
+        Webhook(secret).verify(d.body, d.headers)
+        assert verify(secret, d.body, d.headers)
     assert [(d.json["payload"]["state"], d.json["payload"]["attempt"]) for d in hooks[:2]] == [
         ("reconnecting", 1),
         ("reconnecting", 2),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -24,7 +25,8 @@ from wadesk.config import ConfigError, load
 from wadesk.core.events import IncomingMessage, MessageQueued, MessageSent, SessionState, StateChanged, Status
 from wadesk.core.store import Store, WebhookQueue
 
-SECRET = "a-webhook-secret-for-unit-tests"
+KEY = b"a-webhook-key-for-unit-tests-32b"
+SECRET = "whsec_" + base64.b64encode(KEY).decode()
 URL = "http://receiver.test/hook"
 URL2 = "http://other.test/hook"
 
@@ -47,26 +49,123 @@ def incoming(text: str) -> Envelope:
 # ---- signing --------------------------------------------------------------------------------
 
 
-def test_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
-    body = b'{"event":"message","id":"evt_1"}'
-    expected = hmac.new(SECRET.encode(), b"1700000000." + body, hashlib.sha256).hexdigest()
-    assert wh.sign(SECRET, 1700000000, body) == f"sha256={expected}"
+def test_signature_is_base64_hmac_sha256_over_id_dot_timestamp_dot_body() -> None:
+    body = b'{"event":"message.received","id":"evt_1"}'
+    mac = base64.b64encode(hmac.new(KEY, b"evt_1.1700000000." + body, hashlib.sha256).digest()).decode()
+    assert wh.sign(SECRET, "evt_1", 1700000000, body) == f"v1,{mac}"
+    assert wh.signed_headers(SECRET, "evt_1", 1700000000, body) == {
+        "webhook-id": "evt_1",
+        "webhook-timestamp": "1700000000",
+        "webhook-signature": f"v1,{mac}",
+    }
+
+
+def test_the_published_example_signature() -> None:
+    # the example in the Standard Webhooks libraries' tests
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    msg_id, body = "msg_p5jXN8AQM9LWM0D4loKWxJek", b'{"test": 2432232314}'
+    signature = wh.sign(secret, msg_id, 1614265330, body)
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    # the same key without the prefix, or as raw bytes
+    assert wh.sign(secret.removeprefix("whsec_"), msg_id, 1614265330, body) == signature
+    assert wh.sign(base64.b64decode(secret.removeprefix("whsec_")), msg_id, 1614265330, body) == signature
+
+
+def hook_headers(msg_id: str, timestamp: object, signature: str) -> dict[str, str]:
+    return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
 
 
 def test_verify() -> None:
     body = b'{"a":1}'
     now = 1_700_000_000
-    sig = wh.sign(SECRET, now, body)
-    assert wh.verify(SECRET, body, str(now), sig, now=now)
-    assert wh.verify(SECRET, body, str(now), sig, now=now + 299)
-    assert not wh.verify(SECRET, body, str(now), sig, now=now + 301)  # replayed later
-    assert not wh.verify(SECRET, body + b" ", str(now), sig, now=now)  # body changed
-    assert not wh.verify(SECRET, body, str(now + 1), sig, now=now)  # timestamp changed
-    assert not wh.verify("another-secret-0123456", body, str(now), sig, now=now)
-    assert not wh.verify(SECRET, body, "soon", sig, now=now)
-    assert not wh.verify(SECRET, body, None, sig, now=now)
-    assert not wh.verify(SECRET, body, str(now), None, now=now)
-    assert not wh.verify(SECRET, body, str(now), "sha256=00", now=now)
+    good = wh.signed_headers(SECRET, "evt_1", now, body)
+    sig = good["webhook-signature"]
+    assert wh.verify(SECRET, body, good, now=now)
+    assert wh.verify(SECRET, body.decode(), good, now=now)
+    assert wh.verify(SECRET, body, {k.upper(): v for k, v in good.items()}, now=now)  # any case
+    assert wh.verify(SECRET, body, good, now=now + 300)
+    assert wh.verify(SECRET, body, good, now=now - 300)  # a receiver's clock a little behind
+    assert not wh.verify(SECRET, body, good, now=now + 301)  # replayed later
+    assert not wh.verify(SECRET, body, good, now=now - 301)  # from the future
+    assert not wh.verify(SECRET, body + b" ", good, now=now)  # body changed
+    assert not wh.verify(SECRET, body, hook_headers("evt_1", now + 1, sig), now=now)  # timestamp changed
+    assert not wh.verify(SECRET, body, hook_headers("evt_2", now, sig), now=now)  # id changed
+    other = "whsec_" + base64.b64encode(b"another-key-of-enough-bytes-0123").decode()
+    assert not wh.verify(other, body, good, now=now)
+    for timestamp in ("soon", "nan", "inf", ""):
+        assert not wh.verify(SECRET, body, hook_headers("evt_1", timestamp, sig), now=now)
+    for wrong in ("v1,AAAA", "v1,not base64!", sig.replace("v1,", "v2,"), sig.removeprefix("v1,"), ""):
+        assert not wh.verify(SECRET, body, hook_headers("evt_1", now, wrong), now=now)
+    for missing in good:
+        assert not wh.verify(SECRET, body, {k: v for k, v in good.items() if k != missing}, now=now)
+    # a list of signatures passes when one of them is ours, whatever else is in it
+    assert wh.verify(SECRET, body, hook_headers("evt_1", now, f"v1a,xyz v1,AAAA {sig}"), now=now)
+
+
+def test_rotation_signs_with_both_secrets_and_either_verifies() -> None:
+    new = "whsec_" + base64.b64encode(b"the-new-key-0123456789abcdefghij").decode()
+    body = b'{"a":1}'
+    now = 1_700_000_000
+    both = wh.signed_headers(f"{new} {SECRET}", "evt_1", now, body)
+    first, second = both["webhook-signature"].split(" ")
+    assert first == wh.sign(new, "evt_1", now, body)
+    assert second == wh.sign(SECRET, "evt_1", now, body)
+    for secret in (new, SECRET, f"{SECRET} {new}"):
+        assert wh.verify(secret, body, both, now=now)
+    assert not wh.verify(SECRET, body, wh.signed_headers(new, "evt_1", now, body), now=now)
+    # the same secret twice signs once
+    assert wh.sign(f"{SECRET} {SECRET}", "evt_1", now, body) == wh.sign(SECRET, "evt_1", now, body)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("   ", "is empty"),
+        ("whsec_", "has no key"),
+        ("whsec_===", "has no key"),
+        ("whsec_not*base64*at*all*0123456789abcd", "must be whsec_ followed by the key in base64"),
+        ("whsec_" + "A" * 33, "must be whsec_ followed by the key in base64"),  # 33 characters: no bytes
+        ("whsec_" + b64(b"x" * 32) + "==", "must be whsec_"),  # too much padding
+        ("whsec_" + base64.urlsafe_b64encode(b"\xff" * 32).decode(), "must be whsec_"),  # URL-safe alphabet
+        ("a-plain-passphrase-that-is-not-base64", "must be whsec_"),
+        ("whsec_" + b64(b"x" * 16), "key of 24 to 64 bytes, not 16"),
+        ("whsec_" + b64(b"x" * 65), "key of 24 to 64 bytes, not 65"),
+        (f"{SECRET} {SECRET} {SECRET}", "holds 3 secrets; at most 2"),
+        (f"{SECRET} whsec_!!", "its second secret must be whsec_"),
+        (f"whsec_{'A' * 8} {SECRET}", "its first secret must hold a key of 24 to 64 bytes, not 6"),
+    ],
+)
+def test_a_bad_webhook_secret_is_refused_at_start_naming_the_setting(value: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load({}, {"WEBHOOK_SECRET": value}, headless=True)
+    message = str(info.value)
+    assert message.startswith("invalid WEBHOOK_SECRET: ") and problem in message
+    assert "\n" not in message
+    for part in value.split():
+        assert len(part) < 12 or part.removeprefix("whsec_") not in message  # never echoed
+
+
+def test_good_webhook_secrets_are_accepted() -> None:
+    key24, key64 = b64(b"k" * 24), b64(b"k" * 64)
+    assert load({}, {"WEBHOOK_SECRET": f" {SECRET} "}).webhook_secret == SECRET
+    assert load({}, {"WEBHOOK_SECRET": f"whsec_{key24}"}).webhook_secret == f"whsec_{key24}"
+    assert load({}, {"WEBHOOK_SECRET": f"whsec_{key64}"}).webhook_secret == f"whsec_{key64}"
+    assert load({}, {"WEBHOOK_SECRET": key24}).webhook_secret == key24  # base64 without the prefix
+    assert wh.keys_of(key24) == (b"k" * 24,)
+    assert wh.keys_of("whsec_" + b64(b"k" * 32).rstrip("=")) == (b"k" * 32,)  # padding left out
+    rotation = load({}, {"WEBHOOK_SECRET": f"whsec_{key24}\t {SECRET}"}).webhook_secret
+    assert rotation == f"whsec_{key24} {SECRET}"
+    assert wh.keys_of(rotation) == (b"k" * 24, KEY)
+    assert SECRET not in repr(load({}, {"WEBHOOK_SECRET": SECRET}))
+
+
+def test_the_dispatcher_refuses_a_bad_secret(store: Store) -> None:
+    with pytest.raises(ValueError, match="must be whsec_"):
+        wh.WebhookDispatcher(WebhookQueue(store), (URL,), "not-a-whsec-secret", sender=ScriptedSender())
 
 
 # ---- classification and backoff ---------------------------------------------------------------
@@ -201,9 +300,11 @@ def test_delivers_in_order_with_signed_headers(store: Store) -> None:
     d.stop()
     assert [b for _, b, _ in sender.calls] == [e.body for e in envelopes]
     for (_, body, headers), e in zip(sender.calls, envelopes, strict=True):
-        assert headers["X-Wadesk-Event"] == "message.received" and headers["X-Wadesk-Event-Id"] == e.id
+        assert headers["X-Wadesk-Event"] == "message.received" and headers["webhook-id"] == e.id
         assert headers["Content-Type"] == "application/json"
-        assert wh.verify(SECRET, body, headers["X-Wadesk-Timestamp"], headers["X-Wadesk-Signature"])
+        assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
+        assert "X-Wadesk-Signature" not in headers and "X-Wadesk-Timestamp" not in headers
+        assert wh.verify(SECRET, body, headers)
 
 
 def test_network_errors_5xx_and_429_are_retried_and_order_is_kept(store: Store) -> None:

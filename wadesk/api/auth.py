@@ -7,13 +7,16 @@ The comparison is constant-time and does not depend on the length of what was se
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import hmac
-from collections.abc import Mapping
+import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config, ConfigError, _api_token
+from ..config import WEBHOOK_SECRET_PREFIX, Config, ConfigError, _api_token, webhook_keys
 from ..core.datadir import API_TOKEN_FILE, WEBHOOK_SECRET_FILE, DataDir
 
 
@@ -79,15 +82,33 @@ def resolve_api_token(config: Config, data: DataDir) -> Secret:
     return _kept(data, API_TOKEN_FILE)
 
 
+def new_webhook_secret(nbytes: int = 32) -> str:
+    """A Standard Webhooks secret: ``whsec_`` and ``nbytes`` random bytes in base64."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(nbytes)).decode("ascii")
+
+
 def resolve_webhook_secret(config: Config, data: DataDir) -> Secret:
+    """WEBHOOK_SECRET (checked by the configuration), else the one kept in the data folder,
+    generated in the ``whsec_`` form on first start. A kept secret of an older wadesk (a
+    plain token, not ``whsec_``) is replaced by a new one; one that is not valid is a
+    :class:`ConfigError`."""
     if config.webhook_secret:
         return Secret(config.webhook_secret, "WEBHOOK_SECRET")
-    return _kept(data, WEBHOOK_SECRET_FILE)
-
-
-def _kept(data: DataDir, name: str) -> Secret:
+    secret = _kept(data, WEBHOOK_SECRET_FILE, new_webhook_secret)
+    if not secret.value.startswith(WEBHOOK_SECRET_PREFIX):
+        with contextlib.suppress(FileNotFoundError):
+            data.file(WEBHOOK_SECRET_FILE).unlink()
+        secret = _kept(data, WEBHOOK_SECRET_FILE, new_webhook_secret)
     try:
-        value, created = data.secret(name)
+        webhook_keys(secret.value)
+    except ValueError as exc:
+        raise ConfigError("WEBHOOK_SECRET", None, f"the secret kept in {secret.path} {exc}") from None
+    return secret
+
+
+def _kept(data: DataDir, name: str, make: Callable[[int], str] | None = None) -> Secret:
+    try:
+        value, created = data.secret(name) if make is None else data.secret(name, make=make)
     except OSError as exc:
         raise ConfigError(
             "WADESK_DATA_DIR", str(data.path), f"cannot keep {name} there: {exc.strerror or exc}"

@@ -12,13 +12,19 @@ restarts and crashes; delivery is therefore *at least once*: a receiver should i
   (1 s doubling to 5 min, or the receiver's ``Retry-After``) for up to 24 hours;
 * any other status (3xx, other 4xx) is final: the event is dropped and the log says why.
 
-A POST carries the envelope ``{"event", "id", "timestamp", "payload"}`` as its body and::
+A POST carries the envelope ``{"event", "id", "timestamp", "payload"}`` as its body, signed
+as the Standard Webhooks spec (https://www.standardwebhooks.com/) says::
 
-    X-Wadesk-Timestamp: <unix seconds of this attempt>
-    X-Wadesk-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" keyed by WEBHOOK_SECRET>
+    webhook-id: <the event's id: the envelope's "id", the same in every retry>
+    webhook-timestamp: <unix seconds of this attempt>
+    webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<raw body>">
+    X-Wadesk-Event: <the envelope's "event">
 
-A receiver recomputes the HMAC over the raw bytes it received, compares in constant time
-and refuses timestamps older than a few minutes (replay): see :func:`verify`.
+keyed by the bytes of the ``whsec_<base64>`` secret (``WEBHOOK_SECRET``, or the one kept in
+the data folder). While ``WEBHOOK_SECRET`` holds two secrets, ``webhook-signature`` carries
+both signatures, space separated, and a receiver with either secret accepts the delivery.
+Any Standard Webhooks verifier checks a delivery (``standardwebhooks.Webhook(secret).verify``);
+:func:`verify` does the same here.
 
 Delivery threads never run on the session's or the API's threads: a slow or dead
 receiver holds up only its own queue.
@@ -34,18 +40,20 @@ import hashlib
 import hmac
 import http.client
 import logging
+import math
 import random
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .. import __version__
+from ..config import webhook_keys
 from ..core.backoff import backoff_delay
 from ..core.events import MessageQueued
 from ..core.session import QueuedEvent, StorageError, WebhookQueue
@@ -53,47 +61,100 @@ from .feed import Envelope
 
 log = logging.getLogger("wadesk.webhooks")
 
-TIMESTAMP_HEADER = "X-Wadesk-Timestamp"
-SIGNATURE_HEADER = "X-Wadesk-Signature"
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
 EVENT_HEADER = "X-Wadesk-Event"
-ID_HEADER = "X-Wadesk-Event-Id"
 MAX_AGE = 24 * 3600.0  # give up on an event this old
 TIMEOUT = 10.0  # connect + response, per attempt
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
 RETRY_AFTER_CAP = 3600.0
-SIGNATURE_TOLERANCE = 300  # seconds a receiver should accept a timestamp for
+SIGNATURE_TOLERANCE = 300  # seconds either way a receiver accepts a timestamp for (the spec's 5 min)
+
+Secret = str | bytes | Iterable[bytes]
 
 
-# ---- signing ------------------------------------------------------------------------------
+# ---- signing (Standard Webhooks, symmetric: "v1") -------------------------------------------
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """``sha256=<hex>``: HMAC-SHA256 over ``b"<timestamp>." + body`` keyed by ``secret``."""
-    mac = hmac.new(secret.encode("utf-8"), f"{int(timestamp)}.".encode() + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+def keys_of(secret: Secret) -> tuple[bytes, ...]:
+    """The HMAC keys of ``secret``: a ``WEBHOOK_SECRET`` value (``whsec_<base64>``, or two of
+    them space separated), raw key bytes (as ``standardwebhooks.Webhook`` takes bytes), or
+    keys already decoded. A malformed secret raises ValueError."""
+    if isinstance(secret, str):
+        return webhook_keys(secret)
+    if isinstance(secret, bytes):
+        keys: tuple[bytes, ...] = (secret,)
+    else:
+        keys = tuple(secret)
+    if not keys or not all(keys):
+        raise ValueError("a webhook key must not be empty")
+    return keys
+
+
+def _mac(key: bytes, content: bytes) -> bytes:
+    return hmac.new(key, content, hashlib.sha256).digest()
+
+
+def _signed_content(msg_id: str, timestamp: int, body: bytes) -> bytes:
+    return f"{msg_id}.{timestamp}.".encode() + body
+
+
+def sign(secret: Secret, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value: ``v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``
+    for each key, space separated."""
+    content = _signed_content(msg_id, int(timestamp), body)
+    return " ".join("v1," + base64.b64encode(_mac(key, content)).decode("ascii") for key in keys_of(secret))
+
+
+def signed_headers(secret: Secret, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` for one attempt."""
+    return {
+        ID_HEADER: msg_id,
+        TIMESTAMP_HEADER: str(int(timestamp)),
+        SIGNATURE_HEADER: sign(secret, msg_id, timestamp, body),
+    }
 
 
 def verify(
-    secret: str,
-    body: bytes,
-    timestamp: str | None,
-    signature: str | None,
+    secret: Secret,
+    body: bytes | str,
+    headers: Mapping[str, str],
     *,
     tolerance: float = SIGNATURE_TOLERANCE,
     now: float | None = None,
 ) -> bool:
-    """What a receiver does: True if ``signature`` is ours for ``timestamp`` and the raw
-    ``body``, and the timestamp is within ``tolerance`` seconds of ``now``."""
-    if not timestamp or not signature:
+    """What a receiver does, as ``standardwebhooks.Webhook(secret).verify(body, headers)``:
+    True if ``webhook-signature`` has a ``v1`` signature made with (one of) the secret's
+    key(s) over ``webhook-id``, ``webhook-timestamp`` and the raw ``body``, and the timestamp
+    is within ``tolerance`` seconds of ``now`` either way. Header names in any case."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    msg_id = lower.get(ID_HEADER)
+    timestamp = lower.get(TIMESTAMP_HEADER)
+    signatures = lower.get(SIGNATURE_HEADER)
+    if not (msg_id and timestamp and signatures):
         return False
     try:
-        ts = int(timestamp)
+        ts = float(timestamp)  # as the library reads it
     except ValueError:
         return False
-    if abs((time.time() if now is None else now) - ts) > tolerance:
+    if not math.isfinite(ts) or abs((time.time() if now is None else now) - ts) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, ts, body).encode(), signature.strip().encode())
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    content = _signed_content(msg_id, math.floor(ts), raw)
+    expected = [_mac(key, content) for key in keys_of(secret)]
+    for entry in signatures.split(" "):
+        version, _, encoded = entry.partition(",")
+        if version != "v1":
+            continue  # another scheme (v1a: asymmetric) or not a signature
+        try:
+            given = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            continue
+        if any(hmac.compare_digest(mac, given) for mac in expected):
+            return True
+    return False
 
 
 # ---- outcome of an attempt ----------------------------------------------------------------
@@ -263,7 +324,7 @@ class WebhookDispatcher:
         self,
         queue: WebhookQueue,
         urls: Iterable[str],
-        secret: str,
+        secret: Secret,
         *,
         events: Iterable[str] | None = None,
         metrics: Any = None,
@@ -284,7 +345,7 @@ class WebhookDispatcher:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.max_age = max_age
-        self._secret = secret
+        self._keys = keys_of(secret)  # a bad secret raises here, before any thread starts
         self._sender = sender
         self._clock = clock
         self._rng = rng or random.Random()
@@ -409,10 +470,8 @@ class WebhookDispatcher:
         return {
             "Content-Type": "application/json",
             "User-Agent": f"wadesk/{__version__}",
+            **signed_headers(self._keys, row.event_id, timestamp, row.body),
             EVENT_HEADER: row.event,
-            ID_HEADER: row.event_id,
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(self._secret, timestamp, row.body),
         }
 
 

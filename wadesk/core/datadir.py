@@ -6,7 +6,7 @@ Layout::
         whatsapp.db (+ -wal/-shm)  0600  neonize's session: the account's keys
         wadesk.db   (+ -wal/-shm)  0600  our outbox, message log and webhook queue
         api-token                  0600  generated API token (if none is configured)
-        webhook-secret             0600  generated webhook HMAC key (if none is configured)
+        webhook-secret             0600  generated webhook secret, whsec_<base64> (if none is configured)
         media/                     0700  sent and received files, by their sha256 (tmp/: arriving)
         lock                       0600  held (OS lock) by the one wadesk using the folder
         state.json                 0600  what the databases held when last seen
@@ -28,7 +28,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -338,8 +338,11 @@ class DataDir:
                             os.chmod(entry.path, FILE_MODE)
 
     # -- generated secrets --
-    def secret(self, name: str, *, nbytes: int = 32) -> tuple[str, bool]:
-        """Return (value, created): read the secret kept in ``name``, or generate and keep one."""
+    def secret(
+        self, name: str, *, nbytes: int = 32, make: Callable[[int], str] = secrets.token_urlsafe
+    ) -> tuple[str, bool]:
+        """Return (value, created): read the secret kept in ``name``, or generate and keep one
+        (``make(nbytes)``)."""
         path = self.file(name)
         try:
             value = path.read_text(encoding="utf-8").strip()
@@ -349,7 +352,7 @@ class DataDir:
                 return value, False
         except FileNotFoundError:
             pass
-        value = secrets.token_urlsafe(nbytes)
+        value = make(nbytes)
         tmp = path.with_name(f".{name}.tmp")
         fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, FILE_MODE)
         try:
