@@ -362,7 +362,7 @@ def test_every_protected_endpoint_refuses_a_missing_or_wrong_token(
     pair(gw, fake_wa)
     spec = gw.get("/openapi.json").json()
     operations = [(m.upper(), p) for p, ops in spec["paths"].items() for m in ops]
-    assert len(operations) == 17
+    assert len(operations) == 25
     wrong = [
         {},
         {"Authorization": "Bearer wrong-token-0123456789"},
@@ -373,7 +373,7 @@ def test_every_protected_endpoint_refuses_a_missing_or_wrong_token(
         {"X-Api-Key": ""},
     ]
     for method, path in operations:
-        url = path.replace("{id}", "msg_unknown")
+        url = path.replace("{id}", "msg_unknown").replace("{jid}", "120363000000000001@g.us")
         body = {"json": {"to": PEER, "text": "must not be sent"}} if method == "POST" else {}
         if path in ("/health", "/ready"):  # the probes need no token
             assert gw.request(method, url, token="").status_code == 200
