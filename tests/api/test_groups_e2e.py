@@ -1,6 +1,11 @@
 """Groups, contacts and identities end to end: the real ``wadesk --headless`` process and the
 real neonize client against the fake WhatsApp server's groups (sender keys), contact checks
-and LID-addressed peers."""
+and LID-addressed peers.
+
+The group management tests (create, participants, invite link, leave, membership events,
+announcement groups, group media) share one paired gateway with a webhook receiver (the
+``world`` fixture); each makes its own groups. The gaps found there are strict xfails, so
+they turn into failures once wadesk behaves."""
 
 from __future__ import annotations
 
