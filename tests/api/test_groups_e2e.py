@@ -493,7 +493,7 @@ def test_a_text_into_a_group_where_only_admins_may_send_is_refused_and_reaches_n
 @pytest.mark.xfail(
     strict=True,
     reason="WhatsApp's refusal (ack error 420) is taken for a passing error: the message stays queued "
-    'with error "server returned error 420" and is retried 10 times over about 8.5 minutes, then fails '
+    'with error "server returned error 420" and is tried 10 times over about 8 minutes, then fails '
     'with "gave up after 10 attempts: server returned error 420" (classify_send_error: only 400, 401, '
     "403, 404, 406 and 463 are final)",
 )
