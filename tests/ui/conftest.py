@@ -6,7 +6,9 @@ touched: tests that need a secure keyring pass an in-memory one to the token sto
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import tempfile
 import threading
 import time
@@ -130,3 +132,55 @@ def make_window(qtbot: Any, data: DataDir) -> Iterator[Callable[..., Any]]:
         window.shutdown()
         assert window.wait_stopped(5)
         assert window.jobs.wait(5)
+
+
+@pytest.fixture
+def make_rig(qtbot: Any, data: DataDir, make_window: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    """Windows on a real Session with the fake driver (see rig.py); ``make_rig(**options)``
+    passes options to the Session; the window is shown and active. ``paired`` (default):
+    a phone was linked before, so the window shows the chats, not the pairing page."""
+    from fake_driver import FakeDriverFactory
+
+    from wadesk.core.mediafiles import MediaFiles
+    from wadesk.core.session import Session
+    from wadesk.core.store import Store
+
+    from .rig import Rig
+
+    rigs: list[Rig] = []
+
+    def make(*, paired: bool = True, **session_options: Any) -> Rig:
+        if paired:  # a phone was linked before: what neonize's session database shows then
+            with contextlib.closing(sqlite3.connect(data.session_db)) as db:
+                db.execute("CREATE TABLE IF NOT EXISTS whatsmeow_device (jid TEXT)")
+                if not db.execute("SELECT count(*) FROM whatsmeow_device").fetchone()[0]:
+                    db.execute("INSERT INTO whatsmeow_device VALUES ('15550001111:1@s.whatsapp.net')")
+                db.commit()
+        factory = FakeDriverFactory()
+        session_options.setdefault("send_interval", 0)
+        session = Session(
+            Store(data.store_db),
+            data.session_db,
+            driver_factory=factory,
+            media_files=MediaFiles(data.path / "media"),
+            **session_options,
+        )
+        window = make_window(session)
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow)
+        rig = Rig(qtbot, window, session, factory)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.window.shutdown()
+        assert rig.window.wait_stopped(5)
+        assert rig.window.jobs.wait(5)
+        assert rig.window.loader.wait(5)
+        rig.session.store.close()
+
+
+@pytest.fixture
+def rig(make_rig: Callable[..., Any]) -> Any:
+    return make_rig()

@@ -1,4 +1,6 @@
-"""A stand-in for :class:`wadesk.core.Session` for narrow window tests (no neonize, no network).
+"""A stand-in for :class:`wadesk.core.Session` for narrow window tests (no neonize, no network):
+the states, pairing, the account menu, closing. Tests of chats and messages use the real
+Session on ``tests/fake_driver.py`` (see ``tests/ui/rig.py``).
 
 It keeps messages in a real :class:`~wadesk.core.store.Store` and emits the same events
 as the core, from whatever thread calls :meth:`FakeSession.emit` (tests use a thread to
@@ -61,6 +63,34 @@ class FakeSession:
 
     def messages(self, **kwargs: Any) -> list[Any]:
         return self.store.list(**kwargs)
+
+    check_recipients = True
+
+    def chats(self, *, limit: int = 50, offset: int = 0, query: str | None = None) -> list[Any]:
+        return self.store.chats(limit=limit, offset=offset, query=(query or "").strip() or None)
+
+    def chat(self, jid: str) -> Any:
+        return self.store.chat(jid)
+
+    def conversation(self, chat: str, *, before: int | None = None, limit: int = 50) -> list[Any]:
+        return self.store.conversation(chat, before=before, limit=limit)
+
+    def search_messages(self, text: str, *, chat: str | None = None, limit: int = 50) -> list[Any]:
+        return self.store.search(text, chat=chat, limit=limit)
+
+    def set_draft(self, chat: str, text: str | None) -> None:
+        self.store.set_draft(chat, text)
+
+    def open_chat(self, recipient: str) -> Any:
+        target = parse_recipient(recipient)
+        self.store.ensure_chat(target.jid, is_group=target.is_group)
+        return self.store.chat(target.jid)
+
+    def mark_chat_read(self, chat: str, *, send_receipts: bool = False) -> int:
+        return len(self.store.mark_chat_read(chat))
+
+    def media(self, media_id: str) -> Any:
+        return self.store.media(media_id)
 
     @property
     def storage(self) -> StorageHealth:

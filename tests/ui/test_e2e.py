@@ -90,6 +90,20 @@ class Harness:
         self.fake_wa.scan(decoded)
         return decoded
 
+    def start_chat(self, window: MainWindow, number: str) -> str:
+        """Ctrl+N, type the number, Start chat: WhatsApp is asked whether it has an account,
+        then its chat opens. Returns the chat's JID."""
+        self.qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+        dialog = window.new_chat_dialog
+        assert dialog is not None and dialog.isVisible()
+        self.qtbot.keyClicks(dialog.number, number)
+        self.qtbot.mouseClick(dialog.start, Qt.MouseButton.LeftButton)
+        jid = "".join(ch for ch in number if ch.isdigit()) + "@s.whatsapp.net"
+        self.qtbot.waitUntil(lambda: window.messenger.current_chat == jid, timeout=WAIT_MS)
+        self.qtbot.waitUntil(lambda: not window.model.loading, timeout=WAIT_MS)
+        assert window.new_chat_dialog is None  # closed
+        return jid
+
     def open_paired(self) -> tuple[MainWindow, str]:
         """A new window, linked by scanning the QR code read from its pixels; returns it and the code."""
         window = self.open()
@@ -116,9 +130,9 @@ def test_pair_send_receive_reconnect(qtbot: Any, harness: Harness, fake_wa: Any)
     assert window.banner.property("tone") == "ok"
     qtbot.waitUntil(lambda: window.pages.currentIndex() == PAGE_MESSAGES)
 
-    # type a recipient and a text, click Send
+    # a new chat (WhatsApp says the number has an account), a text, Send
     text = "hello from the wadesk window"
-    qtbot.keyClicks(window.compose.recipient, "+1 555 000 2222")
+    harness.start_chat(window, "+1 555 000 2222")
     qtbot.keyClicks(window.compose.message, text)
     assert window.compose.send_button.isEnabled()
     qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
@@ -131,16 +145,17 @@ def test_pair_send_receive_reconnect(qtbot: Any, harness: Harness, fake_wa: Any)
         lambda: window.model.entry(sent.id).status in ("sent", "delivered", "read"), timeout=WAIT_MS
     )
     assert not window.compose.has_attachment and window.compose.message.toPlainText() == ""
-    assert window.model.entry(sent.id).heading == "To +1 555-000-2222"
+    assert window.model.entry(sent.id).chat == f"{PEER}@s.whatsapp.net"
+    assert window.messenger.header.title.text() == "+1 555-000-2222"
 
-    # a peer's message appears in the log
+    # a peer's message appears in the open chat
     fake_wa.peer(PEER).send_text("hi back from the peer")
     qtbot.waitUntil(
         lambda: any(not e.outgoing and e.text == "hi back from the peer" for e in window.model.entries()),
         timeout=WAIT_MS,
     )
     [incoming] = [e for e in window.model.entries() if not e.outgoing]
-    assert "+1 555-000-2222" in incoming.heading
+    assert "+1 555-000-2222" in incoming.sender_label
     assert abs(incoming.at - time.time()) < 120  # shown at the time it was sent
     assert window.model.entries()[-1] == incoming  # newest last
 
@@ -187,7 +202,7 @@ def test_restart_reconnects_without_a_qr_and_keeps_the_log(
     qtbot: Any, harness: Harness, fake_wa: Any
 ) -> None:
     window, _ = harness.open_paired()
-    window.compose.recipient.setText("+15550002222")
+    jid = harness.start_chat(window, "+15550002222")
     window.compose.message.setPlainText("before the restart")
     qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
     fake_wa.wait_text_from_client(PEER, timeout=20)
@@ -195,6 +210,12 @@ def test_restart_reconnects_without_a_qr_and_keeps_the_log(
 
     again = harness.open()
     assert again.pages.currentIndex() == PAGE_MESSAGES  # paired before: no pairing page, even while starting
+    qtbot.waitUntil(lambda: again.chat_model.chat(jid) is not None, timeout=WAIT_MS)
+    assert again.chat_model.chat(jid).last_text == "before the restart"
+    row = again.chat_model.row_of(jid)
+    rect = again.chat_list.visualRect(again.chat_model.index(row))
+    qtbot.mouseClick(again.chat_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: again.model.chat == jid and not again.model.loading, timeout=WAIT_MS)
     assert [e.text for e in again.model.entries()] == ["before the restart"]
     harness.wait_banner(again, "Connected as +1 555-000-1111")
     assert not any(t.startswith("Scan the QR code") for t in harness.shown)
@@ -205,7 +226,7 @@ def test_a_message_sent_while_reconnecting_goes_out_on_reconnect(
     qtbot: Any, harness: Harness, fake_wa: Any
 ) -> None:
     window, _ = harness.open_paired()
-    window.compose.recipient.setText("+15550002222")
+    harness.start_chat(window, "+15550002222")
     harness.shown.clear()
     fake_wa.drop_connection()
     qtbot.waitUntil(lambda: any(t.startswith("Reconnecting") for t in harness.shown), timeout=WAIT_MS)
@@ -227,7 +248,8 @@ def test_no_server_at_all(qtbot: Any, harness: Harness, fake_wa: Any) -> None:
     assert "Cannot reach WhatsApp" in window.banner.detail.text()
     assert window.pages.currentIndex() == PAGE_PAIRING  # never paired: the pairing page says what is going on
     assert window.pairing.qr.code is None
-    window.compose.recipient.setText("+15550002222")
+    # the messenger is not shown before a phone is linked; a chat opened anyway queues
+    window.messenger.open_chat("15550002222@s.whatsapp.net")
     window.compose.message.setPlainText("kept for later")
     window.compose.submit()
     qtbot.waitUntil(lambda: window.outbox_label.text() == "Outbox: 1 waiting")
@@ -290,10 +312,13 @@ def test_local_api_beside_the_window(qtbot: Any, harness: Harness, fake_wa: Any)
     )
     assert status == 202, body
     assert fake_wa.wait_text_from_client(PEER, timeout=20)[1] == "via the API"
-    qtbot.waitUntil(
-        lambda: any(e.text == "via the API" and e.status != "queued" for e in window.model.entries()),
-        timeout=WAIT_MS,
-    )
+    jid = f"{PEER}@s.whatsapp.net"
+
+    def listed_as_sent() -> bool:
+        chat = window.chat_model.chat(jid)
+        return chat is not None and chat.last_text == "via the API" and str(chat.last_status) != "queued"
+
+    qtbot.waitUntil(listed_as_sent, timeout=WAIT_MS)
     assert harness.close(window) < 5.0
     with pytest.raises(OSError):
         call(f"http://127.0.0.1:{port}/health")
@@ -311,7 +336,7 @@ def test_send_an_image_and_open_a_peers_document(
     monkeypatch.setattr("wadesk.ui.window.QFileDialog.getOpenFileName", lambda *a: (str(path), ""))
 
     # attach with the button, write a caption, Send
-    qtbot.keyClicks(window.compose.recipient, "+1 555 000 2222")
+    harness.start_chat(window, "+1 555 000 2222")
     qtbot.mouseClick(window.compose.attach_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.compose.attachment is not None, timeout=WAIT_MS)
     assert window.compose.card.detail.text().startswith("Photo · JPG · 480 × 320")
@@ -353,3 +378,20 @@ def test_send_an_image_and_open_a_peers_document(
     qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center().toPoint())
     qtbot.waitUntil(lambda: bool(opened), timeout=WAIT_MS)
     assert opened[0].name == "terms.pdf" and opened[0].read_bytes() == pdf
+
+
+def test_a_new_chat_to_a_number_not_on_whatsapp_is_refused(
+    qtbot: Any, harness: Harness, fake_wa: Any
+) -> None:
+    window, _ = harness.open_paired()
+    fake_wa.set_on_whatsapp("15550009999", False)
+    qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.new_chat_dialog
+    assert dialog is not None
+    qtbot.keyClicks(dialog.number, "+1 555 000 9999")
+    qtbot.mouseClick(dialog.start, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "is not on WhatsApp" in dialog.status.text(), timeout=WAIT_MS)
+    assert dialog.isVisible() and dialog.status.objectName() == "error"
+    assert window.messenger.current_chat is None
+    assert window.session.store.outbox_depth() == 0
+    dialog.reject()

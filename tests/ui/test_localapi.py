@@ -187,8 +187,12 @@ def test_window_runs_the_api_while_open(
         f"http://127.0.0.1:{port}/send", token, {"to": "+15550002222", "text": "from a script"}
     )
     assert status == 202, body
-    # the window's log shows what came in through the API
-    qtbot.waitUntil(lambda: any(e.text == "from a script" for e in window.model.entries()))
+    # the window's chat list shows what came in through the API
+    qtbot.waitUntil(
+        lambda: any(c.last_text == "from a script" for c in window.chat_model.chats()), timeout=5000
+    )
+    [chat] = window.chat_model.chats()
+    assert chat.jid == "15550002222@s.whatsapp.net" and chat.last_direction == "out"
     window.shutdown()
     assert window.wait_stopped(5)
     assert window.api is None

@@ -4,17 +4,14 @@ cards, opening and saving files."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import stat
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_driver import FakeDriverFactory
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPixmap
@@ -22,14 +19,11 @@ from PySide6.QtWidgets import QApplication
 
 from wadesk.core import driver as drv
 from wadesk.core.datadir import DataDir
-from wadesk.core.mediafiles import MediaFiles
-from wadesk.core.session import Session
-from wadesk.core.store import Store
 from wadesk.ui import media as ui_media
-from wadesk.ui.window import OPENED_FOLDER, PAGE_MESSAGES, MainWindow
+from wadesk.ui.window import OPENED_FOLDER
 
-PEER = "15550002222"
-PEER_JID = f"{PEER}@s.whatsapp.net"
+from .rig import PEER_JID, Rig
+
 RED = (200, 30, 60)
 BLUE = (30, 120, 220)
 PDF = b"%PDF-1.4\n1 0 obj<</Type /Catalog /Pages 2 0 R>>endobj\n2 0 obj<</Type /Pages /Kids [3 0 R] /Count 1>>endobj\n3 0 obj<</Type /Page /Parent 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"  # noqa: E501
@@ -48,134 +42,30 @@ def close_to(colour: QColor, rgb: tuple[int, int, int], tolerance: int = 6) -> b
     )
 
 
-class Rig:
-    """A window on a real Session whose WhatsApp side is the fake driver."""
-
-    def __init__(self, qtbot: Any, window: MainWindow, session: Session, factory: FakeDriverFactory) -> None:
-        self.qtbot = qtbot
-        self.window = window
-        self.session = session
-        self.factory = factory
-        self._ids = 0
-
-    @property
-    def compose(self) -> Any:
-        return self.window.compose
-
-    def connect(self) -> None:
-        if not self.factory.drivers:
-            self.session.start()
-            self.factory.wait_for_driver(1)
-        self.factory.current.emit(
-            drv.Connected, jid="15550001111:1@s.whatsapp.net", phone="15550001111", push_name="Anna"
-        )
-        self.qtbot.waitUntil(lambda: self.window.banner.text.startswith("Connected as"))
-        self.qtbot.waitUntil(lambda: self.window.pages.currentIndex() == PAGE_MESSAGES)
-
-    def receive(
-        self,
-        data: bytes,
-        kind: str = "image",
-        mimetype: str = "image/png",
-        *,
-        download: bytes | Exception | None = None,
-        caption: str | None = None,
-        **more: Any,
-    ) -> str:
-        """A peer's file arrives (downloaded from ``download``, by default ``data``); returns the
-        log's message id once the window shows it."""
-        self._ids += 1
-        source = f"source-{self._ids}".encode()
-        self.factory.downloads[source] = data if download is None else download
-        before = {e.id for e in self.window.model.entries()}
-        self.factory.current.emit(
-            drv.Incoming,
-            wa_id=f"IN{self._ids}",
-            chat=PEER_JID,
-            sender=PEER_JID,
-            push_name="Ben",
-            text=caption or "",
-            timestamp=time.time(),
-            is_group=False,
-            media=drv.IncomingMedia(
-                kind=kind,
-                mimetype=mimetype,
-                size=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-                source=source,
-                caption=caption,
-                **more,
-            ),
-        )
-        self.qtbot.waitUntil(lambda: len(self.window.model.entries()) > len(before), timeout=5000)
-        [new] = [e for e in self.window.model.entries() if e.id not in before]
-        return new.id
-
-    def row(self, message_id: str) -> Any:
-        return self.window.model.index(self.window.model.entries().index(self.window.model.entry(message_id)))
-
-    def wait_picture(self, message_id: str) -> QPixmap:
-        entry = self.window.model.entry(message_id)
-        assert entry is not None and entry.media is not None
-        self.window.log_view.scrollTo(self.row(message_id))
-        self.qtbot.waitUntil(lambda: isinstance(self.window.thumbnails.peek(entry.media.id), QPixmap))
-        return self.window.thumbnails.peek(entry.media.id)
-
-    def grab_media(self, message_id: str) -> tuple[QImage, Any]:
-        """The log's pixels and where the message's picture or card is in them."""
-        view = self.window.log_view
-        view.scrollTo(self.row(message_id))
-        self.qtbot.wait(50)
-        rect = view.bubbles.media_rect(self.row(message_id))
-        assert rect is not None
-        return view.viewport().grab().toImage(), rect
-
-    def attach(self, path: Path) -> None:
-        self.compose.recipient.setText("+1 555 000 2222")
-        self.window.attach_file(path)
-        self.qtbot.waitUntil(lambda: self.compose.attachment is not None)
-
-    def queued(self) -> list[Any]:
-        return [r for r in self.session.messages(limit=50) if r.direction == "out"]
-
-    def media_files(self) -> list[str]:
-        return sorted(p.name for p in self.session.media_files.folder.iterdir() if p.is_file())
+def wait_picture(rig: Rig, message_id: str) -> QPixmap:
+    entry = rig.window.model.entry(message_id)
+    assert entry is not None and entry.media is not None
+    rig.window.log_view.scrollTo(rig.row(message_id))
+    rig.qtbot.waitUntil(lambda: isinstance(rig.window.thumbnails.peek(entry.media.id), QPixmap))
+    return rig.window.thumbnails.peek(entry.media.id)
 
 
-@pytest.fixture
-def make_rig(
-    qtbot: Any, data: DataDir, make_window: Callable[..., MainWindow]
-) -> Iterator[Callable[..., Rig]]:
-    rigs: list[Rig] = []
-
-    def make(**session_options: Any) -> Rig:
-        factory = FakeDriverFactory()
-        session_options.setdefault("send_interval", 0)
-        session = Session(
-            Store(data.store_db),
-            data.session_db,
-            driver_factory=factory,
-            media_files=MediaFiles(data.path / "media"),
-            **session_options,
-        )
-        window = make_window(session)
-        window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow)
-        rig = Rig(qtbot, window, session, factory)
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        rig.window.shutdown()
-        assert rig.window.wait_stopped(5)
-        assert rig.window.jobs.wait(5)
-        rig.session.store.close()
+def grab_media(rig: Rig, message_id: str) -> tuple[QImage, Any]:
+    """The conversation's pixels and where the message's picture or card is in them."""
+    view = rig.window.log_view
+    view.scrollTo(rig.row(message_id))
+    rig.qtbot.wait(50)
+    rect = view.bubbles.media_rect(rig.row(message_id))
+    assert rect is not None
+    return view.viewport().grab().toImage(), rect
 
 
-@pytest.fixture
-def rig(make_rig: Callable[..., Rig]) -> Rig:
-    return make_rig()
+def attach(rig: Rig, path: Path) -> None:
+    """The file is attached in the open chat (the peer's, opened if none is)."""
+    if rig.window.messenger.current_chat is None:
+        rig.open(PEER_JID)
+    rig.window.attach_file(path)
+    rig.qtbot.waitUntil(lambda: rig.compose.attachment is not None)
 
 
 @pytest.fixture
@@ -202,7 +92,6 @@ def test_attach_button_shows_a_preview_and_send_queues_the_file_with_its_caption
     monkeypatch.setattr("wadesk.ui.window.QFileDialog.getOpenFileName", choose)
     rig.connect()
     compose = rig.compose
-    compose.recipient.setText("+1 555 000 2222")
     qtbot.mouseClick(compose.attach_button, Qt.MouseButton.LeftButton)
     assert asked == ["Attach a file"]
     qtbot.waitUntil(lambda: compose.attachment is not None)
@@ -221,7 +110,7 @@ def test_attach_button_shows_a_preview_and_send_queues_the_file_with_its_caption
     qtbot.mouseClick(compose.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not card.isVisible())
     assert compose.message.toPlainText() == ""
-    assert compose.recipient.text() == "+1 555 000 2222"  # kept for the next message
+    assert rig.window.messenger.current_chat == PEER_JID  # the chat stays open for the next message
     qtbot.waitUntil(lambda: len(rig.factory.media_sent) == 1)
     [(jid, sent)] = rig.factory.media_sent
     assert jid == PEER_JID and sent.data == data and sent.caption == "the red one"
@@ -232,8 +121,8 @@ def test_attach_button_shows_a_preview_and_send_queues_the_file_with_its_caption
     assert entry.media is not None and entry.text == "the red one"
     qtbot.waitUntil(lambda: rig.window.model.entry(record.id).status == "sent")
     # the log shows the sent picture, decoded from the stored file
-    rig.wait_picture(record.id)
-    pixels, rect = rig.grab_media(record.id)
+    wait_picture(rig, record.id)
+    pixels, rect = grab_media(rig, record.id)
     assert (round(rect.width()), round(rect.height())) == (240, 150)
     assert close_to(pixels.pixelColor(rect.center().toPoint()), RED)
 
@@ -314,7 +203,6 @@ def test_a_pasted_image_is_attached_as_png(qtbot: Any, rig: Rig) -> None:
     image = QImage(120, 80, QImage.Format.Format_RGB32)
     image.fill(QColor(*BLUE))
     QApplication.clipboard().setImage(image)
-    rig.compose.recipient.setText("+15550002222")
     rig.compose.message.setFocus()
     qtbot.keyClick(rig.compose.message, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: rig.compose.attachment is not None)
@@ -348,14 +236,14 @@ def test_escape_and_the_remove_button_take_the_file_away(
 ) -> None:
     path, _data = picture
     rig.connect()
-    rig.attach(path)
+    attach(rig, path)
     rig.compose.message.setFocus()
     rig.compose.message.setPlainText("caption or message")
     qtbot.keyClick(rig.compose.message, Qt.Key.Key_Escape)
     assert not rig.compose.has_attachment and not rig.compose.card.isVisible()
     assert rig.compose.message_label.text() == "&Message"
     assert rig.compose.message.toPlainText() == "caption or message"  # the text stays
-    rig.attach(path)
+    attach(rig, path)
     assert rig.compose.card.remove_button.accessibleName() == "Remove attachment"
     qtbot.mouseClick(rig.compose.card.remove_button, Qt.MouseButton.LeftButton)
     assert not rig.compose.has_attachment
@@ -395,14 +283,14 @@ def test_the_name_refines_generic_content_but_never_contradicts_it(
     rig.connect()
     csv = tmp_path / "prices.csv"
     csv.write_bytes(b"item,price\nsign,40\n")
-    rig.attach(csv)
+    attach(rig, csv)
     assert (rig.compose.attachment.content_type, rig.compose.attachment.mimetype) == ("text/csv", "text/csv")
     qtbot.mouseClick(rig.compose.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(rig.queued()) == 1)
     assert rig.queued()[0].media.mimetype == "text/csv"
     misnamed = tmp_path / "photo.jpg"
     misnamed.write_bytes(PDF)
-    rig.attach(misnamed)
+    attach(rig, misnamed)
     attachment = rig.compose.attachment
     assert (attachment.kind, attachment.content_type, attachment.mimetype) == (
         "document",
@@ -424,7 +312,7 @@ def test_the_name_refines_generic_content_but_never_contradicts_it(
 
 def refused(qtbot: Any, rig: Rig, path: Path, reason: str) -> None:
     """The file is shown with the reason, Send stays off, and nothing is queued or stored."""
-    rig.attach(path)
+    attach(rig, path)
     attachment = rig.compose.attachment
     assert attachment.error == reason and not attachment.ok
     assert rig.compose.text_status.text() == reason
@@ -474,7 +362,7 @@ def test_a_file_changed_after_attaching_is_refused_when_sent(
     the core's check (kind image), and the reason is shown; nothing is queued."""
     path, _data = picture
     rig.connect()
-    rig.attach(path)
+    attach(rig, path)
     assert rig.compose.attachment.kind == "image"
     path.write_bytes(PDF)
     qtbot.mouseClick(rig.compose.send_button, Qt.MouseButton.LeftButton)
@@ -497,7 +385,7 @@ def test_a_caption_over_the_limit_keeps_send_off(rig: Rig, picture: tuple[Path, 
 
     path, _data = picture
     rig.connect()
-    rig.attach(path)
+    attach(rig, path)
     rig.compose.message.setPlainText("x" * (MAX_TEXT + 1))
     assert not rig.compose.send_button.isEnabled()
     assert (
@@ -517,9 +405,9 @@ def test_an_incoming_image_shows_its_picture(qtbot: Any, rig: Rig) -> None:
     entry = rig.window.model.entry(mid)
     assert entry.media.kind == "image" and entry.media.stored
     assert entry.text == "our new sign"
-    pixmap = rig.wait_picture(mid)
+    pixmap = wait_picture(rig, mid)
     assert max(pixmap.width(), pixmap.height()) == round(240 * pixmap.devicePixelRatio())  # a scaled decode
-    pixels, rect = rig.grab_media(mid)
+    pixels, rect = grab_media(rig, mid)
     assert (round(rect.width()), round(rect.height())) == (240, 180)
     for point in (rect.center(), rect.topLeft() + QPointF(20, 20), rect.bottomRight() - QPointF(20, 20)):
         assert close_to(pixels.pixelColor(point.toPoint()), BLUE), point
@@ -532,9 +420,9 @@ def test_an_incoming_image_shows_its_picture(qtbot: Any, rig: Rig) -> None:
 def test_a_picture_of_unknown_size_takes_its_own_shape(qtbot: Any, rig: Rig) -> None:
     rig.connect()
     mid = rig.receive(png(100, 300, RED), "image", "image/png")  # the message gave no size
-    rig.wait_picture(mid)
+    wait_picture(rig, mid)
     qtbot.waitUntil(lambda: round(rig.window.log_view.bubbles.media_rect(rig.row(mid)).height()) == 240)
-    pixels, rect = rig.grab_media(mid)
+    pixels, rect = grab_media(rig, mid)
     assert round(rect.width()) == 80
     assert close_to(pixels.pixelColor(rect.center().toPoint()), RED)
 
@@ -548,7 +436,7 @@ def test_a_document_card_shows_name_size_and_pages(qtbot: Any, rig: Rig) -> None
     assert entry.media.badge == "PDF"
     described = rig.row(mid).data(Qt.ItemDataRole.AccessibleTextRole)
     assert f"Document invoice-1042.pdf, {len(PDF)} bytes · 1 page" in described
-    pixels, rect = rig.grab_media(mid)
+    pixels, rect = grab_media(rig, mid)
     icon = rect.topLeft() + QPointF(12, 12)  # the type icon, in the accent colour
     assert pixels.pixelColor(icon.toPoint()).name().upper() == rig.window.theme.accent
 
@@ -597,8 +485,8 @@ def test_an_image_not_downloaded_shows_its_thumbnail_and_state(qtbot: Any, rig: 
         height=400,
         thumbnail=thumbnail.getvalue(),
     )
-    rig.wait_picture(mid)
-    pixels, rect = rig.grab_media(mid)
+    wait_picture(rig, mid)
+    pixels, rect = grab_media(rig, mid)
     assert close_to(pixels.pixelColor(rect.center().toPoint()), RED, tolerance=12)
     assert rig.window.model.entry(mid).media.state_text == "not downloaded: the media link expired"
 
@@ -614,7 +502,7 @@ def test_double_click_opens_a_stored_file_under_its_name(
     rig.connect()
     mid = rig.receive(PDF, "document", "application/pdf", filename="invoice-1042.pdf")
     view = rig.window.log_view
-    _pixels, rect = rig.grab_media(mid)
+    _pixels, rect = grab_media(rig, mid)
     qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center().toPoint())
     qtbot.waitUntil(lambda: len(opened) == 1)
     [path] = opened
@@ -624,7 +512,7 @@ def test_double_click_opens_a_stored_file_under_its_name(
     stored = rig.session.media_path(rig.session.media(rig.window.model.entry(mid).media.id))
     assert stored is not None and not path.samefile(stored)  # a copy: a viewer cannot change the stored file
     assert stat.S_IMODE(path.stat().st_mode) == 0o400
-    assert rig.compose.recipient.text() == ""  # a double click on a file opens it, it does not answer
+    assert QApplication.focusWidget() is not rig.compose.message  # it opens, it does not answer
     # Space on the current message opens it too
     view.setFocus()
     view.setCurrentIndex(rig.row(mid))
@@ -683,7 +571,7 @@ def test_save_as_from_the_context_menu_copies_the_file(
     rig.connect()
     mid = rig.receive(PDF, "document", "application/pdf", filename="invoice-1042.pdf", caption="the invoice")
     view = rig.window.log_view
-    _pixels, rect = rig.grab_media(mid)
+    _pixels, rect = grab_media(rig, mid)
     from PySide6.QtGui import QContextMenuEvent
 
     point = rect.center().toPoint()
@@ -727,7 +615,7 @@ def test_ctrl_s_saves_and_a_text_message_has_no_file_actions(
         QContextMenuEvent.Reason.Keyboard, QPoint(5, 5), view.viewport().mapToGlobal(QPoint(5, 5))
     )  # the Menu key
     QApplication.sendEvent(view.viewport(), event)
-    assert shown == [["&Copy text", "&Write to this contact"]]
+    assert shown == [["&Copy text", "&Reply"]]
 
 
 def test_the_log_with_media_survives_a_restart(
@@ -735,7 +623,7 @@ def test_the_log_with_media_survives_a_restart(
 ) -> None:
     path, pic = picture
     first = make_rig()
-    first.attach(path)
+    attach(first, path)
     first.compose.message.setPlainText("before the restart")
     qtbot.mouseClick(first.compose.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(first.queued()) == 1)
@@ -745,16 +633,17 @@ def test_the_log_with_media_survives_a_restart(
     first.session.store.close()
 
     again = make_rig()
+    again.open(PEER_JID)
     photo, document = again.window.model.entries()  # read from the data folder before connecting
-    again.connect()
+    again.connect(open_chat=None)
     assert (photo.media.kind, photo.media.filename, photo.text) == (
         "image",
         "red square.png",
         "before the restart",
     )
     assert (document.media.kind, document.media.filename) == ("document", "terms.pdf")
-    again.wait_picture(photo.id)
-    pixels, rect = again.grab_media(photo.id)
+    wait_picture(again, photo.id)
+    pixels, rect = grab_media(again, photo.id)
     assert close_to(pixels.pixelColor(rect.center().toPoint()), RED)
     assert again.session.media_path(again.session.media(photo.media.id)).read_bytes() == pic
 
@@ -772,9 +661,9 @@ def test_pictures_are_decoded_off_the_gui_thread(
     monkeypatch.setattr(ui_media, "scaled_image", recording)
     rig.connect()
     path, _data = picture
-    rig.attach(path)  # the preview
+    attach(rig, path)  # the preview
     mid = rig.receive(png(64, 64, BLUE))  # the log
-    rig.wait_picture(mid)
+    wait_picture(rig, mid)
     assert len(decoded_in) >= 2
     assert threading.get_ident() not in decoded_in
     # the model itself only holds facts: no picture in any role
@@ -794,17 +683,17 @@ def test_keyboard_and_accessible_names(qtbot: Any, rig: Rig, picture: tuple[Path
     assert compose.attach_button.accessibleName() == "Attach a file"
     assert "Ctrl+O" in compose.attach_button.toolTip()
     path, _data = picture
-    rig.attach(path)
+    attach(rig, path)
     assert compose.card.accessibleName() == "Attachment"
     assert compose.card.accessibleDescription().startswith("red square.png, Photo · PNG · 320 × 200")
     assert compose.send_button.accessibleName() == "Send file"
-    compose.recipient.setFocus()
+    window.log_view.setFocus()
     visited = [QApplication.focusWidget()]
     for _ in range(4):
         qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
         visited.append(QApplication.focusWidget())
     assert visited == [
-        compose.recipient,
+        window.log_view,
         compose.card.remove_button,
         compose.message,
         compose.attach_button,

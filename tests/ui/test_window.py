@@ -1,4 +1,5 @@
-"""The main window driven by a fake session: every state, the log, the menus, the threading rules."""
+"""The main window: every state, sending and the conversation, the menus, the threading rules (the
+states on a fake session, messages on the real session with the fake driver)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,10 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from wadesk.config import Config
+from wadesk.core import driver as drv
 from wadesk.core.datadir import API_TOKEN_FILE, DataDir
-from wadesk.core.events import (
-    Account,
-    MessageFailed,
-    MessageReceipt,
-    MessageSent,
-    SessionState,
-    Status,
-)
-from wadesk.core.session import SessionError
+from wadesk.core.events import Account, SessionState, Status
+from wadesk.core.session import SessionError, StorageError
 from wadesk.ui.localapi import KEYRING_SERVICE
 from wadesk.ui.pairing import CODE_INSTRUCTION, INSTRUCTION
 from wadesk.ui.status import Tone
@@ -31,10 +26,10 @@ from wadesk.ui.window import PAGE_MESSAGES, PAGE_PAIRING, MainWindow
 from .conftest import MemoryKeyring
 from .fakes import FakeSession
 from .qtimage import decode_qr
+from .rig import PEER, PEER_JID, Rig
 
 ACCOUNT = Account("4915123456789@s.whatsapp.net", "+4915123456789", "Anna")
 QR = "2@window-test-ref,bm9pc2Uta2V5LWJhc2U2NA==,aWRlbnRpdHkta2V5LWJhc2U2NA==,YWR2LXNlY3JldA=="
-PEER = "15550002222"
 
 MakeWindow = Callable[..., MainWindow]
 
@@ -140,7 +135,8 @@ def test_reconnecting_counts_down_and_offers_to_reconnect_now(
     qtbot.waitUntil(lambda: window.banner.title.text().startswith("Reconnecting (attempt 2, next try in"))
     assert window.banner.detail.text() == "Connection to WhatsApp lost"
     assert window.banner.property("tone") == Tone.WARN.value
-    assert window.pages.currentIndex() == PAGE_MESSAGES  # paired: the log and the form stay
+    assert window.pages.currentIndex() == PAGE_MESSAGES  # paired: the chats and the form stay
+    window.messenger.open_chat(PEER_JID)
     assert window.compose.offline_note.isVisible()
     first = window.banner.title.text()
     qtbot.waitUntil(lambda: window.banner.title.text() != first, timeout=5000)  # the countdown is live
@@ -198,71 +194,74 @@ def test_events_from_core_threads_are_handled_in_the_gui_thread(
     assert banner(window).startswith("Connected as")
 
 
-# ---- sending and the log --------------------------------------------------------------------
+# ---- sending and the conversation (the real session on the fake driver) -----------------------
 
 
-def test_send_queues_durably_and_the_log_follows_the_status(
-    qtbot: Any, make_window: MakeWindow, fake_session: FakeSession
-) -> None:
-    window = make_window(fake_session)
-    connected(fake_session)
-    qtbot.keyClicks(window.compose.recipient, "+1 555 000 2222")
+def test_send_queues_durably_and_the_conversation_follows_the_status(qtbot: Any, rig: Rig) -> None:
+    window = rig.window
+    rig.connect()  # the peer's chat is open
     qtbot.keyClicks(window.compose.message, "hello from the window")
     qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.compose.message.toPlainText() == "")  # queued: the form is cleared
-    assert fake_session.calls[-1] == f"send {PEER}@s.whatsapp.net"
+    qtbot.waitUntil(lambda: len(window.model.entries()) == 1)
     [entry] = window.model.entries()
-    assert (entry.outgoing, entry.text, entry.status_text) == (True, "hello from the window", "queued")
-    assert entry.heading == "To +1 555-000-2222"
-    assert window.outbox_label.text() == "Outbox: 1 waiting"
-    assert fake_session.store.get(entry.id).status == "queued"  # in the durable outbox
-
-    fake_session.store.mark_sent(entry.id, "WAID1", time.time())
-    fake_session.emit(MessageSent(id=entry.id, to=entry.chat, wa_id="WAID1", sent_at=time.time()))
+    assert (entry.outgoing, entry.text, entry.chat) == (True, "hello from the window", PEER_JID)
+    qtbot.waitUntil(lambda: rig.factory.sent == [(PEER_JID, "hello from the window")])
     qtbot.waitUntil(lambda: window.model.entry(entry.id).status == "sent")
-    assert window.outbox_label.text() == "Outbox empty"
-    fake_session.emit(
-        MessageReceipt(id=entry.id, to=entry.chat, wa_id="WAID1", status="read", at=time.time())
-    )
+    qtbot.waitUntil(lambda: window.outbox_label.text() == "Outbox empty")
+    record = rig.session.message(entry.id)
+    assert record is not None and record.wa_id
+    rig.driver.emit(drv.Receipt, wa_ids=(record.wa_id,), status="read", chat=PEER_JID, timestamp=time.time())
     qtbot.waitUntil(lambda: window.model.entry(entry.id).status_text == "read")
     index = window.model.index(0)
     assert "status read: hello from the window" in index.data(Qt.ItemDataRole.AccessibleTextRole)
+    # the chat list shows it too: the chat, its last message, the tick
+    qtbot.waitUntil(lambda: rig.chats.chat(PEER_JID) is not None)
+    qtbot.waitUntil(lambda: str(rig.chats.chat(PEER_JID).last_status) == "read")
+    assert rig.chats.chat(PEER_JID).last_text == "hello from the window"
 
 
 def test_sending_runs_off_the_gui_thread_and_the_form_waits_for_it(
-    qtbot: Any, make_window: MakeWindow, fake_session: FakeSession
+    qtbot: Any, rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    window = make_window(fake_session)
-    connected(fake_session)
-    window.compose.recipient.setText("+15550002222")
+    window = rig.window
+    rig.connect()
+    gate = threading.Event()
+    threads: list[int] = []
+    real = rig.session.send
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        gate.wait(10)  # the outbox write takes a while
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rig.session, "send", slow)
     window.compose.message.setPlainText("slow disk")
-    fake_session.block.clear()  # the outbox write takes a while
     started = time.monotonic()
     qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
     assert time.monotonic() - started < 1.0
-    qtbot.waitUntil(lambda: bool(fake_session.send_threads))
+    qtbot.waitUntil(lambda: bool(threads))
     assert window.compose.busy
     assert not window.compose.send_button.isEnabled()
     qtbot.keyClick(window.compose.message, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    fake_session.block.set()
+    gate.set()
     qtbot.waitUntil(lambda: window.compose.message.toPlainText() == "")
-    assert fake_session.send_threads != [threading.get_ident()]
-    assert len(fake_session.send_threads) == 1  # Ctrl+Enter while it was queued sent nothing more
-    assert [e.text for e in window.model.entries()] == ["slow disk"]
+    assert threads != [threading.get_ident()]
+    assert len(threads) == 1  # Ctrl+Enter while it was queued sent nothing more
+    qtbot.waitUntil(lambda: [e.text for e in window.model.entries()] == ["slow disk"])
     assert not window.compose.busy
 
 
 def test_a_message_the_outbox_refuses_stays_in_the_form(
-    qtbot: Any, make_window: MakeWindow, fake_session: FakeSession, monkeypatch: pytest.MonkeyPatch
+    qtbot: Any, rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    window = make_window(fake_session)
-    connected(fake_session)
+    window = rig.window
+    rig.connect()
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise SessionError("database is locked")
 
-    monkeypatch.setattr(fake_session, "send", refuse)
-    window.compose.recipient.setText("+15550002222")
+    monkeypatch.setattr(rig.session, "send", refuse)
     window.compose.message.setPlainText("keep me")
     qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.compose.text_status.objectName() == "error")
@@ -271,39 +270,73 @@ def test_a_message_the_outbox_refuses_stays_in_the_form(
     assert window.compose.send_button.isEnabled()  # it can be tried again
 
 
-def test_failed_message_shows_the_reason(
-    qtbot: Any, make_window: MakeWindow, fake_session: FakeSession
+def test_a_message_the_store_cannot_take_says_nothing_was_lost(
+    qtbot: Any, rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    window = make_window(fake_session)
-    connected(fake_session)
-    record, _ = fake_session.send("+15550002222", "blocked")
-    reason = "WhatsApp refused to start a new chat with this contact (error 463, reach-out timelock)"
-    fake_session.emit(MessageFailed(id=record.id, to=record.chat, reason=reason))
-    qtbot.waitUntil(lambda: window.model.entry(record.id).status == "failed")
-    assert window.model.entry(record.id).status_text == f"failed: {reason}"
+    window = rig.window
+    rig.connect()
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise StorageError("full", "database or disk is full", "enqueue")
+
+    monkeypatch.setattr(rig.session, "send", full)
+    window.compose.message.setPlainText("keep me")
+    window.compose.submit()
+    qtbot.waitUntil(lambda: window.compose.text_status.objectName() == "error")
+    assert window.compose.text_status.text().startswith("Not queued: wadesk cannot store messages right now")
+    assert "the disk is full" in window.compose.text_status.text()
 
 
-def test_sending_while_disconnected_says_it_waits(
-    qtbot: Any, make_window: MakeWindow, fake_session: FakeSession
-) -> None:
-    window = make_window(fake_session)
-    connected(fake_session)
-    fake_session.set_state(
-        SessionState(
-            Status.RECONNECTING, attempt=1, next_try_at=time.time() + 30, reason="Connection to WhatsApp lost"
+def test_failed_message_shows_the_reason(qtbot: Any, rig: Rig) -> None:
+    window = rig.window
+    rig.factory.send_errors.append(
+        drv.SendFailed(
+            "server returned error 463", written=False, failure=drv.SendFailure.REACH_OUT_TIMELOCK, code=463
         )
     )
+    rig.connect()
+    rig.type_and_send("blocked")
+    qtbot.waitUntil(lambda: any(e.status == "failed" for e in window.model.entries()))
+    [entry] = window.model.entries()
+    assert entry.status_text.startswith("failed: WhatsApp refused to start a new chat with this contact")
+    # the chat is open and on screen: no failure marker stays in the list
+    qtbot.waitUntil(lambda: rig.chats.chat(PEER_JID) is not None)
+    rig.idle()
+    assert rig.chats.chat(PEER_JID).failed == 0
+
+
+def test_a_failure_in_another_chat_marks_it_in_the_list(qtbot: Any, rig: Rig) -> None:
+    rig.connect(open_chat="15550003333@s.whatsapp.net")
+    rig.factory.send_errors.append(
+        drv.SendFailed("error 403", written=False, failure=drv.SendFailure.REJECTED, code=403)
+    )
+    record, _ = rig.session.send("+15550002222", "refused")  # as the local API would
+    qtbot.waitUntil(lambda: rig.chats.chat(PEER_JID) is not None and rig.chats.chat(PEER_JID).failed == 1)
+    index = rig.chats.index(rig.chats.row_of(PEER_JID))
+    assert "1 message not sent" in index.data(Qt.ItemDataRole.AccessibleTextRole)
+    assert rig.chats.chat(PEER_JID).preview == "refused"
+    rig.open(PEER_JID)  # shown: the marker clears
+    assert rig.chats.chat(PEER_JID).failed == 0
+    qtbot.waitUntil(lambda: rig.session.chat(PEER_JID).failed == 0)
+    [entry] = rig.window.model.entries()
+    assert entry.id == record.id and entry.status == "failed"
+
+
+def test_sending_while_disconnected_says_it_waits(qtbot: Any, rig: Rig) -> None:
+    window = rig.window
+    rig.connect()
+    rig.driver.emit(drv.Disconnected)
     qtbot.waitUntil(window.compose.offline_note.isVisible)
     assert (
         "messages wait in the outbox and go out when wadesk reconnects" in window.compose.offline_note.text()
     )
-    window.compose.recipient.setText("+15550002222")
     window.compose.message.setPlainText("later")
     qtbot.keyClick(window.compose.message, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(
         lambda: window.statusBar().currentMessage() == "Queued: it goes out when wadesk is connected again."
     )
-    assert fake_session.store.outbox_depth() == 1
+    qtbot.waitUntil(lambda: window.outbox_label.text() == "Outbox: 1 waiting")
+    assert rig.session.outbox_depth() == 1
 
 
 def test_the_outbox_count_shows_on_the_pairing_page_once_something_waits(
@@ -319,47 +352,55 @@ def test_the_outbox_count_shows_on_the_pairing_page_once_something_waits(
     assert window.outbox_label.text() == "Outbox: 1 waiting"
 
 
-def test_incoming_messages_appear_with_sender_and_time(
-    qtbot: Any, make_window: MakeWindow, fake_session: FakeSession
-) -> None:
-    window = make_window(fake_session)
-    connected(fake_session)
-    event = fake_session.receive(PEER, "hi there", push_name="Ben")
-    qtbot.waitUntil(lambda: window.model.entry(event.id) is not None)
-    entry = window.model.entry(event.id)
-    assert entry.heading == "Ben (+1 555-000-2222)"
+def test_incoming_messages_appear_with_sender_and_time(qtbot: Any, rig: Rig) -> None:
+    window = rig.window
+    rig.connect()
+    rig.incoming(PEER, "hi there", "Ben")
+    qtbot.waitUntil(lambda: len(window.model.entries()) == 1)
+    [entry] = window.model.entries()
+    assert entry.sender_label == "Ben (+1 555-000-2222)"
+    assert entry.bubble_heading == ""  # a person's chat: the header names them, not each bubble
     assert entry.text == "hi there"
-    assert entry.time_text == time.strftime("%H:%M", time.localtime(event.timestamp))
+    record = rig.session.message(entry.id)
+    assert entry.time_text == time.strftime("%H:%M", time.localtime(record.wa_timestamp))
     assert not entry.outgoing
-    # answering it: Enter on the message fills in the recipient
+    assert "Received from Ben (+1 555-000-2222)" in window.model.index(0).data(
+        Qt.ItemDataRole.AccessibleTextRole
+    )
+    # answering it: Enter on the message goes to the message field of this chat
     window.log_view.setFocus()
     window.log_view.setCurrentIndex(window.model.index(0))
     qtbot.keyClick(window.log_view, Qt.Key.Key_Return)
-    assert window.compose.recipient.text() == f"+{PEER}"
+    assert window.compose.message.hasFocus()
+    assert window.messenger.current_chat == PEER_JID
 
 
-def test_the_log_survives_a_restart(qtbot: Any, make_window: MakeWindow, data: DataDir) -> None:
-    first = FakeSession(data.store_db)
-    first.send("+15550002222", "sent before the restart")
-    first.receive(PEER, "received before the restart", push_name="Ben")
-    first.store.close()
-    again = FakeSession(data.store_db)
-    try:
-        window = make_window(again)
-        texts = [(e.outgoing, e.text) for e in window.model.entries()]
-        assert texts == [(True, "sent before the restart"), (False, "received before the restart")]
-        again.receive(PEER, "newest")
-        qtbot.waitUntil(lambda: window.model.rowCount() == 3)
-        assert window.model.entries()[-1].text == "newest"  # newest last
-    finally:
-        again.store.close()
+def test_the_conversation_survives_a_restart(qtbot: Any, make_rig: Callable[..., Rig]) -> None:
+    first = make_rig()
+    first.connect()
+    first.type_and_send("sent before the restart")
+    first.incoming(PEER, "received before the restart", "Ben")
+    qtbot.waitUntil(lambda: len(first.window.model.entries()) == 2)
+    first.window.shutdown()
+    assert first.window.wait_stopped(5)
+    first.session.store.close()
+    again = make_rig()
+    qtbot.waitUntil(lambda: again.chats.rowCount() == 1)  # read from the data folder, not connected
+    assert again.chats.chat(PEER_JID).name == "Ben"
+    again.open(PEER_JID)
+    texts = [(e.outgoing, e.text) for e in again.window.model.entries()]
+    assert texts == [(True, "sent before the restart"), (False, "received before the restart")]
+    again.connect(open_chat=None)
+    again.incoming(PEER, "newest")
+    qtbot.waitUntil(lambda: again.window.model.rowCount() == 3)
+    assert again.window.model.entries()[-1].text == "newest"  # newest last
 
 
-def test_log_bubbles_paint(qtbot: Any, make_window: MakeWindow, fake_session: FakeSession) -> None:
-    window = make_window(fake_session)
-    connected(fake_session)
-    fake_session.send("+15550002222", "a fairly long message " * 20)
-    fake_session.receive(PEER, "short")
+def test_bubbles_paint(qtbot: Any, rig: Rig) -> None:
+    window = rig.window
+    rig.connect()
+    rig.type_and_send("a fairly long message " * 20)
+    rig.incoming(PEER, "short")
     qtbot.waitUntil(lambda: window.model.rowCount() == 2)
     view = window.log_view
     first = view.visualRect(window.model.index(0))
@@ -604,8 +645,16 @@ def test_quit_is_requested_even_if_the_session_does_not_stop_in_time(
 
 def test_keyboard_and_accessibility(make_window: MakeWindow, fake_session: FakeSession) -> None:
     window = make_window(fake_session)
-    menus = {a.text() for a in window.menuBar().actions()}
-    assert menus == {"&File", "&Account", "&Help"}
+    menus = [a.text() for a in window.menuBar().actions()]
+    assert menus == ["&File", "&Chats", "&Account", "&Help"]
+    assert [a.text() for a in window.chats_menu.actions() if a.text()] == [
+        "&New chat…",
+        "&Search",
+        "Ne&xt chat",
+        "&Previous chat",
+        "&Back to the chats",
+        "Send &read receipts",
+    ]
     assert window.quit_action.shortcut().toString() == "Ctrl+Q"
     assert [a.text() for a in window.account_menu.actions() if a.text()] == [
         "&Log out…",
@@ -617,6 +666,12 @@ def test_keyboard_and_accessibility(make_window: MakeWindow, fake_session: FakeS
         window.banner,
         window.pairing.qr,
         window.pairing.phone_link,
+        window.search,
+        window.messenger.new_chat_button,
+        window.chat_list,
+        window.messenger.search_view,
+        window.messenger.header,
+        window.messenger.header.back,
         window.log_view,
         window.compose.recipient,
         window.compose.message,
@@ -646,14 +701,18 @@ def test_tab_goes_top_to_bottom(qtbot: Any, make_window: MakeWindow, fake_sessio
         SessionState(Status.RECONNECTING, attempt=1, next_try_at=time.time() + 60, reason="lost")
     )
     qtbot.waitUntil(window.banner.action.isVisible)
+    window.messenger.open_chat(PEER_JID)
+    qtbot.waitUntil(lambda: window.chat_model.chat(PEER_JID) is not None)
     compose = window.compose
-    compose.recipient.setText("+15550002222")
     compose.message.setPlainText("hi")
-    # the banner's action, the log, then the form from top to bottom, and round again
-    assert tab_chain(qtbot, window, window.banner.action, 6) == [
+    # the banner's action, the search, New chat, the chats, the conversation, then the form
+    # from top to bottom, and round again
+    assert tab_chain(qtbot, window, window.banner.action, 8) == [
         window.banner.action,
+        window.search,
+        window.messenger.new_chat_button,
+        window.chat_list,
         window.log_view,
-        compose.recipient,
         compose.message,
         compose.attach_button,
         compose.send_button,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ..core.events import (
+    ChatsChanged,
     Event,
     IncomingMessage,
     MessageFailed,
@@ -45,6 +46,7 @@ class SessionBridge(QObject):
     qrChanged = Signal(str, float)  # code, expires_at
     messageChanged = Signal(object)  # MessageQueued | MessageSent | MessageFailed | MessageReceipt
     incoming = Signal(object)  # IncomingMessage
+    chatsChanged = Signal(object)  # tuple of JIDs (empty: any): read the chat list again
 
     def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -64,6 +66,8 @@ class SessionBridge(QObject):
                 self.incoming.emit(event)
             elif isinstance(event, MessageQueued | MessageSent | MessageFailed | MessageReceipt):
                 self.messageChanged.emit(event)
+            elif isinstance(event, ChatsChanged):
+                self.chatsChanged.emit(tuple(event.jids))
         except RuntimeError:  # the C++ object is gone (shutdown)
             pass
 

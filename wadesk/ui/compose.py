@@ -404,6 +404,17 @@ class ComposeForm(QFrame):
         self._show_mode()
         return True
 
+    def take_attachment(self) -> Attachment | None:
+        """Remove the file from the form and return it (None while none or being read);
+        the window keeps it with its chat while another chat is open."""
+        attachment = self._attachment
+        if self.has_attachment:
+            self._token += 1
+            self._attachment = None
+            self._loading = None
+            self._show_mode()
+        return attachment
+
     def clear_attachment(self) -> None:
         if not self.has_attachment:
             return
@@ -523,3 +534,22 @@ class ComposeForm(QFrame):
         user, _, server = jid.partition("@")
         self.recipient.setText(f"+{user}" if server == "s.whatsapp.net" and user.isdigit() else jid)
         self.message.setFocus()
+
+    # -- in a chat --
+    def show_recipient(self, visible: bool) -> None:
+        """In the window the form sends to the open chat: no recipient field."""
+        for widget in (self.to_label, self.recipient, self.recipient_status):
+            widget.setVisible(visible)
+
+    def set_chat(self, jid: str | None, draft: str = "") -> None:
+        """Send to ``jid`` from now on; the message box holds that chat's draft."""
+        self.recipient.setText(jid or "")
+        self.message.setPlainText(draft)
+        cursor = self.message.textCursor()
+        cursor.movePosition(cursor.MoveOperation.End)
+        self.message.setTextCursor(cursor)
+        self.validate()
+
+    @property
+    def draft(self) -> str:
+        return self.message.toPlainText()

@@ -1,10 +1,11 @@
-"""The conversation log: what was sent (with its status) and received, newest last.
+"""One chat's conversation: what was sent (with its status) and received, newest last.
 
-:class:`MessageLog` is a list model of :class:`Entry` rows; :class:`BubbleDelegate` paints
-them as chat bubbles (sent on the right, received on the left, a date chip where the day
-changes). Every row also has a plain-text form (display and accessibility roles), so
-screen readers and copy get the same facts the bubble shows, and no status is shown by
-colour alone.
+:class:`MessageLog` is a list model of :class:`Entry` rows, filled a page at a time from the
+store (older pages are put in front as one scrolls up); :class:`BubbleDelegate` paints
+them as chat bubbles (sent on the right, received on the left, the sender's name on a
+group's messages, a date chip where the day changes). Every row also has a plain-text form
+(display and accessibility roles: who, what, when), so screen readers and copy get the
+same facts the bubble shows, and no status is shown by colour alone.
 
 Media messages show their picture (photos, stickers) or a card with the file's name, size
 and duration. The model holds no pictures: the delegate asks :class:`~.media.Thumbnails`,
@@ -113,6 +114,7 @@ class Entry:
     error: str = ""
     is_group: bool = False
     media: MediaItem | None = None
+    seq: int = 0  # the store's order (0: from an event, newer than every stored one shown)
 
     @classmethod
     def from_record(cls, r: MessageRecord) -> Entry:
@@ -130,6 +132,7 @@ class Entry:
             error=r.error or "",
             is_group=bool(r.is_group),
             media=MediaItem.from_record(r.media) if r.media is not None else None,
+            seq=r.seq,
         )
 
     # -- text forms --
@@ -148,6 +151,17 @@ class Entry:
     @property
     def heading(self) -> str:
         return f"To {self.peer}" if self.outgoing else self.peer
+
+    @property
+    def sender_label(self) -> str:
+        """Who wrote a received message: 'Ben (+1 555-000-2222)', or the number."""
+        who = jid_label(self.sender) if self.sender else jid_label(self.chat)
+        return f"{self.push_name} ({who})" if self.push_name else who
+
+    @property
+    def bubble_heading(self) -> str:
+        """The line above the text in a conversation: the sender, in a group only."""
+        return self.sender_label if self.is_group and not self.outgoing else ""
 
     @property
     def status_text(self) -> str:
@@ -182,11 +196,16 @@ class Entry:
         label = self.media.kind_label if self.media.picture else self.media.title
         return f"{label}: {self.text}"
 
-    def describe(self) -> str:
+    def describe(self, chat_name: str | None = None) -> str:
+        """Who, when and what, for screen readers (``chat_name``: the group's name)."""
         when = local_time(self.at).strftime("%Y-%m-%d %H:%M")
         if self.outgoing:
-            return f"Sent to {self.peer} at {when}, status {self.status_text}: {self.content}"
-        return f"Received from {self.peer} at {when}: {self.content}"
+            to = chat_name or self.peer
+            return f"Sent to {to} at {when}, status {self.status_text}: {self.content}"
+        who = self.peer
+        if self.is_group and chat_name:
+            who = f"{self.sender_label} in {chat_name}"
+        return f"Received from {who} at {when}: {self.content}"
 
     @property
     def reply_to(self) -> str:
@@ -197,12 +216,20 @@ class Entry:
 
 
 class MessageLog(QAbstractListModel):
+    """The open chat's messages, oldest first: the newest page from the store, older pages
+    put in front (:meth:`prepend`), new messages appended from events."""
+
     EntryRole = Qt.ItemDataRole.UserRole + 1
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._rows: list[Entry] = []
         self._index: dict[str, int] = {}
+        self.chat: str | None = None  # the chat shown
+        self.chat_name: str | None = None
+        self.has_more = False  # the store holds older messages of this chat
+        self.loading = False  # the first page is being read
+        self.fetching = False  # an older page is being read
 
     # -- Qt model --
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -215,7 +242,7 @@ class MessageLog(QAbstractListModel):
         if role == self.EntryRole:
             return entry
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
-            return entry.describe()
+            return entry.describe(self.chat_name if entry.is_group else None)
         if role == Qt.ItemDataRole.ToolTipRole and entry.status == "failed":
             return entry.status_text
         return None
@@ -228,13 +255,70 @@ class MessageLog(QAbstractListModel):
         row = self._index.get(message_id)
         return None if row is None else self._rows[row]
 
-    def load(self, records: list[MessageRecord]) -> None:
+    def show_chat(self, chat: str | None, name: str | None = None) -> None:
+        """Empty, for ``chat`` (its first page is on its way)."""
+        self.beginResetModel()
+        self._rows, self._index = [], {}
+        self.chat, self.chat_name = chat, name
+        self.has_more = False
+        self.loading = chat is not None
+        self.fetching = False
+        self.endResetModel()
+
+    def load(self, records: list[MessageRecord], has_more: bool = False) -> None:
         """Replace the content with these records (any order; shown oldest first)."""
         self.beginResetModel()
         rows = [Entry.from_record(r) for r in sorted(records, key=lambda r: r.seq)]
         self._rows = rows
         self._index = {e.id: i for i, e in enumerate(rows)}
+        self.has_more = has_more
+        self.loading = False
         self.endResetModel()
+
+    def prepend(self, records: list[MessageRecord], has_more: bool) -> int:
+        """An older page: the messages not shown yet go in front. Returns how many."""
+        self.fetching = False
+        self.has_more = has_more
+        oldest = self.oldest_seq
+        rows = [
+            Entry.from_record(r)
+            for r in sorted(records, key=lambda r: r.seq)
+            if r.id not in self._index and (oldest is None or r.seq < oldest)
+        ]
+        if not rows:
+            return 0
+        self.beginInsertRows(QModelIndex(), 0, len(rows) - 1)
+        self._rows[:0] = rows
+        self._index = {e.id: i for i, e in enumerate(self._rows)}
+        self.endInsertRows()
+        return len(rows)
+
+    @property
+    def oldest_seq(self) -> int | None:
+        """The seq of the oldest message shown (the cursor for the next older page)."""
+        seqs = [e.seq for e in self._rows[:1] if e.seq]
+        return seqs[0] if seqs else None
+
+    @property
+    def newest_seq(self) -> int:
+        return max((e.seq for e in self._rows), default=0)
+
+    def insert_record(self, record: MessageRecord) -> bool:
+        """A stored message this log had not seen (sent through the local API while the
+        page was read): put in by its seq if it is newer than the oldest shown."""
+        if record.id in self._index:
+            self.upsert(Entry.from_record(record))
+            return True
+        oldest = self.oldest_seq
+        if oldest is not None and record.seq < oldest and self.has_more:
+            return False  # it belongs to a page not read yet
+        entry = Entry.from_record(record)
+        at = next((i for i, e in enumerate(self._rows) if e.seq and e.seq > record.seq), len(self._rows))
+        self.beginInsertRows(QModelIndex(), at, at)
+        self._rows.insert(at, entry)
+        self._index = {e.id: i for i, e in enumerate(self._rows)}
+        self.endInsertRows()
+        return True
 
     def upsert(self, entry: Entry) -> None:
         row = self._index.get(entry.id)
@@ -272,9 +356,9 @@ class MessageLog(QAbstractListModel):
         return changed
 
     # -- core events --
-    def apply(self, event: Any, lookup: Any = None) -> None:
-        """Fold a message event in. ``lookup(id) -> MessageRecord | None`` fills in messages
-        this log has not seen (sent through the local API, or before the log was loaded)."""
+    def apply(self, event: Any) -> bool:
+        """Fold a message event in; False if it is about a message this log does not show
+        (the window reads it, off the GUI thread, and passes it to :meth:`insert_record`)."""
         if isinstance(event, IncomingMessage):
             self.upsert(
                 Entry(
@@ -290,7 +374,7 @@ class MessageLog(QAbstractListModel):
                     media=MediaItem.from_dict(event.media) if event.media else None,
                 )
             )
-            return
+            return True
         if isinstance(event, MessageQueued):
             if self.entry(event.id) is None:
                 self.upsert(
@@ -305,12 +389,9 @@ class MessageLog(QAbstractListModel):
                         media=MediaItem.from_dict(event.media) if event.media else None,
                     )
                 )
-            return
-        if self.entry(event.id) is None and lookup is not None:
-            record = lookup(event.id)
-            if record is not None:
-                self.upsert(Entry.from_record(record))
-                return
+            return True
+        if self.entry(event.id) is None:
+            return False
         changes: dict[str, Any] = {}
         if isinstance(event, MessageSent | MessageFailed) and event.media:
             changes["media"] = MediaItem.from_dict(event.media)
@@ -320,6 +401,7 @@ class MessageLog(QAbstractListModel):
             self.update(event.id, status="failed", error=event.reason, **changes)
         elif isinstance(event, MessageReceipt):
             self.update(event.id, status=event.status)
+        return True
 
 
 # ---- painting ---------------------------------------------------------------------------------
@@ -450,17 +532,17 @@ class BubbleDelegate(QStyledItemDelegate):
             body_w = body_h = 0.0
         media = self._measure_media(entry.media, inner) if entry.media is not None else None
         heading_fm = QFontMetricsF(head)
-        heading = heading_fm.elidedText(entry.heading, Qt.TextElideMode.ElideRight, inner)
+        heading = heading_fm.elidedText(entry.bubble_heading, Qt.TextElideMode.ElideRight, inner)
         meta = entry.time_text
         if entry.outgoing:
             meta = f"{entry.time_text}  {STATUS_MARKS.get(entry.status, '')} {entry.status_text}".rstrip()
         meta_layout, meta_w, meta_h = self._layout(meta, small, inner)
         width = max(body_w, heading_fm.horizontalAdvance(heading), meta_w, media["w"] if media else 0.0)
         width = min(max(width + 2 * PAD_X, 120.0), self._bubble_width())
-        head_h = heading_fm.height()
+        head_h = heading_fm.height() + 3 if heading else 0.0  # the sender's name, in groups
         # a text message: its text; a media message: the picture or card, then any caption
         content_h = body_h + 4 if media is None else media["h"] + 6 + (body_h + 4 if body_h else 0.0)
-        height = PAD_Y + head_h + 3 + content_h + meta_h + PAD_Y
+        height = PAD_Y + head_h + content_h + meta_h + PAD_Y
         day = self._day_label(index)
         return {
             "entry": entry,
@@ -508,7 +590,7 @@ class BubbleDelegate(QStyledItemDelegate):
         media = m["media"]
         if media is None:
             return bubble, None
-        y = bubble.top() + PAD_Y + m["head_h"] + 3
+        y = bubble.top() + PAD_Y + m["head_h"]
         if media["type"] == "picture":
             return bubble, QRectF(bubble.left() + PAD_X, y, media["pw"], media["ph"])
         return bubble, QRectF(bubble.left() + PAD_X, y, media["w"], media["h"])
@@ -554,14 +636,15 @@ class BubbleDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(bubble.adjusted(1, 1, -1, -1), RADIUS, RADIUS)
         x = bubble.left() + PAD_X
         y = bubble.top() + PAD_Y
-        painter.setFont(head)
-        painter.setPen(QColor(t.link if not entry.outgoing else t.muted))
-        painter.drawText(
-            QRectF(x, y, width - 2 * PAD_X, m["head_h"]),
-            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            m["heading"],
-        )
-        y += m["head_h"] + 3
+        if m["heading"]:
+            painter.setFont(head)
+            painter.setPen(QColor(t.link if not entry.outgoing else t.muted))
+            painter.drawText(
+                QRectF(x, y, width - 2 * PAD_X, m["head_h"] - 3),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                m["heading"],
+            )
+        y += m["head_h"]
         if m["media"] is not None and media_frame is not None and entry.media is not None:
             self._paint_media(painter, entry.media, m["media"], media_frame, small, head)
             y += m["media"]["h"] + 6
@@ -657,22 +740,28 @@ class BubbleDelegate(QStyledItemDelegate):
 
 
 class LogView(QListView):
-    """The message list: keyboard navigable, copyable, with an empty-state hint.
+    """The conversation: keyboard navigable, copyable, with an empty-state hint.
 
     On a message with a file, a double click or Space opens it, Ctrl+S saves it elsewhere
-    (the window does both); Enter answers the sender, as on any message."""
+    (the window does both); Enter answers (the message field of this chat takes the focus).
+    Scrolling near the top asks for the previous page (:attr:`olderWanted`); when it is put
+    in front, the messages on screen stay where they are."""
 
-    replyRequested = Signal(str)  # a recipient (JID) to answer
+    replyRequested = Signal(str)  # a chat (JID) to write to
     openRequested = Signal(object)  # an Entry with media
     saveRequested = Signal(object)  # an Entry with media
+    olderWanted = Signal()  # near the top: the page before the oldest message shown
+    menuRequested = Signal(object, object)  # QMenu, Entry: before a message's menu is shown
+
+    NEAR_TOP = 240  # pixels from the top at which the previous page is asked for
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("log")
-        self.setAccessibleName("Conversation log")
+        self.setAccessibleName("Conversation")
         self.setAccessibleDescription(
             "Messages sent and received, newest last. Enter answers; on a file, Space opens it "
-            "and Ctrl+S saves it."
+            "and Ctrl+S saves it; the Menu key shows what can be done with a message."
         )
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -686,17 +775,63 @@ class LogView(QListView):
         self.setItemDelegate(self.bubbles)
         self.verticalScrollBar().setSingleStep(24)
         self._stick_to_bottom = True
-        self.verticalScrollBar().valueChanged.connect(self._remember_position)
+        self._settling = False  # a new chat was put in: scrolling to its end, not the reader
+        self._anchor: tuple[QPersistentModelIndex, int] | None = None
+        self.verticalScrollBar().valueChanged.connect(self._scrolled)
         self.menu: QMenu | None = None  # the last context menu (tests look at it)
+        self.placeholder = "No messages yet.\nMessages you send and receive appear here."
 
     def setModel(self, model: Any) -> None:
         super().setModel(model)
-        model.rowsInserted.connect(self._follow)
-        model.modelReset.connect(lambda: self._follow(force=True))
+        model.rowsAboutToBeInserted.connect(self._before_insert)
+        model.rowsInserted.connect(self._inserted)
+        model.modelReset.connect(self._reset)
 
-    def _remember_position(self, value: int) -> None:
+    # -- where the reader is --
+    def _scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
+        if self._settling:
+            return
         self._stick_to_bottom = value >= bar.maximum() - 4
+        if value <= self.NEAR_TOP and bar.maximum() > 0:
+            self.olderWanted.emit()
+
+    def _reset(self) -> None:
+        self._anchor = None
+        self._stick_to_bottom = True
+        self._settling = True
+        QTimer.singleShot(0, self, self._settle)
+
+    def _settle(self) -> None:
+        """After a chat's page was laid out: show its newest messages; if they do not fill
+        the view, the previous page is wanted too."""
+        self.scrollToBottom()
+        self._settling = False
+        self._stick_to_bottom = True
+        bar = self.verticalScrollBar()
+        model = self.model()
+        if model is not None and model.rowCount() and bar.maximum() <= self.NEAR_TOP:
+            self.olderWanted.emit()
+
+    def _before_insert(self, parent: QModelIndex, first: int, _last: int) -> None:
+        model = self.model()
+        if first == 0 and model is not None and model.rowCount() > 0 and not self._settling:
+            top = model.index(0, 0)
+            self._anchor = (QPersistentModelIndex(top), self.visualRect(top).top())
+
+    def _inserted(self, _parent: QModelIndex, first: int, _last: int) -> None:
+        anchor, self._anchor = self._anchor, None
+        if first == 0 and anchor is not None and anchor[0].isValid():
+            # an older page in front: keep the messages on screen where they were
+            self.doItemsLayout()
+            moved = self.visualRect(self.model().index(anchor[0].row(), 0)).top() - anchor[1]
+            bar = self.verticalScrollBar()
+            self._settling = True
+            bar.setValue(bar.value() + moved)
+            self._settling = False
+            self._stick_to_bottom = bar.value() >= bar.maximum() - 4
+            return
+        self._follow()
 
     def _follow(self, *args: Any, force: bool = False) -> None:
         # after the view has laid out the new rows (never from inside the model's signal)
@@ -715,6 +850,14 @@ class LogView(QListView):
         if self._stick_to_bottom:
             QTimer.singleShot(0, self, self.scrollToBottom)
 
+    def wheelEvent(self, event: Any) -> None:
+        bar = self.verticalScrollBar()
+        at_top = bar.value() <= bar.minimum()
+        super().wheelEvent(event)
+        if at_top and event.angleDelta().y() > 0:
+            self.olderWanted.emit()  # already at the top: the scroll bar does not move
+
+    # -- the current message --
     def current_entry(self) -> Entry | None:
         index = self.currentIndex()
         return index.data(MessageLog.EntryRole) if index.isValid() else None
@@ -745,12 +888,18 @@ class LogView(QListView):
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             entry = self.current_entry()
             if entry is not None:
-                self.replyRequested.emit(entry.reply_to)
+                self.replyRequested.emit(entry.chat)
                 return
         if event.key() == Qt.Key.Key_Space and not event.modifiers() and self.open_current():
             return
         if event.matches(QKeySequence.StandardKey.Save) and self.save_current():
             return
+        bar = self.verticalScrollBar()
+        if (
+            event.key() in (Qt.Key.Key_Home, Qt.Key.Key_PageUp, Qt.Key.Key_Up)
+            and bar.value() <= bar.minimum()
+        ):
+            self.olderWanted.emit()
         super().keyPressEvent(event)
 
     def contextMenuEvent(self, event: Any) -> None:
@@ -775,8 +924,11 @@ class LogView(QListView):
             menu.addSeparator()
         if entry.text:
             menu.addAction("&Copy text", self.copy_current)
-        label = "&Write to this contact" if entry.outgoing else "&Reply"
-        menu.addAction(label, lambda: self.replyRequested.emit(entry.reply_to))
+        menu.addAction("&Reply", lambda: self.replyRequested.emit(entry.chat))
+        if entry.is_group and not entry.outgoing and entry.sender:
+            who = entry.push_name or jid_label(entry.sender)
+            menu.addAction(f"Message {who} &privately", lambda: self.replyRequested.emit(entry.sender))
+        self.menuRequested.emit(menu, entry)  # room for more actions on a message
         self.menu = menu
         keyboard = event.reason() == event.Reason.Keyboard
         self.popup(menu, self.viewport().mapToGlobal(pos) if keyboard else event.globalPos())
@@ -793,20 +945,20 @@ class LogView(QListView):
                 self.setCurrentIndex(index)
                 self.openRequested.emit(entry)
             else:
-                self.replyRequested.emit(entry.reply_to)
+                self.replyRequested.emit(entry.chat)
             return
         super().mouseDoubleClickEvent(event)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
         model = self.model()
-        if model is not None and model.rowCount() == 0:
+        if model is not None and model.rowCount() == 0 and self.placeholder:
             painter = QPainter(self.viewport())
             painter.setPen(QColor(self.bubbles.theme.muted))
             rect = self.viewport().rect().adjusted(40, 0, -40, 0)
             painter.drawText(
                 rect,
                 Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                "No messages yet.\nMessages you send and receive appear here.",
+                self.placeholder,
             )
             painter.end()

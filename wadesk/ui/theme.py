@@ -32,10 +32,16 @@ class Theme:
     link: str
     error: str
     tones: dict[Tone, tuple[str, str, str]]  # tone -> (background, dot/border, text)
+    selected: str  # the open chat in the chat list
+    avatars: tuple[str, ...]  # a chat's round picture (its initials on it, in avatar_text)
+    avatar_text: str
 
     def tone(self, tone: Tone) -> tuple[str, str, str]:
         return self.tones[tone]
 
+
+# white initials on each of these read at 4.5:1 or more (tests/ui/test_theme.py)
+AVATARS = ("#0F7B6C", "#1D4ED8", "#7C3AED", "#B45309", "#BE185D", "#0E7490", "#4D7C0F", "#475569")
 
 LIGHT = Theme(
     dark=False,
@@ -63,6 +69,9 @@ LIGHT = Theme(
         Tone.WARN: ("#FDF0D5", "#C27803", "#7A4A00"),
         Tone.ERROR: ("#FCE4E2", "#C8281C", "#7F1D1D"),
     },
+    selected="#E8ECEF",
+    avatars=AVATARS,
+    avatar_text="#FFFFFF",
 )
 
 DARK = Theme(
@@ -79,11 +88,11 @@ DARK = Theme(
     accent_text="#06120F",
     disabled_bg="#2A3942",
     disabled_text="#6F7E86",
-    bubble_out="#005C4B",
+    bubble_out="#0A3F35",
     bubble_in="#202C33",
     bubble_border="#2A3942",
     link="#53BDAA",
-    error="#F97066",
+    error="#FF8A80",
     tones={
         Tone.NEUTRAL: ("#26343C", "#8696A0", "#D1D7DB"),
         Tone.INFO: ("#1B2E4D", "#60A5FA", "#BFDBFE"),
@@ -91,6 +100,9 @@ DARK = Theme(
         Tone.WARN: ("#3D2E0F", "#F5B041", "#FDE68A"),
         Tone.ERROR: ("#431D1B", "#F87171", "#FECACA"),
     },
+    selected="#263740",
+    avatars=AVATARS,
+    avatar_text="#FFFFFF",
 )
 
 
@@ -102,6 +114,11 @@ def system_prefers_dark() -> bool:
 
 def current() -> Theme:
     return DARK if system_prefers_dark() else LIGHT
+
+
+def for_scheme(scheme: Qt.ColorScheme) -> Theme:
+    """The theme for a colour scheme the system announced (Unknown: light)."""
+    return DARK if scheme == Qt.ColorScheme.Dark else LIGHT
 
 
 def scaled_font(base: QFont, factor: float, weight: QFont.Weight | None = None) -> QFont:
@@ -219,6 +236,18 @@ QPushButton#removeAttachment:hover {{ background: {t.border}; color: {t.text}; }
 QPushButton#removeAttachment:focus {{ border: 2px solid {t.accent}; padding: 0; }}
 
 QListView#log {{ background: {t.surface_alt}; border: none; }}
+QListView#chats, QListView#searchResults {{ background: {t.surface}; border: none; }}
+QFrame#chatsPane {{ background: {t.surface}; border-right: 1px solid {t.border}; }}
+QFrame#chatsTop {{ background: {t.surface}; border-bottom: 1px solid {t.border}; }}
+QFrame#chatHeader {{ background: {t.surface}; border-bottom: 1px solid {t.border}; }}
+QLabel#chatTitle {{ color: {t.text}; font-weight: 600; }}
+QLabel#chatSubtitle {{ color: {t.muted}; }}
+QLabel#chatSubtitle[problem="true"] {{ color: {t.error}; }}
+QLabel#noChat {{ color: {t.muted}; background: {t.surface_alt}; }}
+QSplitter::handle {{ background: {t.border}; }}
+QPushButton#newChat {{ padding: 6px 12px; }}
+QPushButton#back {{ padding: 5px 12px; }}
+QListView#groups {{ background: {t.surface}; border: 1px solid {t.border}; border-radius: 8px; }}
 QScrollBar:vertical {{ background: transparent; width: 10px; margin: 2px; }}
 QScrollBar::handle:vertical {{ background: {t.border}; border-radius: 4px; min-height: 32px; }}
 QScrollBar::add-line:vertical, QScrollBar::sub-line:vertical {{ height: 0; }}
@@ -229,9 +258,10 @@ QCheckBox {{ spacing: 8px; }}
 """
 
 
-def apply(app: QApplication) -> Theme:
-    """Fusion style with our palette and style sheet; returns the theme in use."""
-    theme = current()
+def apply(app: QApplication, theme: Theme | None = None) -> Theme:
+    """Fusion style with our palette and style sheet (by default the system's light or
+    dark variant); returns the theme in use."""
+    theme = theme or current()
     app.setStyle("Fusion")
     app.setPalette(palette(theme))
     app.setStyleSheet(style_sheet(theme))

@@ -16,6 +16,7 @@ def available() -> bool:
 class Tray(QObject):
     showRequested = Signal()
     quitRequested = Signal()
+    messageClicked = Signal()  # the last notification was clicked
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -31,7 +32,7 @@ class Tray(QObject):
         self.menu.addAction(self.quit_action)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
-        self.icon.messageClicked.connect(self.showRequested)
+        self.icon.messageClicked.connect(self.messageClicked)
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):

@@ -1,12 +1,15 @@
-"""The main window: connection state, pairing, the send form and the conversation log.
+"""The main window: connection state, pairing, and the messenger (chats and a conversation).
 
 Threading: core events arrive through :class:`~.bridge.SessionBridge` signals (GUI thread).
-``Session.send`` and ``send_media`` (durable writes), ``logout``, ``request_pairing_code``,
-the keyring, starting the local API, reading and checking a file to attach, decoding the
-log's pictures, and copying a file to open or save it run through
-:class:`~.bridge.Background`; at quit, the local API and the session stop on a thread of
-their own. ``refresh_qr`` and ``reconnect`` only post a command to the session worker and
-return at once.
+Every read of the store (the chat list, a conversation's pages, search, one chat or
+message, the outbox count) and the small writes of drafts and new chats run on the
+:class:`~.loader.Loader` thread, in order. ``Session.send`` and ``send_media`` (durable
+writes), marking a chat read (it may tell WhatsApp), asking WhatsApp whether a number has
+an account, ``logout``, ``request_pairing_code``, the keyring, starting the local API,
+reading and checking a file to attach, decoding the pictures, and copying a file to open
+or save it run through :class:`~.bridge.Background`; at quit, the local API and the
+session stop on a thread of their own. ``refresh_qr`` and ``reconnect`` only post a
+command to the session worker and return at once.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QSettings, QStandardPaths, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -33,6 +36,7 @@ from PySide6.QtGui import (
     QPaintEvent,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -45,14 +49,18 @@ from PySide6.QtWidgets import (
 from ..config import Config
 from ..core.datadir import DataDir
 from ..core.events import IncomingMessage, SessionState, Status
-from ..core.recipients import RecipientError
-from ..core.session import StorageError, TextError
+from ..core.recipients import RecipientError, parse_recipient
+from ..core.session import SessionError, StorageError, TextError
+from ..core.store import ChatRecord
 from . import theme as themes
 from .banner import StatusBanner
 from .bridge import Background, SessionBridge
-from .compose import ATTACH_SHORTCUT, PREVIEW_SIDE, ComposeForm, local_files
+from .chats import chat_title, person_label, pretty_phone
+from .compose import ATTACH_SHORTCUT, PREVIEW_SIDE, local_files
+from .conversation import NewChatDialog
 from .dialogs import LocalApiDialog, about_box, logout_box
 from .icons import app_icon
+from .loader import Loader
 from .localapi import LocalApiServer, TokenInfo, TokenStore
 from .media import (
     PASTED_NAME,
@@ -64,7 +72,8 @@ from .media import (
     open_copy,
     send_problem,
 )
-from .messages import Entry, LogView, MessageLog, jid_label
+from .messages import Entry, jid_label
+from .messenger import RECEIPTS_KEY, MessengerPage
 from .pairing import PairingPage
 from .status import Action, account_text, describe, needs_ticking
 from .tray import Tray
@@ -75,11 +84,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wadesk.ui")
 
-LOG_LIMIT = 500
 SHUTDOWN_TIMEOUT = 4.0  # the session and the local API stop within this; the process ends within 5 s
 JOBS_GRACE = 1.0  # at quit, background calls (a message being queued) may finish for this long
 PAGE_PAIRING, PAGE_MESSAGES = 0, 1
 OPENED_FOLDER = "opened"  # in the data folder: received and sent files under their own names, to open
+NEW_CHAT_SHORTCUT = "Ctrl+N"
+SEARCH_SHORTCUTS = ("Ctrl+K", "Ctrl+F")
+NEXT_CHAT_SHORTCUTS = ("Alt+Down", "Ctrl+Tab")
+PREVIOUS_CHAT_SHORTCUTS = ("Alt+Up", "Ctrl+Shift+Tab")
 
 
 class FileGone(Exception):
@@ -125,28 +137,34 @@ class MainWindow(QMainWindow):
 
         self.setWindowTitle("wadesk")
         self.setWindowIcon(app_icon())
-        self.setMinimumSize(640, 520)
-        self.resize(960, 700)
+        self.setMinimumSize(360, 480)
+        self.resize(1040, 720)
+        self._outbox: int | None = None  # the last count read
+        self._outbox_asked = False
+        self._outbox_again = False
+        self._notified_chat: str | None = None  # the chat of the last notification
+        self.new_chat_dialog: NewChatDialog | None = None
+
+        # ---- plumbing the pages need ----
+        self.jobs = Background(self)
+        self.loader = Loader(self)
 
         # ---- widgets ----
         self.banner = StatusBanner(self)
         self.banner.theme = self.theme
         self.pairing = PairingPage(self)
-        self.model = MessageLog(self)
-        self.log_view = LogView(self)
-        self.log_view.bubbles.theme = self.theme
-        self.log_view.setModel(self.model)
-        self.compose = ComposeForm(self)
-        self.compose.apply_theme(self.theme)
-        messages_page = QWidget(self)
-        mbox = QVBoxLayout(messages_page)
-        mbox.setContentsMargins(0, 0, 0, 0)
-        mbox.setSpacing(0)
-        mbox.addWidget(self.log_view, 1)
-        mbox.addWidget(self.compose, 0)
+        self.messenger = MessengerPage(session, self.loader, self.jobs, self.settings, self)
+        self.messenger.apply_theme(self.theme)
+        # the conversation's parts, by their old names (the media code and tests use them)
+        self.model = self.messenger.model
+        self.log_view = self.messenger.log_view
+        self.compose = self.messenger.compose
+        self.chat_model = self.messenger.chat_model
+        self.chat_list = self.messenger.chat_list
+        self.search = self.messenger.search
         self.pages = QStackedWidget(self)
         self.pages.addWidget(self.pairing)
-        self.pages.addWidget(messages_page)
+        self.pages.addWidget(self.messenger)
         central = QWidget(self)
         cbox = QVBoxLayout(central)
         cbox.setContentsMargins(0, 0, 0, 0)
@@ -154,6 +172,7 @@ class MainWindow(QMainWindow):
         cbox.addWidget(self.banner)
         cbox.addWidget(self.pages, 1)
         self.setCentralWidget(central)
+        QWidget.setTabOrder(self.banner.action, self.messenger.search)
 
         self.outbox_label = QLabel("", self)
         self.outbox_label.setAccessibleName("Outbox")
@@ -166,7 +185,6 @@ class MainWindow(QMainWindow):
         self._build_menus()
 
         # ---- plumbing ----
-        self.jobs = Background(self)
         self.thumbnails = Thumbnails(session, self.jobs, self)
         self.thumbnails.scale = self.devicePixelRatioF()
         self.thumbnails.ready.connect(self.on_picture)
@@ -178,6 +196,7 @@ class MainWindow(QMainWindow):
         self.bridge.qrChanged.connect(self.on_qr)
         self.bridge.messageChanged.connect(self.on_message)
         self.bridge.incoming.connect(self.on_incoming)
+        self.bridge.chatsChanged.connect(lambda _jids: self.messenger.reload_chats())
         self.banner.actionTriggered.connect(self.on_banner_action)
         self.compose.sendRequested.connect(self.send)
         self.compose.attachRequested.connect(self.choose_file)
@@ -185,12 +204,17 @@ class MainWindow(QMainWindow):
         self.compose.imagePasted.connect(self.attach_image)
         self.log_view.openRequested.connect(self.open_media)
         self.log_view.saveRequested.connect(self.save_media)
+        self.log_view.replyRequested.connect(self.write_to)
+        self.messenger.new_chat_button.clicked.connect(self.new_chat)
+        self.messenger.chatOpened.connect(self._chat_opened)
+        self.messenger.problem.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.pairing.refreshRequested.connect(self.refresh_qr)
         self.pairing.pairCodeRequested.connect(self.request_pairing_code)
-        self.log_view.replyRequested.connect(self.compose.set_recipient)
         self.ticker = QTimer(self)
         self.ticker.setInterval(1000)
         self.ticker.timeout.connect(self.tick)
+        hints = QGuiApplication.styleHints()
+        hints.colorSchemeChanged.connect(self.on_color_scheme)
 
         self.tray: Tray | None = None
         if use_tray is None:
@@ -198,11 +222,12 @@ class MainWindow(QMainWindow):
         if use_tray:
             self.tray = Tray(self)
             self.tray.showRequested.connect(self.bring_to_front)
+            self.tray.messageClicked.connect(self.open_notified_chat)
             self.tray.quitRequested.connect(self.quit)
             self.tray.show()
 
         self._restore_geometry()
-        self.reload_log()
+        self.messenger.reload_chats()
         self.on_state(session.state)
         self._remove_opened_copies()
 
@@ -221,6 +246,35 @@ class MainWindow(QMainWindow):
         self.quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         self.quit_action.triggered.connect(self.quit)
         file_menu.addAction(self.quit_action)
+
+        chats = bar.addMenu("&Chats")
+        self.chats_menu = chats
+
+        def action(text: str, keys: tuple[str, ...], slot: Any) -> QAction:
+            act = QAction(text, self)
+            act.setShortcuts([QKeySequence(k) for k in keys])
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            act.triggered.connect(slot)
+            chats.addAction(act)
+            self.addAction(act)  # works while the menu bar is hidden too
+            return act
+
+        self.new_chat_action = action("&New chat…", (NEW_CHAT_SHORTCUT,), self.new_chat)
+        self.search_action = action("&Search", SEARCH_SHORTCUTS, self.focus_search)
+        self.next_chat_action = action("Ne&xt chat", NEXT_CHAT_SHORTCUTS, lambda: self.step_chat(1))
+        self.previous_chat_action = action(
+            "&Previous chat", PREVIOUS_CHAT_SHORTCUTS, lambda: self.step_chat(-1)
+        )
+        self.back_action = action("&Back to the chats", ("Alt+Left",), self.messenger.show_list)
+        chats.addSeparator()
+        self.read_receipts_action = QAction("Send &read receipts", self)
+        self.read_receipts_action.setCheckable(True)
+        self.read_receipts_action.setChecked(self.messenger.send_receipts)
+        self.read_receipts_action.setToolTip(
+            "Tell WhatsApp when you have read a chat's messages (the sender sees blue ticks)"
+        )
+        self.read_receipts_action.toggled.connect(self.set_read_receipts)
+        chats.addAction(self.read_receipts_action)
 
         account = bar.addMenu("&Account")
         self.account_menu = account
@@ -243,6 +297,10 @@ class MainWindow(QMainWindow):
         about.triggered.connect(lambda: about_box(self).open())
         help_menu.addAction(about)
 
+    def set_read_receipts(self, on: bool) -> None:
+        self.settings.setValue(RECEIPTS_KEY, "true" if on else "false")
+        self.settings.sync()
+
     # ---- geometry ----
     def _restore_geometry(self) -> None:
         geometry = self.settings.value("window/geometry")
@@ -251,27 +309,43 @@ class MainWindow(QMainWindow):
 
     def save_geometry(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
+        self.messenger.save_splitter()
         self.settings.sync()
 
     # ---- content ----
-    def reload_log(self) -> None:
-        """Fill the log from the store (the messages survive a restart)."""
-        try:
-            records = self.session.messages(limit=LOG_LIMIT)
-        except StorageError:
-            log.exception("reading the message log failed")
-            records = []
-        self.model.load(records)
-        self.update_outbox()
+    @property
+    def messages_shown(self) -> bool:
+        return self.pages.currentIndex() == PAGE_MESSAGES
 
     def update_outbox(self) -> None:
-        waiting = self.session.outbox_depth()
-        if waiting:
+        """Read the outbox count (off the GUI thread; one read at a time, again if asked
+        meanwhile) and show it."""
+        if self._outbox_asked:
+            self._outbox_again = True
+            return
+        self._outbox_asked = True
+
+        def done(waiting: int | None) -> None:
+            self._outbox_asked = False
+            if waiting is not None:
+                self._outbox = waiting
+            if self._outbox_again:
+                self._outbox_again = False
+                self.update_outbox()
+            self._show_outbox()
+
+        self.loader.run(self.session.outbox_depth, done, lambda _exc: done(None), name="outbox")
+
+    def _show_outbox(self) -> None:
+        waiting = self._outbox or 0
+        if self._outbox is None:
+            self.outbox_label.setText("")
+        elif waiting:
             self.outbox_label.setText(f"Outbox: {waiting} waiting")
         else:
             self.outbox_label.setText("Outbox empty")
         # on the pairing page only when something waits (sent through the local API, or earlier)
-        self.outbox_label.setVisible(bool(waiting) or self.pages.currentIndex() == PAGE_MESSAGES)
+        self.outbox_label.setVisible(bool(waiting) or (self.messages_shown and self._outbox is not None))
 
     # ---- core events (GUI thread) ----
     def on_state(self, state: SessionState) -> None:
@@ -287,13 +361,13 @@ class MainWindow(QMainWindow):
             not self._paired and state.status is not Status.CONNECTED
         )
         page = PAGE_PAIRING if show_pairing else PAGE_MESSAGES
-        self.attach_action.setEnabled(page == PAGE_MESSAGES)
         if self.pages.currentIndex() != page:
             self.pages.setCurrentIndex(page)
             if page == PAGE_MESSAGES and self.isActiveWindow():
-                (
-                    self.compose.recipient if not self.compose.recipient.text() else self.compose.message
-                ).setFocus()
+                if self.messenger.current_chat is not None:
+                    self.compose.message.setFocus()
+                else:
+                    self.messenger.chat_list.setFocus()
             if page == PAGE_PAIRING and not self.pairing.phone_mode:
                 self.pairing.show_qr()
         if self.tray is not None:
@@ -303,7 +377,21 @@ class MainWindow(QMainWindow):
                 self.ticker.start()
         else:
             self.ticker.stop()
+        self._update_actions()
+        self._show_outbox()
         self.update_outbox()
+
+    def _update_actions(self) -> None:
+        shown = self.messages_shown
+        self.attach_action.setEnabled(shown and self.messenger.current_chat is not None)
+        for act in (
+            self.new_chat_action,
+            self.search_action,
+            self.next_chat_action,
+            self.previous_chat_action,
+        ):
+            act.setEnabled(shown)
+        self.back_action.setEnabled(shown and self.messenger.narrow)
 
     def on_qr(self, code: str, expires_at: float) -> None:
         # a rotation is not a state change: only this event carries the new code
@@ -311,17 +399,52 @@ class MainWindow(QMainWindow):
             self.on_state(self._state.evolve(qr=code, qr_expires_at=expires_at))
 
     def on_message(self, event: Any) -> None:
-        before = self.model.entry(event.id)
-        self.model.apply(event, lookup=self.session.message)
-        self._media_may_have_changed(before, self.model.entry(event.id))
+        before = self.messenger.on_message(event)
+        if before is not None:
+            self._media_may_have_changed(before, self.model.entry(event.id))
         self.update_outbox()
 
     def on_incoming(self, event: IncomingMessage) -> None:
-        self.model.apply(event)
+        self.messenger.on_incoming(event)
+        if not self.is_reading:
+            self.notify(event)
+
+    @property
+    def is_reading(self) -> bool:
+        """The person looks at this window (it is shown and active)."""
+        return self.isVisible() and self.isActiveWindow() and not self.isMinimized()
+
+    def notify(self, event: IncomingMessage) -> None:
+        """A message arrived while the window is not active: a notification naming the
+        chat (the tray's, where there is a tray; else the window asks for attention)."""
+        chat = self.chat_model.chat(event.chat)
         entry = self.model.entry(event.id)
-        if self.tray is not None and not (self.isVisible() and self.isActiveWindow()):
-            who = event.push_name or jid_label(event.sender or event.chat)
-            self.tray.notify(who, entry.summary if entry is not None else event.text)
+        summary = entry.summary if entry is not None else _summary(event)
+        if event.is_group:
+            title = chat_title(chat) if chat is not None else "Group"
+            who = person_label(event.sender, event.push_name)
+            text = f"{who}: {summary}"
+        else:
+            title = (
+                chat_title(chat)
+                if chat is not None and chat.name
+                else event.push_name
+                or pretty_phone(_phone(event.sender or event.chat))
+                or jid_label(event.chat)
+            )
+            text = summary
+        self._notified_chat = event.chat
+        if self.tray is not None and self.tray.visible:
+            self.tray.notify(title, text)
+        else:
+            QApplication.alert(self)
+
+    def open_notified_chat(self) -> None:
+        """A notification was clicked: the window comes to the front with that chat."""
+        self.bring_to_front()
+        jid = self._notified_chat
+        if jid is not None and self.messages_shown:
+            self.messenger.open_chat(jid)
 
     def _media_may_have_changed(self, before: Entry | None, after: Entry | None) -> None:
         """A file's state changed (stored, removed): its picture is loaded again."""
@@ -364,7 +487,8 @@ class MainWindow(QMainWindow):
         self.session.refresh_qr()
 
     def send(self, recipient: str, text: str) -> None:
-        """Queue a message in the durable outbox, off the GUI thread (a database write)."""
+        """Queue a message to the open chat in the durable outbox, off the GUI thread (a
+        database write)."""
         if self.compose.busy:
             return
         if self.compose.has_attachment:
@@ -376,7 +500,7 @@ class MainWindow(QMainWindow):
 
         def done(record: Any) -> None:
             log.info("message %s queued from the window", record.id, extra={"message_id": record.id})
-            self._queued(text, None)
+            self._queued(record.chat, text, None)
 
         self.jobs.run(
             lambda: self.session.send(recipient, text, source="desktop")[0],
@@ -420,13 +544,14 @@ class MainWindow(QMainWindow):
                 attachment.kind,
                 extra={"message_id": record.id},
             )
-            self._queued(caption, attachment)
+            self._queued(record.chat, caption, attachment)
 
         self.jobs.run(work, done, self._send_failed, name="send-media")
 
-    def _queued(self, text: str, attachment: Attachment | None) -> None:
+    def _queued(self, chat: str, text: str, attachment: Attachment | None) -> None:
         self.compose.set_busy(False)
-        self.compose.sent(text, attachment)
+        if self.messenger.sent_from(chat, text, attachment):
+            self.compose.sent(text, attachment)
         if self._state.status is not Status.CONNECTED:
             self.statusBar().showMessage("Queued: it goes out when wadesk is connected again.", 6000)
         self.update_outbox()
@@ -454,9 +579,13 @@ class MainWindow(QMainWindow):
             self.compose.show_error(f"Could not queue the message: {exc}")
 
     # ---- attachments ----
+    @property
+    def can_attach(self) -> bool:
+        return self.messages_shown and self.messenger.current_chat is not None
+
     def choose_file(self) -> None:
         """The Attach button and Ctrl+O: a file dialog, then the file is attached."""
-        if self.pages.currentIndex() != PAGE_MESSAGES:
+        if not self.can_attach:
             return
         start = str(self.settings.value("media/attach_folder", "") or "") or QStandardPaths.writableLocation(
             QStandardPaths.StandardLocation.HomeLocation
@@ -468,7 +597,7 @@ class MainWindow(QMainWindow):
 
     def attach_files(self, files: list[Path]) -> None:
         """Files dropped or pasted: the first is attached (one file per message)."""
-        if not files:
+        if not files or not self.can_attach:
             return
         if len(files) > 1:
             self.statusBar().showMessage(f"One file per message: {files[0].name} is attached.", 8000)
@@ -510,27 +639,123 @@ class MainWindow(QMainWindow):
         if attachment.error:
             log.info("a file to attach was refused: %s", attachment.error)
         if self.isActiveWindow():
-            (self.compose.recipient if self.compose.recipient_ok is None else self.compose.message).setFocus()
+            self.compose.message.setFocus()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self.pages.currentIndex() == PAGE_MESSAGES and local_files(event.mimeData()):
+        if self.can_attach and local_files(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if self.pages.currentIndex() == PAGE_MESSAGES and local_files(event.mimeData()):
+        if self.can_attach and local_files(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
         files = local_files(event.mimeData())
-        if self.pages.currentIndex() != PAGE_MESSAGES or not files:
+        if not self.can_attach or not files:
             event.ignore()
             return
         event.acceptProposedAction()
         self.attach_files(files)
+
+    # ---- chats ----
+    def _chat_opened(self, jid: str) -> None:
+        self._update_actions()
+
+    def focus_search(self) -> None:
+        if self.messages_shown:
+            self.messenger.focus_search()
+
+    def step_chat(self, delta: int) -> None:
+        if self.messages_shown:
+            self.messenger.step_chat(delta)
+
+    def write_to(self, jid: str) -> None:
+        """Reply (Enter on a message, its menu): this chat's message field; a group
+        member's own chat."""
+        if jid == self.messenger.current_chat:
+            self.compose.message.setFocus()
+        else:
+            self.messenger.open_chat(jid)
+
+    def new_chat(self) -> NewChatDialog | None:
+        """Ctrl+N: a number in any notation, checked as typed and then with WhatsApp, or a
+        group from the list."""
+        if not self.messages_shown:
+            return None
+        if self.new_chat_dialog is not None and self.new_chat_dialog.isVisible():
+            self.new_chat_dialog.raise_()
+            self.new_chat_dialog.number.setFocus()
+            return self.new_chat_dialog
+        groups = [c for c in self.chat_model.chats() if c.is_group]
+        dialog = NewChatDialog(self, groups, self.theme)
+        dialog.startRequested.connect(lambda jid: self._start_chat(dialog, jid))
+        dialog.finished.connect(lambda _result: self._new_chat_closed(dialog))
+        self.new_chat_dialog = dialog
+        dialog.open()
+        dialog.number.setFocus()
+        return dialog
+
+    def _new_chat_closed(self, dialog: NewChatDialog) -> None:
+        if self.new_chat_dialog is dialog:
+            self.new_chat_dialog = None
+        dialog.deleteLater()
+
+    def _start_chat(self, dialog: NewChatDialog, jid: str) -> None:
+        try:
+            target = parse_recipient(jid)
+        except RecipientError as exc:
+            dialog.refuse(str(exc))
+            return
+        if target.is_group or target.is_lid or not self.session.check_recipients:
+            self._open_new_chat(dialog, target.jid, checked=True)
+            return
+        shown = target.display()
+        dialog.checking(shown)
+
+        def done(answers: list[dict[str, Any]]) -> None:
+            if self.new_chat_dialog is not dialog:
+                return  # closed meanwhile
+            if answers and answers[0].get("on_whatsapp") is False:
+                dialog.refuse(
+                    f"{shown} is not on WhatsApp: a message to it cannot be delivered, so none is sent."
+                )
+                return
+            self._open_new_chat(dialog, target.jid, checked=True)
+
+        def failed(exc: BaseException) -> None:
+            if self.new_chat_dialog is not dialog:
+                return
+            if isinstance(exc, SessionError):  # not connected: checked when the first message goes
+                self._open_new_chat(dialog, target.jid, checked=False)
+            elif isinstance(exc, RecipientError):
+                dialog.refuse(str(exc))
+            else:
+                dialog.refuse(f"WhatsApp could not be asked about {shown}: {exc}")
+
+        self.jobs.run(lambda: self.session.check_numbers([target.jid]), done, failed, name="check-number")
+
+    def _open_new_chat(self, dialog: NewChatDialog, jid: str, *, checked: bool) -> None:
+        if not checked:
+            self.messenger.not_checked.add(jid)
+        else:
+            self.messenger.not_checked.discard(jid)
+
+        def done(chat: ChatRecord) -> None:
+            if self.new_chat_dialog is not dialog:
+                return
+            dialog.accept()
+            self.chat_model.put(chat)
+            self.messenger.open_chat(chat.jid)
+
+        def failed(exc: BaseException) -> None:
+            if self.new_chat_dialog is dialog:
+                dialog.refuse(f"The chat cannot be opened: {exc}")
+
+        self.loader.run(lambda: self.session.open_chat(jid), done, failed, name="open-chat", write=True)
 
     # ---- files in the log ----
     def _stored_file(self, item: MediaItem) -> tuple[MediaItem, Path | None]:
@@ -761,7 +986,31 @@ class MainWindow(QMainWindow):
         else:
             self.api_label.setText("")
 
+    # ---- appearance ----
+    def on_color_scheme(self, scheme: Qt.ColorScheme) -> None:
+        """The system switched between light and dark: so does the window."""
+        self.apply_theme(themes.for_scheme(scheme))
+
+    def apply_theme(self, theme: themes.Theme) -> None:
+        self.theme = theme
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            themes.apply(app, theme)
+        self.banner.theme = theme
+        self.banner.show_view(self.banner.view)
+        self.messenger.apply_theme(theme)
+        self.update()
+
     # ---- window ----
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self.messenger.window_activated()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._update_actions()
+
     def bring_to_front(self) -> None:
         if self.isMinimized():
             self.showNormal()
@@ -812,10 +1061,12 @@ class MainWindow(QMainWindow):
         self._closed = True
         self._stop_deadline = time.monotonic() + timeout + 0.5
         self.hide()
+        self.messenger.finish()  # the open chat's draft is written before the loader stops
         self.save_geometry()
         self.ticker.stop()
         self.bridge.close()
         self.thumbnails.close()
+        self.loader.close()
         self.jobs.close()
         if self.tray is not None:
             self.tray.hide()
@@ -830,6 +1081,7 @@ class MainWindow(QMainWindow):
         """Runs on the stopper thread: nothing here touches a widget."""
         started = time.monotonic()
         self.jobs.wait(JOBS_GRACE)  # a message being queued is stored before the session stops
+        self.loader.wait(JOBS_GRACE)  # and a draft
         if self._api_lock.acquire(timeout=1.0):  # a local API being started is stopped too
             try:
                 api, self._api_server = self._api_server, None
@@ -857,3 +1109,22 @@ class MainWindow(QMainWindow):
             timeout = self._stop_deadline - time.monotonic()
         stopper.join(max(0.0, timeout))
         return not stopper.is_alive()
+
+
+def _summary(event: IncomingMessage) -> str:
+    if not event.media:
+        return event.text
+    return Entry(
+        id=event.id,
+        outgoing=False,
+        chat=event.chat,
+        text=event.text,
+        status="received",
+        at=event.timestamp,
+        media=MediaItem.from_dict(event.media),
+    ).summary
+
+
+def _phone(jid: str) -> str | None:
+    user, _, server = jid.partition("@")
+    return f"+{user}" if server == "s.whatsapp.net" and user.isdigit() else None
