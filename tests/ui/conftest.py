@@ -114,11 +114,16 @@ def make_window(qtbot: Any, data: DataDir) -> Iterator[Callable[..., Any]]:
     windows: list[MainWindow] = []
 
     def make(
-        session: Any, *, config: Config | None = None, keyring: Any = None, show: bool = True
+        session: Any,
+        *,
+        config: Config | None = None,
+        keyring: Any = None,
+        show: bool = True,
+        use_tray: bool = False,
     ) -> MainWindow:
         cfg = config or Config(data_dir=data.path)
         window = MainWindow(
-            session, data, cfg, use_tray=False, token_store=TokenStore(cfg, data, backend=keyring)
+            session, data, cfg, use_tray=use_tray, token_store=TokenStore(cfg, data, backend=keyring)
         )
         qtbot.addWidget(window)
         windows.append(window)
@@ -149,7 +154,7 @@ def make_rig(qtbot: Any, data: DataDir, make_window: Callable[..., Any]) -> Iter
 
     rigs: list[Rig] = []
 
-    def make(*, paired: bool = True, **session_options: Any) -> Rig:
+    def make(*, paired: bool = True, use_tray: bool = False, **session_options: Any) -> Rig:
         if paired:  # a phone was linked before: what neonize's session database shows then
             with contextlib.closing(sqlite3.connect(data.session_db)) as db:
                 db.execute("CREATE TABLE IF NOT EXISTS whatsmeow_device (jid TEXT)")
@@ -165,7 +170,7 @@ def make_rig(qtbot: Any, data: DataDir, make_window: Callable[..., Any]) -> Iter
             media_files=MediaFiles(data.path / "media"),
             **session_options,
         )
-        window = make_window(session)
+        window = make_window(session, use_tray=use_tray)
         window.activateWindow()
         qtbot.waitUntil(window.isActiveWindow)
         rig = Rig(qtbot, window, session, factory)

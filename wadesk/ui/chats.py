@@ -452,7 +452,7 @@ class SearchModel(QAbstractListModel):
 
     def flags(self, index: ModelIndex) -> Qt.ItemFlag:
         if index.isValid() and isinstance(self._rows[index.row()], Header):
-            return Qt.ItemFlag.ItemIsEnabled
+            return Qt.ItemFlag.NoItemFlags  # the arrows pass over it
         return super().flags(index)
 
     def rows(self) -> list[Header | ChatRecord | Hit]:

@@ -223,8 +223,8 @@ class NewChatDialog(QDialog):
                 self._say(reason, "error")
             self.start.setEnabled(False)
             return False
-        kind = "group" if recipient.is_group else "WhatsApp number"
-        self._say(f"✓ {kind.capitalize()} {recipient.display()}", "valid")
+        kind = "Group" if recipient.is_group else "WhatsApp number"
+        self._say(f"✓ {kind} {recipient.display()}", "valid")
         self.start.setEnabled(not self.busy)
         return True
 

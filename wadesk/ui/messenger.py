@@ -743,7 +743,8 @@ class MessengerPage(QWidget):
         view = self.search_view if self.searching else self.chat_list
         view.setFocus()
         model = view.model()
-        if not view.currentIndex().isValid() and model.rowCount():
+        current = view.currentIndex()
+        if (not current.isValid() or not current.data(JidRole)) and model.rowCount():
             first = self.search_model.first_result() if self.searching else 0
             if first is not None:
                 view.setCurrentIndex(model.index(first, 0))

@@ -750,6 +750,8 @@ class MainWindow(QMainWindow):
             dialog.accept()
             self.chat_model.put(chat)
             self.messenger.open_chat(chat.jid)
+            self.activateWindow()  # back from the dialog (not every platform does it by itself)
+            self.compose.message.setFocus()
 
         def failed(exc: BaseException) -> None:
             if self.new_chat_dialog is dialog:
