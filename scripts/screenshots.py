@@ -2,17 +2,24 @@
 
     python scripts/screenshots.py [--out docs] [--font Cantarell]
 
-Starts a virtual X server (Debian: xvfb, plus the xcb libraries Qt's xcb platform needs),
+Starts a virtual X server (Debian: xvfb, plus the xcb libraries Qt's xcb platform needs, and
+fonts-noto-color-emoji for the 📷 and 📄 of the chat list),
 runs the real window with the real WhatsApp client against the project's fake WhatsApp
 server (tests/fakewa), and saves what the X server shows:
 
 * ``screenshot-pairing.png``: waiting for the QR code to be scanned;
-* ``screenshot-connected.png``: linked, with a short conversation;
+* ``screenshot-connected.png``: linked: the chat list (people, a group, unread counts, a
+  draft) and one conversation;
+* ``screenshot-dark.png``: the same in the dark colour scheme;
+* ``screenshot-narrow.png`` and ``screenshot-narrow-dark.png``: a narrow window, one pane at
+  a time (the conversation with its Back button; the chat list in dark);
+* ``screenshot-search.png``: a search finding a chat and a message;
 * ``screenshot-media.png``: a photo sent and a document received, another file attached.
 
-The QR code is read back from the screen and scanned by the fake phone, the messages are
-typed into the form and sent with the Send button, the files attached as the Attach button
-does, the replies come from a fake contact.
+The QR code is read back from the screen and scanned by the fake phone; the chat is started
+with New chat (WhatsApp is asked whether the number has an account), the messages are typed
+into the form and sent with the Send button, the files attached as the Attach button does;
+the replies come from fake contacts, one of them in a group the account is in.
 Like the tests, the Go runtime inside neonize must start with the fake server's CA in its
 environment: the script re-executes itself with that environment.
 """
@@ -32,8 +39,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = "WADESK_SCREENSHOTS_CHILD"
-SIZE = (980, 700)
+SIZE = (1040, 700)
+NARROW_SIZE = (520, 700)
 MEDIA_HEIGHT = 860
+SAM, LEA, ASK = "15550002222", "15550003333", "15550004444"
 X11_SOCKETS = Path("/tmp/.X11-unix")  # noqa: S108 (where every X server puts its socket)
 
 
@@ -203,7 +212,14 @@ def child(args: argparse.Namespace) -> int:
         print(f"saved {path} ({pixmap.width()}x{pixmap.height()})")
         return Image.open(path)
 
+    def settle(seconds: float = 0.3) -> None:
+        window.log_view.clearSelection()
+        pump(seconds)
+
     try:
+        sam, lea, asker = fake.peer(SAM), fake.peer(LEA), fake.peer(ASK)
+        sam.user.push_name, lea.user.push_name, asker.user.push_name = "Sam Carter", "Lea Novak", ""
+        group = fake.create_group("Shop team", [SAM, LEA])  # listed once the phone is linked
         wait("the QR code", lambda: window.pairing.qr.code is not None)
         pump(1.2)  # the countdown has ticked once: a live window, not a first frame
         shot = screenshot("screenshot-pairing.png")
@@ -212,38 +228,80 @@ def child(args: argparse.Namespace) -> int:
             raise SystemExit(f"the QR code on screen does not decode to the current code: {codes!r}")
         fake.scan(codes[0])
         wait("the connection", lambda: session.state.status is Status.CONNECTED)
-
-        peer = fake.peer("15550002222")
-        peer.user.push_name = "Sam Carter"
+        wait("the joined group", lambda: window.chat_model.chat(group) is not None)
+        messenger = window.messenger
         form = window.compose
+
+        # others write first: a number without a name, Lea in the group and to us
+        asker.send_text("Hello, is the shop open on Sunday?")
+        wait("the question", lambda: window.chat_model.chat(f"{ASK}@s.whatsapp.net") is not None)
+        lea.send_group_text(group, "Who closes today? I can stay until 7.")
+        lea.send_text("Do you have the blue jacket in size M?")
+        wait("Lea's message", lambda: window.chat_model.chat(f"{LEA}@s.whatsapp.net") is not None)
+        wait("the group's message", lambda: window.chat_model.chat(group).unread == 1)
+        # an answer to the question, not sent yet: a draft
+        messenger.open_chat(f"{ASK}@s.whatsapp.net")
+        wait("the question's chat", lambda: not window.model.loading and window.model.rowCount() == 1)
+        form.message.setPlainText("Yes, from 10 to 4.")
+        pump(0.1)
+
+        # a new chat with Sam: New chat, the number, Start chat
+        dialog = window.new_chat()
+        assert dialog is not None
+        dialog.number.setText("+1 555 000 2222")
+        pump(0.1)
+        dialog.submit()
+        wait("Sam's chat", lambda: messenger.current_chat == f"{SAM}@s.whatsapp.net")
 
         def send(text: str) -> str:
             """Type and send ``text``; its WhatsApp id once the window shows it sent."""
             form.message.setPlainText(text)
             pump(0.1)
             form.send_button.click()
-            wait("the message in the log", lambda: any(e.text == text for e in window.model.entries()))
-            mid, received = fake.wait_text_from_client("15550002222", timeout=20)
+            wait("the message in the chat", lambda: any(e.text == text for e in window.model.entries()))
+            mid, received = fake.wait_text_from_client(SAM, timeout=20)
             assert received == text, received
             wait("sent", lambda: all(e.status != "queued" for e in window.model.entries()))
             return mid
 
-        form.recipient.setText("+1 555 000 2222")
         first = send("Hi Sam! Your order #1042 is ready. We're open until 6 pm today.")
-        fake.send_receipt(first, "15550002222", type="read")
-        peer.send_text("Great, thanks! I'll come by around 5.")
+        fake.send_receipt(first, SAM, type="read")
+        sam.send_text("Great, thanks! I'll come by around 5.")
         wait("the reply", lambda: any(not e.outgoing for e in window.model.entries()))
         second = send("Perfect, see you then. It's at the front desk.")
-        fake.send_receipt(second, "15550002222", type=None)
+        fake.send_receipt(second, SAM, type=None)
         wait(
             "the receipts",
             lambda: [e.status for e in window.model.entries() if e.outgoing] == ["read", "delivered"],
         )
         form.message.setPlainText("")
         form.message.setFocus()
-        window.log_view.clearSelection()
-        pump(0.3)
+        settle()
         screenshot("screenshot-connected.png")
+
+        window.apply_theme(theme.DARK)
+        settle()
+        screenshot("screenshot-dark.png")
+
+        window.resize(*NARROW_SIZE)
+        wait("the narrow layout", lambda: messenger.narrow)
+        window.apply_theme(theme.LIGHT)
+        settle()
+        screenshot("screenshot-narrow.png")  # the conversation, with Back
+        messenger.show_list()
+        window.apply_theme(theme.DARK)
+        settle()
+        screenshot("screenshot-narrow-dark.png")  # the chat list
+        window.apply_theme(theme.LIGHT)
+        window.resize(*SIZE)
+        wait("the wide layout", lambda: not messenger.narrow)
+
+        window.search.setText("blue")
+        wait("the search", lambda: messenger.search_model.query == "blue")
+        settle()
+        screenshot("screenshot-search.png")
+        window.search.clear()
+        messenger.open_chat(f"{SAM}@s.whatsapp.net")
 
         # a photo with a caption, the contact's receipt as a PDF and a voice note, and the next
         # file attached (a taller window: the form shows the attachment)
@@ -256,10 +314,10 @@ def child(args: argparse.Namespace) -> int:
         form.message.setPlainText("This is us. The door is on the left.")
         pump(0.1)
         form.send_button.click()
-        wait("the photo in the log", lambda: any(e.media is not None for e in window.model.entries()))
-        fake.wait_media_from_client("15550002222", kind="image", timeout=20)
+        wait("the photo in the chat", lambda: any(e.media is not None for e in window.model.entries()))
+        fake.wait_media_from_client(SAM, kind="image", timeout=20)
         wait("sent", lambda: all(e.status != "queued" for e in window.model.entries()))
-        peer.send_media(
+        sam.send_media(
             "document",
             receipt_pdf(),
             "application/pdf",
@@ -267,7 +325,7 @@ def child(args: argparse.Namespace) -> int:
             caption="Receipt attached.",
             pageCount=2,
         )
-        peer.send_media("audio", b"OggS" + os.urandom(9_000), "audio/ogg; codecs=opus", seconds=7, ptt=True)
+        sam.send_media("audio", b"OggS" + os.urandom(9_000), "audio/ogg; codecs=opus", seconds=7, ptt=True)
         wait(
             "the document and the voice note",
             lambda: sum(e.media is not None for e in window.model.entries()) == 3,
@@ -278,8 +336,7 @@ def child(args: argparse.Namespace) -> int:
         wait("the attachment", lambda: form.attachment is not None and form.attachment.ok)
         wait("the photo", lambda: window.thumbnails.loading == 0)
         form.message.setFocus()
-        window.log_view.clearSelection()
-        pump(0.5)
+        settle(0.5)
         screenshot("screenshot-media.png")
         shutil.rmtree(files, ignore_errors=True)
     finally:

@@ -69,7 +69,10 @@ class Rig:
         self.wait_open(jid)
 
     def wait_open(self, jid: str) -> None:
-        self.qtbot.waitUntil(lambda: self.window.model.chat == jid and not self.window.model.loading)
+        window = self.window
+        self.qtbot.waitUntil(
+            lambda: window.model.chat == jid and not window.model.loading and not window.log_view.settling
+        )
 
     def idle(self, timeout: float = 5.0) -> None:
         """Every read and background call the window asked for has come back."""

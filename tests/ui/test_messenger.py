@@ -158,6 +158,30 @@ def test_a_send_from_the_open_chat_goes_to_that_chat_only(qtbot: Any, rig: Rig) 
     assert rig.factory.sent == [(LEA, "yes, until 6"), (GROUP, "I do")]
 
 
+def test_the_chat_list_is_read_a_page_at_a_time(qtbot: Any, rig: Rig) -> None:
+    from wadesk.ui.chats import PAGE
+
+    start = time.time() - 10_000
+    for n in range(PAGE + 50):
+        fill(rig.session.store, f"1555100{n:04d}@s.whatsapp.net", 1, start=start + n)
+    calls: list[tuple[int, int]] = []
+    real = rig.session.chats
+
+    def recording(*, limit: int = 50, offset: int = 0, query: str | None = None) -> Any:
+        calls.append((limit, offset))
+        return real(limit=limit, offset=offset, query=query)
+
+    rig.session.chats = recording  # type: ignore[method-assign]
+    rig.window.messenger.reload_chats()
+    qtbot.waitUntil(lambda: rig.chats.rowCount() == PAGE)
+    assert calls == [(PAGE + 1, 0)]
+    assert rig.chats.jid_at(0) == f"1555100{PAGE + 49:04d}@s.whatsapp.net"  # the newest first
+    rig.window.chat_list.scrollToBottom()  # the view asks for more at the end
+    qtbot.waitUntil(lambda: rig.chats.rowCount() == PAGE + 50)
+    assert calls[1] == (PAGE + 1, PAGE)
+    assert not rig.chats.more
+
+
 def test_a_joined_group_without_messages_is_listed(qtbot: Any, rig: Rig) -> None:
     rig.factory.groups[GROUP] = group_info(name="Suppliers")
     rig.connect(open_chat=None)

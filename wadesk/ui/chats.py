@@ -319,7 +319,7 @@ class ChatListModel(QAbstractListModel):
             at = (
                 0
                 if chat.last_at is None
-                else next((i for i, c in enumerate(self._rows) if activity(c) < key), len(self._rows))
+                else next((i for i, c in enumerate(self._rows) if activity(c) <= key), len(self._rows))
             )
             self.beginInsertRows(QModelIndex(), at, at)
             self._rows.insert(at, chat)
@@ -341,7 +341,8 @@ class ChatListModel(QAbstractListModel):
         if move:
             key = activity(chat)
             others = self._rows[:row] + self._rows[row + 1 :]
-            target = next((i for i, c in enumerate(others) if activity(c) < key), len(others))
+            # the newest activity first; of chats active in the same second, the latest news
+            target = next((i for i, c in enumerate(others) if activity(c) <= key), len(others))
             if target != row:
                 dest = target if target < row else target + 1
                 self.beginMoveRows(QModelIndex(), row, row, QModelIndex(), dest)

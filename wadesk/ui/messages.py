@@ -781,6 +781,11 @@ class LogView(QListView):
         self.menu: QMenu | None = None  # the last context menu (tests look at it)
         self.placeholder = "No messages yet.\nMessages you send and receive appear here."
 
+    @property
+    def settling(self) -> bool:
+        """A chat was just put in: the view is about to show its newest messages."""
+        return self._settling
+
     def setModel(self, model: Any) -> None:
         super().setModel(model)
         model.rowsAboutToBeInserted.connect(self._before_insert)

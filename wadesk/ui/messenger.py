@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.events import IncomingMessage, MessageFailed, MessageQueued
-from ..core.store import ChatRecord, MessageRecord, StorageError
+from ..core.store import ChatRecord, MessageRecord, StorageError, phone_of
 from . import theme as themes
 from .bridge import Background
 from .chats import (
@@ -65,6 +65,7 @@ NARROW = 640  # below this window width: one pane at a time
 CONVERSATION_PAGE = 50  # messages read at a time
 SEARCH_DELAY_MS = 150
 READ_DELAY_MS = 250
+HIGHLIGHT_DELAY_MS = 180  # the arrows in the chat list: the chat is shown once they rest
 RETRY_MS = 5000  # the chat list or a conversation could not be read: again after this
 REVEAL_PAGES = 20  # a search hit further back than this many pages is not paged to
 SPLITTER_KEY = "window/splitter"
@@ -110,6 +111,7 @@ class MessengerPage(QWidget):
         self._chats_token = 0
         self._search_token = 0
         self._closed = False
+        self._header_shown: tuple[str, str] = ("", "")
 
         # ---- the chat list (left) ----
         self.chats_pane = QFrame(self)
@@ -213,6 +215,11 @@ class MessengerPage(QWidget):
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(self.run_search)
+        self._highlight: str | None = None
+        self._highlight_timer = QTimer(self)
+        self._highlight_timer.setSingleShot(True)
+        self._highlight_timer.setInterval(HIGHLIGHT_DELAY_MS)
+        self._highlight_timer.timeout.connect(self._open_highlighted)
         self._read_timer = QTimer(self)
         self._read_timer.setSingleShot(True)
         self._read_timer.setInterval(READ_DELAY_MS)
@@ -229,6 +236,7 @@ class MessengerPage(QWidget):
         self.chat_list.chosen.connect(lambda jid, _row: self.open_chat(jid))
         self.search_view.chosen.connect(self._result_chosen)
         self.chat_model.moreWanted.connect(self._load_more_chats)
+        self.chat_model.dataChanged.connect(self._row_changed)
         self.log_view.olderWanted.connect(self.load_older)
         self.header.backRequested.connect(self.show_list)
         self.splitter.splitterMoved.connect(lambda _pos, _index: self.save_splitter())
@@ -376,6 +384,14 @@ class MessengerPage(QWidget):
 
         self.loader.run(lambda: self.session.chat(jid), done, failed, name="chat")
 
+    def _row_changed(self, top: Any, bottom: Any, _roles: Any = None) -> None:
+        """The open chat's row changed (a name learnt from a message): so does the header."""
+        row = self.chat_model.row_of(self.current_chat)
+        if row is not None and top.row() <= row <= bottom.row():
+            chat = self.chat_model.chat(self.current_chat)
+            if chat is not None and (chat_title(chat), chat_subtitle(chat)) != self._header_shown:
+                self._show_header(chat)
+
     def _after_list_change(self) -> None:
         self.chat_list.select_row(self.chat_model.row_of(self.current_chat))
 
@@ -435,7 +451,15 @@ class MessengerPage(QWidget):
 
     # ---- opening a chat ----
     def _highlighted(self, jid: str, _row: int) -> None:
-        if not self._narrow:  # wide: moving through the list shows each chat
+        """Wide: the chat the arrows stop on is shown (not each one passed on the way, which
+        would mark them all read)."""
+        if not self._narrow:
+            self._highlight = jid
+            self._highlight_timer.start()
+
+    def _open_highlighted(self) -> None:
+        jid, self._highlight = self._highlight, None
+        if jid is not None and not self._narrow and self.chat_list.currentIndex().data(JidRole) == jid:
             self.open_chat(jid, focus=False)
 
     def open_chat(self, jid: str, *, focus: bool = True, reveal: tuple[str, int] | None = None) -> None:
@@ -505,7 +529,7 @@ class MessengerPage(QWidget):
     def _show_header(self, chat: ChatRecord | None) -> None:
         jid = self.current_chat or ""
         if chat is None:
-            title = pretty_phone(_phone(jid)) or jid_label(jid)
+            title = pretty_phone(phone_of(jid)) or jid_label(jid)
             subtitle = "Group" if jid.endswith("@g.us") else ""
         else:
             title, subtitle = chat_title(chat), chat_subtitle(chat)
@@ -515,6 +539,7 @@ class MessengerPage(QWidget):
             subtitle = (
                 f"{subtitle} · " if subtitle else ""
             ) + "WhatsApp is asked whether this number has an account when the first message goes out"
+        self._header_shown = (title, subtitle)
         self.header.show_chat(jid, title, subtitle, problem=problem)
         self.window().setWindowTitle(f"{title} – wadesk")
 
@@ -643,11 +668,14 @@ class MessengerPage(QWidget):
     def send_receipts(self) -> bool:
         return str(self.settings.value(RECEIPTS_KEY, "false")).lower() == "true"
 
-    def mark_read(self, jid: str) -> None:
+    def mark_read(self, jid: str, *, arrived: bool = False) -> None:
         """The chat is shown: its unread count and failure marker clear (and WhatsApp is
-        told, if the setting says so)."""
+        told, if the setting says so). ``arrived``: messages came in while it was on screen
+        (the list did not count them; the store did)."""
         chat = self.chat_model.chat(jid)
-        if chat is not None and (chat.unread or chat.failed):
+        if chat is not None and not (chat.unread or chat.failed or arrived):
+            return  # nothing unread (the list follows every message as it comes)
+        if chat is not None:
             self.chat_model.change(jid, unread=0, failed=0)
         receipts = self.send_receipts
         self.jobs.run(
@@ -659,7 +687,7 @@ class MessengerPage(QWidget):
 
     def _mark_open_chat_read(self) -> None:
         if self.current_chat is not None and self.reading:
-            self.mark_read(self.current_chat)
+            self.mark_read(self.current_chat, arrived=True)
 
     def window_activated(self) -> None:
         """The window is active again: what arrived in the open chat meanwhile is read."""
@@ -721,7 +749,7 @@ class MessengerPage(QWidget):
                     titles[r.chat] = (
                         (chat_title(chat), chat.is_group)
                         if chat is not None
-                        else (pretty_phone(_phone(r.chat)) or jid_label(r.chat), r.is_group)
+                        else (pretty_phone(phone_of(r.chat)) or jid_label(r.chat), r.is_group)
                     )
             return chats, [Hit(r, *titles[r.chat]) for r in records]
 
@@ -771,15 +799,10 @@ class MessengerPage(QWidget):
             self.leave_chat()
             self.save_splitter()
             self._closed = True
-            for timer in (self._search_timer, self._read_timer, self._retry_chats):
+            for timer in (self._search_timer, self._read_timer, self._retry_chats, self._highlight_timer):
                 timer.stop()
 
 
 def _read(chat: ChatRecord) -> ChatRecord:
     """The open chat as the list shows it while it is read: nothing unread."""
     return replace(chat, unread=0, failed=0) if chat.unread or chat.failed else chat
-
-
-def _phone(jid: str) -> str | None:
-    user, _, server = jid.partition("@")
-    return f"+{user}" if server == "s.whatsapp.net" and user.isdigit() else None

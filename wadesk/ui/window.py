@@ -51,7 +51,7 @@ from ..core.datadir import DataDir
 from ..core.events import IncomingMessage, SessionState, Status
 from ..core.recipients import RecipientError, parse_recipient
 from ..core.session import SessionError, StorageError, TextError
-from ..core.store import ChatRecord
+from ..core.store import ChatRecord, phone_of
 from . import theme as themes
 from .banner import StatusBanner
 from .bridge import Background, SessionBridge
@@ -425,13 +425,9 @@ class MainWindow(QMainWindow):
             who = person_label(event.sender, event.push_name)
             text = f"{who}: {summary}"
         else:
-            title = (
-                chat_title(chat)
-                if chat is not None and chat.name
-                else event.push_name
-                or pretty_phone(_phone(event.sender or event.chat))
-                or jid_label(event.chat)
-            )
+            number = pretty_phone(phone_of(event.sender or event.chat))
+            named = chat is not None and chat.name
+            title = chat_title(chat) if named and chat else event.push_name or number or jid_label(event.chat)
             text = summary
         self._notified_chat = event.chat
         if self.tray is not None and self.tray.visible:
@@ -1125,8 +1121,3 @@ def _summary(event: IncomingMessage) -> str:
         at=event.timestamp,
         media=MediaItem.from_dict(event.media),
     ).summary
-
-
-def _phone(jid: str) -> str | None:
-    user, _, server = jid.partition("@")
-    return f"+{user}" if server == "s.whatsapp.net" and user.isdigit() else None
