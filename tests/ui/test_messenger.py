@@ -363,6 +363,8 @@ def test_the_chat_filter_matches_names_and_numbers_in_any_notation(qtbot: Any, r
     assert messenger.search_view.hasFocus()
     qtbot.keyClick(messenger.search_view, Qt.Key.Key_Return)
     rig.wait_open(BEN)
+    qtbot.keyClick(messenger.search_view, Qt.Key.Key_Escape)  # Escape in the results leaves too
+    assert rig.window.search.text() == "" and rig.window.chat_list.hasFocus()
 
 
 # ---- new chats -------------------------------------------------------------------------------------

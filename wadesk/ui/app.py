@@ -156,11 +156,12 @@ def run(config: Config, data: DataDir) -> int:
 
     def on_signal(signum: int) -> None:
         if signum in STATE_SIGNALS:
+            waiting = window.outbox_waiting  # as last read (the GUI thread does not read the store)
             log.info(
-                "signal %d: session %s; outbox %d waiting",
+                "signal %d: session %s; outbox %s",
                 signum,
                 session.state.describe(),
-                session.outbox_depth(),
+                "not read yet" if waiting is None else f"{waiting} waiting",
             )
             return
         log.info("signal %d: quitting", signum)

@@ -683,6 +683,7 @@ class ChatListView(QListView):
 
     chosen = Signal(str, int)  # jid, row
     highlighted = Signal(str, int)
+    escapePressed = Signal()
 
     def __init__(self, parent: QWidget | None = None, *, uniform: bool = True) -> None:
         super().__init__(parent)
@@ -736,6 +737,9 @@ class ChatListView(QListView):
                 self.chosen.emit(jid, index.row())
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape and not event.modifiers():
+            self.escapePressed.emit()
+            return
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers():
             index = self.currentIndex()
             jid = index.data(JidRole) if index.isValid() else None

@@ -235,6 +235,7 @@ class MessengerPage(QWidget):
         self.chat_list.highlighted.connect(self._highlighted)
         self.chat_list.chosen.connect(lambda jid, _row: self.open_chat(jid))
         self.search_view.chosen.connect(self._result_chosen)
+        self.search_view.escapePressed.connect(self.leave_search)
         self.chat_model.moreWanted.connect(self._load_more_chats)
         self.chat_model.dataChanged.connect(self._row_changed)
         self.log_view.olderWanted.connect(self.load_older)

@@ -336,6 +336,11 @@ class MainWindow(QMainWindow):
 
         self.loader.run(self.session.outbox_depth, done, lambda _exc: done(None), name="outbox")
 
+    @property
+    def outbox_waiting(self) -> int | None:
+        """Messages waiting in the outbox, as last read (None: not read yet)."""
+        return self._outbox
+
     def _show_outbox(self) -> None:
         waiting = self._outbox or 0
         if self._outbox is None:
