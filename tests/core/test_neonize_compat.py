@@ -238,3 +238,28 @@ def test_the_finalizer_is_detached() -> None:
     compat.detach_finalizer(client)
     assert client._stop_finalizer.detached
     compat.detach_finalizer(object())  # a neonize without it: nothing to do
+
+
+def test_a_returned_clients_callbacks_outlive_the_client_for_a_while() -> None:
+    import gc
+    import weakref
+
+    class Callback:  # stands for a ctypes function pointer handed to Go
+        pass
+
+    class Client:
+        def __init__(self) -> None:
+            self._connect_refs = (Callback(), Callback())
+
+    client = Client()
+    alive = [weakref.ref(ref) for ref in client._connect_refs]
+    kept = compat.retain_callbacks(client, now=1000.0, keep=60.0)
+    assert kept >= 1
+    del client
+    gc.collect()
+    assert all(ref() is not None for ref in alive)  # the client is gone, its callbacks are not
+    compat.retain_callbacks(object(), now=1030.0, keep=60.0)  # a client without any: nothing kept
+    assert all(ref() is not None for ref in alive)
+    compat.retain_callbacks(object(), now=1061.0, keep=60.0)  # later: dropped
+    gc.collect()
+    assert all(ref() is None for ref in alive)

@@ -7,6 +7,7 @@ touched: tests that need a secure keyring pass an in-memory one to the token sto
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sqlite3
 import tempfile
@@ -64,6 +65,9 @@ def _threads_are_stopped() -> Iterator[None]:
         thread.join(max(0.0, deadline - time.monotonic()))
     running = [t.name for t in left if t.is_alive()]
     assert not running, f"threads still running after the test: {running}"
+    # the test's Qt objects caught in cycles are freed here, on the GUI thread, not by a
+    # collection that a later test's worker thread happens to start (see wadesk/ui/collector.py)
+    gc.collect()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -593,6 +593,7 @@ class NeonizeDriver:
         except Exception as exc:  # noqa: BLE001 - reported to the session as a reason
             error = str(exc) or type(exc).__name__
         finally:
+            compat.retain_callbacks(self._client)  # Go may still call them (see compat)
             self._returned.set()
             self._show_life()
         if not self._stopped.is_set():

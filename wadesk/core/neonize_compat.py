@@ -17,6 +17,8 @@ end-to-end tests are what shows a workaround is still needed (remove one, run th
    is printed instead of reported; the event loop's start is not observable.
 9. :func:`library_file` and :func:`library_version`: neonize downloads its Go library when
    the file is missing or has another version, so a self-test must look first.
+10. :func:`retain_callbacks`: Go keeps pointers to a client's Python callbacks after its
+   call returned; they must not be freed while Go may still call them.
 
 Nothing else in wadesk imports neonize.
 """
@@ -367,6 +369,31 @@ def detach_finalizer(client: Any) -> None:
     finalizer = getattr(client, "_stop_finalizer", None)
     if finalizer is not None:
         finalizer.detach()
+
+
+RETAIN_S = 600.0  # how long a returned client's callbacks are kept from being freed
+_retained: list[tuple[float, Any]] = []
+_retained_lock = threading.Lock()
+
+
+def retain_callbacks(client: Any, now: float | None = None, keep: float = RETAIN_S) -> int:
+    """Keep the ctypes callbacks of a client whose ``connect`` returned alive for ``keep``
+    seconds more; returns how many clients' callbacks are kept now.
+
+    Answers: neonize hands Go C pointers to ctypes callbacks (the event, QR, login and log
+    functions) and keeps the Python objects only on the client (``_connect_refs``). Once the
+    client is dropped, Python frees them, while goroutines of the stopped client (whatsmeow's
+    reconnect and handler loops, its logger) may still call a pointer: a jump into freed
+    memory, which kills the process at a random moment later. Ten minutes is far longer than
+    any of those loops outlives ``Stop``; the cost is a few kilobytes per client started.
+    Unnecessary when neonize keeps the callbacks until Go can no longer call them."""
+    now = time.monotonic() if now is None else now
+    refs = getattr(client, "_connect_refs", None)
+    with _retained_lock:
+        _retained[:] = [(until, kept) for until, kept in _retained if until > now]
+        if refs is not None:
+            _retained.append((now + keep, refs))
+        return len(_retained)
 
 
 def watch_event_loop(client: Any, on_start: Callable[[], None]) -> None:

@@ -24,6 +24,7 @@ from .. import __version__, logs
 from ..config import Config
 from ..core import open_session
 from ..core.datadir import DataDir, DataDirError
+from . import collector
 from . import theme as themes
 from .icons import app_icon
 from .single import SingleInstance, server_name
@@ -57,6 +58,7 @@ def application() -> QApplication:
     app.setOrganizationName("wadesk")
     app.setDesktopFileName("wadesk")
     app.setWindowIcon(app_icon())
+    collector.install(app)  # cycles of Qt objects are freed on the GUI thread only
     return app
 
 
