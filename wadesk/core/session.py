@@ -196,6 +196,8 @@ def describe_send_failure(failure: drv.SendFailed) -> tuple[bool, str]:
             "WhatsApp refused to start a new chat with this contact (error 463, reach-out timelock): "
             "this account may only message contacts who wrote to it first"
         )
+    if kind is drv.SendFailure.ADMINS_ONLY:
+        return True, f"only admins may send to this group (error {code})"
     if kind is drv.SendFailure.REJECTED:
         what = _REJECTED.get(code or 0, "rejected")
         return True, f"WhatsApp rejected the message ({what}, error {code})"
