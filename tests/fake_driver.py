@@ -175,6 +175,9 @@ class FakeDriver:
     def lid_of(self, jid: str) -> str | None:
         return self.factory.lids.get(jid)
 
+    def pn_of(self, lid: str) -> str | None:
+        return next((pn for pn, known in self.factory.lids.items() if known == lid), None)
+
     def mark_read(self, chat: str, sender: str, wa_ids: list[str]) -> None:
         self.factory.read_receipts.append((chat, sender, tuple(wa_ids)))
 

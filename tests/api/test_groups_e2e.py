@@ -405,11 +405,6 @@ def test_a_member_who_leaves_is_a_signed_group_participants_event_on_webhook_and
     assert all(wa.group_members(g) == {ACCOUNT, stays} for g in groups.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wadesk names a person it has not met yet by LID only: the w:gp2 notification of a LID "
-    "group carries the number (phone_number, participant_pn), but the event has phone None and jid None",
-)
 def test_a_stranger_leaving_a_lid_group_is_named_with_the_number_whatsapp_gave(shared: World) -> None:
     wa = shared.wa
     stranger = wa.peer(STRANGER)

@@ -472,6 +472,33 @@ def test_changes_by_others_reach_client(fake_wa: FakeWhatsApp, paired: BareClien
 
 
 @pytest.mark.e2e
+def test_group_notifications_tell_the_client_who_is_behind_a_lid(
+    fake_wa: FakeWhatsApp, paired: BareClient
+) -> None:
+    """whatsmeow keeps the LID-number pairs a w:gp2 notification names (a LID group's
+    participants carry ``phone_number``, a number group's ``lid``), before it emits the event."""
+    leaver, hidden, other = (fake_wa.peer(p) for p in ("15550005555", "15550006666", "15550004444"))
+    hidden.write_from_lid()
+    lidded = fake_wa.create_group(
+        "Passing through", [PEER, leaver.phone, hidden.phone], addressing_mode="lid"
+    )
+    numbered = fake_wa.create_group("Numbers", [PEER, other.phone])
+
+    def pn_of(lid: str) -> str:
+        return paired.client.get_pn_from_lid(build_jid(lid, "lid")).User
+
+    def lid_of(phone: str) -> str:
+        return paired.client.get_lid_from_pn(build_jid(phone, "s.whatsapp.net")).User
+
+    assert (pn_of(leaver.lid), pn_of(hidden.lid), lid_of(other.phone)) == ("", "", "")
+    for peer, gid in ((leaver, lidded), (hidden, lidded), (other, numbered)):
+        fake_wa.wait_ack(peer.leave_group(gid))
+    assert pn_of(leaver.lid) == leaver.phone
+    assert pn_of(hidden.lid) == ""  # it left without its number
+    assert lid_of(other.phone) == other.lid
+
+
+@pytest.mark.e2e
 def test_announcement_group_refuses_members_that_are_not_admins(
     fake_wa: FakeWhatsApp, paired: BareClient
 ) -> None:

@@ -793,7 +793,19 @@ class NeonizeDriver:
             found = self._call("get_lid_from_pn", _jid(jid))
         except DriverError:
             return None
-        return _jid_str(found) or None
+        lid = _jid_str(found)
+        return lid if lid.endswith("@lid") else None
+
+    def pn_of(self, lid: str) -> str | None:
+        """The phone-number JID whatsmeow's store maps this LID to, if it knows one. whatsmeow
+        learns the pairs from usync answers, group info (``phone_number`` / ``lid`` of each
+        participant), group notifications and messages that carry both."""
+        try:
+            found = self._call("get_pn_from_lid", _jid(lid))
+        except DriverError:
+            return None
+        pn = _jid_str(found)
+        return pn if pn.endswith("@s.whatsapp.net") else None
 
     def mark_read(self, chat: str, sender: str, wa_ids: list[str]) -> None:
         """Tell WhatsApp (and so the sender) that these received messages were read."""

@@ -1249,6 +1249,17 @@ class Session:
             known = None
         if known is not None:
             pn, lid = pn or known.jid, lid or known.lid
+        driver = self._driver
+        if driver is not None and not (pn and lid):
+            # not met yet: whatsmeow's store may know the pair (WhatsApp names both in group
+            # info, group notifications and usync answers)
+            try:
+                if lid:
+                    pn = driver.pn_of(lid)
+                elif pn:
+                    lid = driver.lid_of(pn)
+            except drv.DriverError:
+                pass
         return {"jid": pn, "lid": lid, "phone": phone_of(pn), "push_name": name or None}
 
     def _on_group_changed(self, ev: drv.GroupChanged) -> None:
