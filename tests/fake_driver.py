@@ -167,8 +167,11 @@ class FakeDriver:
 
     def check_numbers(self, phones: list[str]) -> list[drv.NumberCheck]:
         self.factory.checks.extend(phones)
-        return [
-            drv.NumberCheck(f"+{p}", p not in self.factory.not_on_whatsapp, f"{p}@s.whatsapp.net")
+        f = self.factory
+        return [  # named by LID where it is known, as whatsmeow's answer is
+            drv.NumberCheck(f"+{p}", True, f"{p}@s.whatsapp.net", f.lids.get(f"{p}@s.whatsapp.net"))
+            if p not in f.not_on_whatsapp
+            else drv.NumberCheck(f"+{p}", False, f"{p}@s.whatsapp.net")
             for p in phones
         ]
 

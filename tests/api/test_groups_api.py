@@ -100,6 +100,9 @@ def test_number_checks_answer_and_are_remembered(gateway) -> None:  # type: igno
         {"phone": "+15550009999", "on_whatsapp": False, "jid": "15550009999@s.whatsapp.net", "lid": None},
     ]
     assert session.store.contact(jid="15550009999@s.whatsapp.net").on_whatsapp is False
+    # the LID is kept with the number, but a check is no exchange: /contacts lists neither
+    assert session.store.contact(jid="15550002222@s.whatsapp.net").lid == "900002@lid"
+    assert client.get("/contacts", headers=AUTH).get_json()["contacts"] == []
     assert client.get("/contacts/check", headers=AUTH).get_json()["field"] == "phone"
     too_many = "&".join(f"phone=%2B1555000{i:04d}" for i in range(51))
     assert client.get(f"/contacts/check?{too_many}", headers=AUTH).get_json()["field"] == "phone"

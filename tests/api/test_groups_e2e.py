@@ -92,7 +92,10 @@ def test_numbers_not_on_whatsapp_are_said_so(
     assert answer.status_code == 200, answer.text
     results = {r["phone"]: r for r in answer.json()["results"]}
     assert results[f"+{PEERS[0]}"]["on_whatsapp"] is True
+    assert results[f"+{PEERS[0]}"]["jid"] == f"{PEERS[0]}@s.whatsapp.net"
+    assert results[f"+{PEERS[0]}"]["lid"] == f"{fake_wa.peer(PEERS[0]).lid}@lid"  # WhatsApp named it
     assert results["+15550009999"]["on_whatsapp"] is False
+    assert results["+15550009999"]["lid"] is None
     # a send to it fails with the reason instead of a "sent" that reaches nobody
     failed = gw.send("+15550009999", "anyone there?")
     record = wait_until(lambda: (m := gw.message(failed))["status"] == "failed" and m, 30, "failed")

@@ -34,12 +34,17 @@ def test_is_on_whatsapp(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
     fake_wa.peer("15550004444")  # a peer that is marked unregistered stays unregistered
     answers = paired.client.is_on_whatsapp("+" + PEER, "+" + STRANGER, "+15550003333", "+15550004444")
     got = {a.Query: (a.IsIn, a.JID.User, a.JID.Server) for a in answers}
+    # whatsmeow asks by LID: a user is named by its LID (and the pair kept), a number without
+    # an account by the number
     assert got == {
-        "+" + PEER: (True, PEER, "s.whatsapp.net"),
+        "+" + PEER: (True, fake_wa.peer(PEER).lid, "lid"),
         "+" + STRANGER: (False, STRANGER, "s.whatsapp.net"),
-        "+15550003333": (True, "15550003333", "s.whatsapp.net"),
+        "+15550003333": (True, fake_wa.peer("15550003333").lid, "lid"),
         "+15550004444": (False, "15550004444", "s.whatsapp.net"),
     }
+    lid = paired.client.get_lid_from_pn(build_jid(PEER, "s.whatsapp.net"))
+    assert (lid.User, lid.Server) == (fake_wa.peer(PEER).lid, "lid")
+    assert paired.client.get_lid_from_pn(build_jid(STRANGER, "s.whatsapp.net")).User == ""
     # a number nobody marked is on WhatsApp
     assert paired.client.is_on_whatsapp("+15550007777")[0].IsIn
 

@@ -271,7 +271,8 @@ class GroupChanged(DriverEvent):
 class NumberCheck:
     query: str  # what was asked (+digits)
     on_whatsapp: bool
-    jid: str | None
+    jid: str | None  # the phone-number JID
+    lid: str | None = None  # …@lid, when WhatsApp named the user by it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -771,7 +772,9 @@ class NeonizeDriver:
 
     def check_numbers(self, phones: list[str]) -> list[NumberCheck]:
         """Ask WhatsApp which numbers (digits) have an account. neonize needs the + and
-        raises on an empty answer: no answer means none of them."""
+        raises on an empty answer: no answer means none of them. whatsmeow asks by LID:
+        WhatsApp names a user by its LID and number (whatsmeow keeps the pair, neonize
+        passes on only the LID), a number without an account by the number."""
         try:
             answers = self._call("is_on_whatsapp", *[f"+{p}" for p in phones])
         except DriverError as exc:
@@ -782,9 +785,14 @@ class NeonizeDriver:
         out = []
         for p in phones:
             a = found.get(p)
-            out.append(
-                NumberCheck(f"+{p}", bool(a.IsIn) if a else False, _jid_str(a.JID) or None if a else None)
-            )
+            if a is None:
+                out.append(NumberCheck(f"+{p}", False, None))
+                continue
+            named = _jid_str(a.JID)
+            if named.endswith("@lid"):
+                out.append(NumberCheck(f"+{p}", bool(a.IsIn), f"{p}@s.whatsapp.net", named))
+            else:
+                out.append(NumberCheck(f"+{p}", bool(a.IsIn), named or None))
         return out
 
     def lid_of(self, jid: str) -> str | None:

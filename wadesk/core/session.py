@@ -667,9 +667,9 @@ class Session:
         out = []
         for t, a in zip(targets, answers, strict=True):
             self.store.record_check(t.jid, a.on_whatsapp)
-            lid = driver.lid_of(t.jid) if a.on_whatsapp else None
+            lid = (a.lid or driver.lid_of(t.jid)) if a.on_whatsapp else None
             if lid:
-                self.store.meet(t.jid, lid)
+                self.store.link(t.jid, lid)
             out.append({"phone": t.phone, "on_whatsapp": a.on_whatsapp, "jid": a.jid or t.jid, "lid": lid})
         return out
 
