@@ -82,8 +82,8 @@ class FakeDriver:
         return list(self.factory.groups.values())
 
     def group_info(self, jid: str) -> drv.GroupInfo:
-        if jid not in self.factory.groups:
-            raise drv.DriverError("that group does not exist")
+        if jid not in self.factory.groups:  # as the real driver passes on whatsmeow's ErrGroupNotFound
+            raise drv.GroupRefused("that group does not exist", "no_such_group")
         return self.factory.groups[jid]
 
     # group management, as WhatsApp answers it: per-person codes, refusals as GroupRefused

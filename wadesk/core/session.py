@@ -556,7 +556,8 @@ class Session:
 
     def group(self, jid: str) -> drv.GroupInfo:
         """One group with its participants. Raises :class:`RecipientError` for a bad JID,
-        :class:`GroupNotFound` when WhatsApp says there is no such group, else SessionError."""
+        :class:`GroupNotFound` when WhatsApp says there is no such group or this account is not
+        in it (any longer), else SessionError."""
         group = self._group_jid(jid)
         return self._group_request("describe the group", lambda d: d.group_info(group))
 
