@@ -82,8 +82,8 @@ class FakeDriver:
         return list(self.factory.groups.values())
 
     def group_info(self, jid: str) -> drv.GroupInfo:
-        if jid not in self.factory.groups:
-            raise drv.DriverError("that group does not exist")
+        if jid not in self.factory.groups:  # as the real driver passes on whatsmeow's ErrGroupNotFound
+            raise drv.GroupRefused("that group does not exist", "no_such_group")
         return self.factory.groups[jid]
 
     # group management, as WhatsApp answers it: per-person codes, refusals as GroupRefused
@@ -167,13 +167,19 @@ class FakeDriver:
 
     def check_numbers(self, phones: list[str]) -> list[drv.NumberCheck]:
         self.factory.checks.extend(phones)
-        return [
-            drv.NumberCheck(f"+{p}", p not in self.factory.not_on_whatsapp, f"{p}@s.whatsapp.net")
+        f = self.factory
+        return [  # named by LID where it is known, as whatsmeow's answer is
+            drv.NumberCheck(f"+{p}", True, f"{p}@s.whatsapp.net", f.lids.get(f"{p}@s.whatsapp.net"))
+            if p not in f.not_on_whatsapp
+            else drv.NumberCheck(f"+{p}", False, f"{p}@s.whatsapp.net")
             for p in phones
         ]
 
     def lid_of(self, jid: str) -> str | None:
         return self.factory.lids.get(jid)
+
+    def pn_of(self, lid: str) -> str | None:
+        return next((pn for pn, known in self.factory.lids.items() if known == lid), None)
 
     def mark_read(self, chat: str, sender: str, wa_ids: list[str]) -> None:
         self.factory.read_receipts.append((chat, sender, tuple(wa_ids)))

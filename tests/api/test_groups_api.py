@@ -100,6 +100,9 @@ def test_number_checks_answer_and_are_remembered(gateway) -> None:  # type: igno
         {"phone": "+15550009999", "on_whatsapp": False, "jid": "15550009999@s.whatsapp.net", "lid": None},
     ]
     assert session.store.contact(jid="15550009999@s.whatsapp.net").on_whatsapp is False
+    # the LID is kept with the number, but a check is no exchange: /contacts lists neither
+    assert session.store.contact(jid="15550002222@s.whatsapp.net").lid == "900002@lid"
+    assert client.get("/contacts", headers=AUTH).get_json()["contacts"] == []
     assert client.get("/contacts/check", headers=AUTH).get_json()["field"] == "phone"
     too_many = "&".join(f"phone=%2B1555000{i:04d}" for i in range(51))
     assert client.get(f"/contacts/check?{too_many}", headers=AUTH).get_json()["field"] == "phone"
@@ -321,3 +324,30 @@ def test_participant_changes_become_group_participants_events(gateway) -> None: 
     assert list(promoted["participants"]) == [
         {"jid": None, "lid": "900003@lid", "phone": None, "push_name": None}
     ]
+
+
+def test_people_not_met_yet_are_named_with_what_whatsapp_told_the_client(gateway) -> None:  # type: ignore[no-untyped-def]
+    session, world, _client = gateway
+    world.lids["15550004444@s.whatsapp.net"] = "900004@lid"  # whatsmeow's LID store knows these
+    world.lids["15550005555@s.whatsapp.net"] = "900005@lid"
+    seen: list = []
+    session.subscribe(seen.append)
+    world.current.emit(
+        drv.GroupChanged,
+        group=GROUP,
+        actor="",
+        actor_name="",
+        timestamp=1_700_000_200.0,
+        joined=("15550005555@s.whatsapp.net",),
+        left=("900004@lid",),
+    )
+    wait_until(lambda: len([e for e in seen if e.kind == "group.participants"]) == 2, 5, "two group events")
+    joined, left = [e.payload() for e in seen if e.kind == "group.participants"]
+    assert list(joined["participants"]) == [
+        {"jid": "15550005555@s.whatsapp.net", "lid": "900005@lid", "phone": "+15550005555", "push_name": None}
+    ]
+    assert list(left["participants"]) == [
+        {"jid": "15550004444@s.whatsapp.net", "lid": "900004@lid", "phone": "+15550004444", "push_name": None}
+    ]
+    assert left["by"] is None
+    assert session.contacts() == []  # named, not made contacts: wadesk exchanged nothing with them

@@ -4,8 +4,7 @@ and LID-addressed peers.
 
 The group management tests (create, participants, invite link, leave, membership events,
 announcement groups, group media) share one paired gateway with a webhook receiver (the
-``world`` fixture); each makes its own groups. The gaps found there are strict xfails, so
-they turn into failures once wadesk behaves."""
+``world`` fixture); each makes its own groups."""
 
 from __future__ import annotations
 
@@ -93,7 +92,10 @@ def test_numbers_not_on_whatsapp_are_said_so(
     assert answer.status_code == 200, answer.text
     results = {r["phone"]: r for r in answer.json()["results"]}
     assert results[f"+{PEERS[0]}"]["on_whatsapp"] is True
+    assert results[f"+{PEERS[0]}"]["jid"] == f"{PEERS[0]}@s.whatsapp.net"
+    assert results[f"+{PEERS[0]}"]["lid"] == f"{fake_wa.peer(PEERS[0]).lid}@lid"  # WhatsApp named it
     assert results["+15550009999"]["on_whatsapp"] is False
+    assert results["+15550009999"]["lid"] is None
     # a send to it fails with the reason instead of a "sent" that reaches nobody
     failed = gw.send("+15550009999", "anyone there?")
     record = wait_until(lambda: (m := gw.message(failed))["status"] == "failed" and m, 30, "failed")
@@ -237,11 +239,6 @@ def test_a_group_is_created_with_the_people_on_whatsapp_and_a_text_reaches_both_
     assert wa.group_texts_received(group, NOBODY) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the 201 body of POST /groups counts and lists the people WhatsApp refused as participants "
-    "(WhatsApp's create answer lists them in <group> with an error code; the driver keeps them)",
-)
 def test_the_created_group_lists_only_the_people_whatsapp_added(shared: World) -> None:
     wa = shared.wa
     wa.set_on_whatsapp(NOBODY, False)
@@ -411,11 +408,6 @@ def test_a_member_who_leaves_is_a_signed_group_participants_event_on_webhook_and
     assert all(wa.group_members(g) == {ACCOUNT, stays} for g in groups.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wadesk names a person it has not met yet by LID only: the w:gp2 notification of a LID "
-    "group carries the number (phone_number, participant_pn), but the event has phone None and jid None",
-)
 def test_a_stranger_leaving_a_lid_group_is_named_with_the_number_whatsapp_gave(shared: World) -> None:
     wa = shared.wa
     stranger = wa.peer(STRANGER)
@@ -442,12 +434,6 @@ def test_leaving_a_group_takes_it_off_the_list(shared: World) -> None:
     assert group not in listed()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='GET /groups/<jid> of a group this account left answers 503 unavailable ("WhatsApp did not '
-    "describe the group: you're not participating in that group\", Retry-After 5) instead of 404 "
-    "group_not_found: Session.group takes neonize's ErrNotInGroup text for a passing error",
-)
 def test_a_group_this_account_left_is_not_found(shared: World) -> None:
     wa, gw = shared.wa, shared.gw
     group = wa.create_group("Farewell again", [PEERS[0]])
@@ -490,19 +476,13 @@ def test_a_text_into_a_group_where_only_admins_may_send_is_refused_and_reaches_n
     assert "420" in record["error"], record  # WhatsApp's code is passed on
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="WhatsApp's refusal (ack error 420) is taken for a passing error: the message stays queued "
-    'with error "server returned error 420" and is tried 10 times over about 8 minutes, then fails '
-    'with "gave up after 10 attempts: server returned error 420" (classify_send_error: only 400, 401, '
-    "403, 404, 406 and 463 are final)",
-)
 def test_a_text_into_a_group_where_only_admins_may_send_fails_at_once_saying_why(shared: World) -> None:
     gw = shared.gw
     sent = gw.send(announcement_group(shared.wa, "Notices, again"), "may I say something?")
     record = first_attempt(gw, sent)
     assert record["status"] == "failed", record
-    assert "only admins" in record["error"].lower(), record
+    assert record["error"] == "only admins may send to this group (error 420)", record
+    assert record["attempts"] == 1 and record["possible_duplicate"] is False, record
 
 
 def test_an_image_to_a_group_reaches_every_member_byte_for_byte(shared: World) -> None:

@@ -270,6 +270,17 @@ def test_error_463_fails_without_retry(make_session):
     assert session.store.get(record.id).attempts == 1
 
 
+def test_error_420_in_a_group_where_only_admins_may_send_fails_without_retry(make_session):
+    session, factory, log = make_session()
+    connect(factory, log)
+    factory.send_errors.append(drv.DriverError("server returned error 420"))
+    record, _ = session.send("120363000000000001@g.us", "may I?")
+    failed = log.wait(lambda e: isinstance(e, MessageFailed) and e.id == record.id)
+    assert failed.reason == "only admins may send to this group (error 420)"
+    stored = session.store.get(record.id)
+    assert (stored.status, stored.attempts, stored.possible_duplicate) == ("failed", 1, False)
+
+
 def test_transient_error_retries_then_sends(make_session):
     session, factory, log = make_session()
     connect(factory, log)

@@ -60,6 +60,25 @@ def test_outbox_survives_reopen_and_keeps_order(tmp_path):
     assert store.count_by_status() == {"sent": 5}
 
 
+def test_a_number_and_lid_linked_without_an_exchange_are_not_listed_as_contacts(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.link("15550002222@s.whatsapp.net", "900002@lid")
+    assert store.contact(lid="900002@lid").jid == "15550002222@s.whatsapp.net"
+    assert store.contacts() == []
+    # someone who wrote from a LID only, whose number a check revealed: one contact, still listed
+    store.meet(None, "900003@lid", "Carol")
+    store.record_check("15550003333@s.whatsapp.net", True)
+    store.link("15550003333@s.whatsapp.net", "900003@lid")
+    [carol] = store.contacts()
+    assert (carol.jid, carol.lid, carol.push_name, carol.on_whatsapp) == (
+        "15550003333@s.whatsapp.net",
+        "900003@lid",
+        "Carol",
+        True,
+    )
+    store.close()
+
+
 def test_pagination_newest_first(tmp_path):
     store = Store(tmp_path / "s.db")
     ids = [store.enqueue("1@s.whatsapp.net", f"t{i}")[0].id for i in range(7)]

@@ -338,13 +338,15 @@ class Directory:
         assert us is not None
         query = us.child("query")
         wanted = [q.tag for q in query.children()] if query else []
+        asked = query.child("contact") if query else None
+        by_lid = asked is not None and asked.attrs.get("addressing_mode") == "lid"
         users = us.child("list")
         out = []
         for u in users.children() if users else []:
             jid = u.attrs.get("jid")
             contact = u.child("contact")
             if not isinstance(jid, JID) and contact is not None:  # lookup by phone number
-                out.append(self._contact_user(contact, wanted))
+                out.append(self._contact_user(contact, wanted, by_lid))
                 continue
             if not isinstance(jid, JID):
                 continue
@@ -356,10 +358,15 @@ class Directory:
             out.append(Node("user", {"jid": jid}, kids))
         return [Node("usync", dict(us.attrs), [Node("list", {}, out)])]
 
-    def _contact_user(self, contact: Node, wanted: list[str]) -> Node:
+    def _contact_user(self, contact: Node, wanted: list[str], by_lid: bool = False) -> Node:
         """The answer to one ``<user><contact>+PHONE@c.us</contact></user>`` (IsOnWhatsApp):
         ``type="in"`` unless the number was marked unregistered (see :meth:`is_registered`);
-        like the rest of the fake world, a number nobody mentioned before is somebody's."""
+        like the rest of the fake world, a number nobody mentioned before is somebody's.
+
+        Asked with ``<contact addressing_mode="lid"/>`` (whatsmeow's IsOnWhatsApp), the user is
+        named by LID with its number, ``<user jid=LID pn_jid=PN>``, and a number without an
+        account by ``pn_jid`` alone, the two forms whatsmeow's parser reads (it stores the
+        pair in its LID store); else by number, ``<user jid=PN>``."""
         query = contact.content.decode() if isinstance(contact.content, bytes) else str(contact.content)
         digits = query.split("@", 1)[0].lstrip("+")
         with self._lock:
@@ -367,7 +374,12 @@ class Directory:
         kids = [Node("contact", {"type": "in" if fu else "out"}, query.encode())]
         if fu is not None and "lid" in wanted:
             kids.append(Node("lid", {"val": JID(fu.lid, "lid")}))
-        return Node("user", {"jid": JID(digits, "s.whatsapp.net")}, kids)
+        pn = JID(digits, "s.whatsapp.net")
+        if not by_lid:
+            return Node("user", {"jid": pn}, kids)
+        if fu is None:
+            return Node("user", {"pn_jid": pn}, kids)
+        return Node("user", {"jid": JID(fu.lid, "lid"), "pn_jid": pn}, kids)
 
     def is_registered(self, pn: str) -> bool:
         """Whether the phone number has an account: every number not marked unregistered."""

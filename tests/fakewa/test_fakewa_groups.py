@@ -34,12 +34,17 @@ def test_is_on_whatsapp(fake_wa: FakeWhatsApp, paired: BareClient) -> None:
     fake_wa.peer("15550004444")  # a peer that is marked unregistered stays unregistered
     answers = paired.client.is_on_whatsapp("+" + PEER, "+" + STRANGER, "+15550003333", "+15550004444")
     got = {a.Query: (a.IsIn, a.JID.User, a.JID.Server) for a in answers}
+    # whatsmeow asks by LID: a user is named by its LID (and the pair kept), a number without
+    # an account by the number
     assert got == {
-        "+" + PEER: (True, PEER, "s.whatsapp.net"),
+        "+" + PEER: (True, fake_wa.peer(PEER).lid, "lid"),
         "+" + STRANGER: (False, STRANGER, "s.whatsapp.net"),
-        "+15550003333": (True, "15550003333", "s.whatsapp.net"),
+        "+15550003333": (True, fake_wa.peer("15550003333").lid, "lid"),
         "+15550004444": (False, "15550004444", "s.whatsapp.net"),
     }
+    lid = paired.client.get_lid_from_pn(build_jid(PEER, "s.whatsapp.net"))
+    assert (lid.User, lid.Server) == (fake_wa.peer(PEER).lid, "lid")
+    assert paired.client.get_lid_from_pn(build_jid(STRANGER, "s.whatsapp.net")).User == ""
     # a number nobody marked is on WhatsApp
     assert paired.client.is_on_whatsapp("+15550007777")[0].IsIn
 
@@ -469,6 +474,33 @@ def test_changes_by_others_reach_client(fake_wa: FakeWhatsApp, paired: BareClien
         fake_wa.group_change(gid, "add", [other], actor_phone=PEER)
     with pytest.raises(ValueError, match="action is one of"):
         fake_wa.group_change(gid, "kick", [newcomer])
+
+
+@pytest.mark.e2e
+def test_group_notifications_tell_the_client_who_is_behind_a_lid(
+    fake_wa: FakeWhatsApp, paired: BareClient
+) -> None:
+    """whatsmeow keeps the LID-number pairs a w:gp2 notification names (a LID group's
+    participants carry ``phone_number``, a number group's ``lid``), before it emits the event."""
+    leaver, hidden, other = (fake_wa.peer(p) for p in ("15550005555", "15550006666", "15550004444"))
+    hidden.write_from_lid()
+    lidded = fake_wa.create_group(
+        "Passing through", [PEER, leaver.phone, hidden.phone], addressing_mode="lid"
+    )
+    numbered = fake_wa.create_group("Numbers", [PEER, other.phone])
+
+    def pn_of(lid: str) -> str:
+        return paired.client.get_pn_from_lid(build_jid(lid, "lid")).User
+
+    def lid_of(phone: str) -> str:
+        return paired.client.get_lid_from_pn(build_jid(phone, "s.whatsapp.net")).User
+
+    assert (pn_of(leaver.lid), pn_of(hidden.lid), lid_of(other.phone)) == ("", "", "")
+    for peer, gid in ((leaver, lidded), (hidden, lidded), (other, numbered)):
+        fake_wa.wait_ack(peer.leave_group(gid))
+    assert pn_of(leaver.lid) == leaver.phone
+    assert pn_of(hidden.lid) == ""  # it left without its number
+    assert lid_of(other.phone) == other.lid
 
 
 @pytest.mark.e2e

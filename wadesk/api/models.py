@@ -443,8 +443,9 @@ class ParticipantResult(Struct, kw_only=True):
         Annotated[
             ParticipantReason | str,
             Meta(
-                description="why not (null when done): privacy (they only accept invitations; "
-                "WhatsApp sent one), not_on_whatsapp, not_participant, already_participant, "
+                description="why not (null when done): privacy (WhatsApp refused to add them "
+                "because of their privacy settings; an invite link can be sent instead), "
+                "not_on_whatsapp, not_participant, already_participant, "
                 "group_full, no_answer, or refused_<code> for a code WhatsApp did not explain"
             ),
         ]

@@ -91,6 +91,7 @@ class SendFailure(Enum):
     """What a failed send's error means."""
 
     REACH_OUT_TIMELOCK = "reach_out_timelock"  # 463: the account may not start this chat
+    ADMINS_ONLY = "admins_only"  # 420: only the group's admins may send to it
     REJECTED = "rejected"  # WhatsApp answered with an error code (400, 401, 403, 404, 406, ...)
     UNDELIVERABLE = "undeliverable"  # no such address (unknown server, invalid JID)
     TRANSIENT = "transient"  # anything else: may work later
@@ -227,7 +228,7 @@ class ParticipantResult:
 
 # WhatsApp's per-person codes in a group change, by what they mean
 PARTICIPANT_REFUSALS: dict[int, str] = {
-    403: "privacy",  # they only accept invitations: WhatsApp sent them an invite instead
+    403: "privacy",  # their privacy settings do not let this account add them: send an invite link
     404: "not_on_whatsapp",  # (for remove, promote, demote: not in the group)
     409: "already_participant",
     500: "group_full",
@@ -270,7 +271,8 @@ class GroupChanged(DriverEvent):
 class NumberCheck:
     query: str  # what was asked (+digits)
     on_whatsapp: bool
-    jid: str | None
+    jid: str | None  # the phone-number JID
+    lid: str | None = None  # …@lid, when WhatsApp named the user by it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -373,12 +375,17 @@ class SendFailed(DriverError):
 
 def classify_send_error(text: str) -> tuple[SendFailure, int | None]:
     """What whatsmeow's send error means: ``server returned error 463`` (WhatsApp's ack
-    carried an error code), an address WhatsApp cannot deliver to, or something passing."""
+    carried an error code), an address WhatsApp cannot deliver to, or something passing.
+    420 is what WhatsApp answers a message into a group where only admins may send, from an
+    account that is not one of them (WhatsApp documents no code; whatsmeow-based clients
+    report 420 for this case)."""
     low = text.lower()
     found = re.search(r"(?:server returned error|error|status)\s+(\d{3})", low)
     code = int(found.group(1)) if found else None
     if code == 463:
         return SendFailure.REACH_OUT_TIMELOCK, code
+    if code == 420:
+        return SendFailure.ADMINS_ONLY, code
     if code in (400, 401, 403, 404, 406):
         return SendFailure.REJECTED, code
     if "unknown server" in low or "invalid jid" in low or "can't send message to" in low:
@@ -703,7 +710,7 @@ class NeonizeDriver:
         return [_group(g) for g in self._call("get_joined_groups")]
 
     def group_info(self, jid: str) -> GroupInfo:
-        return _group(self._call("get_group_info", _jid(jid)))
+        return _group(self._group_call("get_group_info", _jid(jid)))
 
     def _group_call(self, name: str, *args: Any) -> Any:
         try:
@@ -720,8 +727,8 @@ class NeonizeDriver:
         """Create a group with this account as its admin. WhatsApp leaves out whom it
         could not add and says why, person by person."""
         info = self._group_call("create_group", name, [_jid(j) for j in participants])
-        group = _group(info)
         refused = {_jid_str(p.JID): p for p in info.Participants if p.Error}
+        group = _group(info, members_only=True)
         results = []
         for jid in participants:
             p = refused.get(jid) or next((q for q in group.participants if jid in (q.jid, q.lid)), None)
@@ -766,7 +773,9 @@ class NeonizeDriver:
 
     def check_numbers(self, phones: list[str]) -> list[NumberCheck]:
         """Ask WhatsApp which numbers (digits) have an account. neonize needs the + and
-        raises on an empty answer: no answer means none of them."""
+        raises on an empty answer: no answer means none of them. whatsmeow asks by LID:
+        WhatsApp names a user by its LID and number (whatsmeow keeps the pair, neonize
+        passes on only the LID), a number without an account by the number."""
         try:
             answers = self._call("is_on_whatsapp", *[f"+{p}" for p in phones])
         except DriverError as exc:
@@ -777,9 +786,14 @@ class NeonizeDriver:
         out = []
         for p in phones:
             a = found.get(p)
-            out.append(
-                NumberCheck(f"+{p}", bool(a.IsIn) if a else False, _jid_str(a.JID) or None if a else None)
-            )
+            if a is None:
+                out.append(NumberCheck(f"+{p}", False, None))
+                continue
+            named = _jid_str(a.JID)
+            if named.endswith("@lid"):
+                out.append(NumberCheck(f"+{p}", bool(a.IsIn), f"{p}@s.whatsapp.net", named))
+            else:
+                out.append(NumberCheck(f"+{p}", bool(a.IsIn), named or None))
         return out
 
     def lid_of(self, jid: str) -> str | None:
@@ -788,7 +802,19 @@ class NeonizeDriver:
             found = self._call("get_lid_from_pn", _jid(jid))
         except DriverError:
             return None
-        return _jid_str(found) or None
+        lid = _jid_str(found)
+        return lid if lid.endswith("@lid") else None
+
+    def pn_of(self, lid: str) -> str | None:
+        """The phone-number JID whatsmeow's store maps this LID to, if it knows one. whatsmeow
+        learns the pairs from usync answers, group info (``phone_number`` / ``lid`` of each
+        participant), group notifications and messages that carry both."""
+        try:
+            found = self._call("get_pn_from_lid", _jid(lid))
+        except DriverError:
+            return None
+        pn = _jid_str(found)
+        return pn if pn.endswith("@s.whatsapp.net") else None
 
     def mark_read(self, chat: str, sender: str, wa_ids: list[str]) -> None:
         """Tell WhatsApp (and so the sender) that these received messages were read."""
@@ -950,7 +976,9 @@ def _participant_result(jid: str, p: Any, action: str) -> ParticipantResult:
     return ParticipantResult(jid, reason, code, _jid_str(p.LID) or None, phone)
 
 
-def _group(g: Any) -> GroupInfo:
+def _group(g: Any, *, members_only: bool = False) -> GroupInfo:
+    """A group as neonize describes it. ``members_only`` leaves out the participants with
+    an error code: whatsmeow's answer to a create lists those WhatsApp did not add too."""
     participants = tuple(
         Participant(
             jid=_jid_str(p.JID),
@@ -960,6 +988,7 @@ def _group(g: Any) -> GroupInfo:
             superadmin=bool(p.IsSuperAdmin),
         )
         for p in g.Participants
+        if not (members_only and p.Error)
     )
     return GroupInfo(
         jid=_jid_str(g.JID),

@@ -196,6 +196,8 @@ def describe_send_failure(failure: drv.SendFailed) -> tuple[bool, str]:
             "WhatsApp refused to start a new chat with this contact (error 463, reach-out timelock): "
             "this account may only message contacts who wrote to it first"
         )
+    if kind is drv.SendFailure.ADMINS_ONLY:
+        return True, f"only admins may send to this group (error {code})"
     if kind is drv.SendFailure.REJECTED:
         what = _REJECTED.get(code or 0, "rejected")
         return True, f"WhatsApp rejected the message ({what}, error {code})"
@@ -554,7 +556,8 @@ class Session:
 
     def group(self, jid: str) -> drv.GroupInfo:
         """One group with its participants. Raises :class:`RecipientError` for a bad JID,
-        :class:`GroupNotFound` when WhatsApp says there is no such group, else SessionError."""
+        :class:`GroupNotFound` when WhatsApp says there is no such group or this account is not
+        in it (any longer), else SessionError."""
         group = self._group_jid(jid)
         return self._group_request("describe the group", lambda d: d.group_info(group))
 
@@ -665,9 +668,9 @@ class Session:
         out = []
         for t, a in zip(targets, answers, strict=True):
             self.store.record_check(t.jid, a.on_whatsapp)
-            lid = driver.lid_of(t.jid) if a.on_whatsapp else None
+            lid = (a.lid or driver.lid_of(t.jid)) if a.on_whatsapp else None
             if lid:
-                self.store.meet(t.jid, lid)
+                self.store.link(t.jid, lid)
             out.append({"phone": t.phone, "on_whatsapp": a.on_whatsapp, "jid": a.jid or t.jid, "lid": lid})
         return out
 
@@ -1247,6 +1250,17 @@ class Session:
             known = None
         if known is not None:
             pn, lid = pn or known.jid, lid or known.lid
+        driver = self._driver
+        if driver is not None and not (pn and lid):
+            # not met yet: whatsmeow's store may know the pair (WhatsApp names both in group
+            # info, group notifications and usync answers)
+            try:
+                if lid:
+                    pn = driver.pn_of(lid)
+                elif pn:
+                    lid = driver.lid_of(pn)
+            except drv.DriverError:
+                pass
         return {"jid": pn, "lid": lid, "phone": phone_of(pn), "push_name": name or None}
 
     def _on_group_changed(self, ev: drv.GroupChanged) -> None:

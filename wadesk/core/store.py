@@ -1139,33 +1139,60 @@ class Store:
     # -- contacts --
     @staticmethod
     def _meet(
-        db: sqlite3.Connection, jid: str | None, lid: str | None, push_name: str | None, now: float
+        db: sqlite3.Connection,
+        jid: str | None,
+        lid: str | None,
+        push_name: str | None,
+        now: float,
+        *,
+        seen: bool = True,
     ) -> None:
-        """Remember a person; one row per person, merged when a LID and a number meet."""
+        """Remember a person; one row per person, merged when a LID and a number meet.
+        ``seen`` (an exchange with them) sets ``last_seen``, which lists them in contacts."""
         if not jid and not lid:
             return
         by_jid = db.execute("SELECT id, lid FROM contacts WHERE jid = ?", (jid,)).fetchone() if jid else None
-        by_lid = db.execute("SELECT id, jid FROM contacts WHERE lid = ?", (lid,)).fetchone() if lid else None
+        by_lid = (
+            db.execute("SELECT id, jid, push_name, last_seen FROM contacts WHERE lid = ?", (lid,)).fetchone()
+            if lid
+            else None
+        )
+        last_seen = now if seen else None
         if by_jid and by_lid and by_jid[0] != by_lid[0]:  # met twice, now known as one
             db.execute("DELETE FROM contacts WHERE id = ?", (by_lid[0],))
+            push_name = push_name or by_lid[2]
+            if last_seen is None and by_lid[3] is not None:
+                last_seen = max(
+                    by_lid[3],
+                    db.execute(
+                        "SELECT coalesce(last_seen, 0) FROM contacts WHERE id = ?", (by_jid[0],)
+                    ).fetchone()[0],
+                )
             by_lid = None
         row = by_jid or by_lid
         if row is None:
             db.execute(
                 "INSERT INTO contacts (jid, lid, push_name, last_seen, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (jid, lid, push_name or None, now, now, now),
+                (jid, lid, push_name or None, last_seen, now, now),
             )
             return
         db.execute(
             "UPDATE contacts SET jid = coalesce(?, jid), lid = coalesce(?, lid),"
-            " push_name = coalesce(?, push_name), last_seen = ?, updated_at = ? WHERE id = ?",
-            (jid, lid, push_name or None, now, now, row[0]),
+            " push_name = coalesce(?, push_name), last_seen = coalesce(?, last_seen), updated_at = ?"
+            " WHERE id = ?",
+            (jid, lid, push_name or None, last_seen, now, row[0]),
         )
 
     def meet(self, jid: str | None, lid: str | None, push_name: str | None = None) -> None:
         with self.transaction("contact") as db:
             self._meet(db, jid, lid, push_name, time.time())
+
+    def link(self, jid: str, lid: str) -> None:
+        """Remember that a phone-number JID and a LID are one person, without listing them
+        in contacts (nothing was exchanged with them)."""
+        with self.transaction("contact") as db:
+            self._meet(db, jid, lid, None, time.time(), seen=False)
 
     def record_check(self, jid: str, on_whatsapp: bool) -> None:
         """Remember WhatsApp's answer on whether this number has an account."""
