@@ -50,6 +50,7 @@ OPERATION_IDS = {
     ("GET", "/chats"): "list_chats",
     ("POST", "/chats/{jid}/read"): "mark_chat_read",
     ("GET", "/events/history"): "list_events",
+    ("POST", "/events/ticket"): "create_event_ticket",
     ("GET", "/contacts/check"): "check_numbers",
     ("GET", "/contacts"): "list_contacts",
     ("POST", "/logout"): "logout",

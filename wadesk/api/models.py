@@ -555,6 +555,15 @@ class EventPage(Struct, kw_only=True):
     next_after: Annotated[str | None, Meta(description="pass as after for the next page")]
 
 
+class EventTicket(Struct, kw_only=True):
+    """A single-use credential for ``GET /events?ticket=…`` (a browser's EventSource cannot
+    send the token in a header)."""
+
+    ticket: Annotated[str, Meta(description="pass as ?ticket= to GET /events, once")]
+    expires_in: Annotated[float, Meta(description="seconds it stays valid")]
+    expires_at: UnixTime
+
+
 class ContactList(Struct):
     contacts: list[Contact]
     next_cursor: str | None
@@ -615,6 +624,7 @@ MODELS: tuple[type[Struct], ...] = (  # the components of the OpenAPI document
     ChatList,
     ChatRead,
     EventPage,
+    EventTicket,
     QR,
     LoggedOut,
 )

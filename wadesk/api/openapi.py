@@ -81,13 +81,17 @@ GROUP_REFUSALS = {
 }
 
 
+def _own_401(responses: dict[str, Any]) -> dict[str, Any]:
+    return {"401": responses["401"]} if "401" in responses else {}
+
+
 def _op(operation_id: str, tag: str, summary: str, responses: dict[str, Any], **more: Any) -> dict[str, Any]:
     """An operation that needs the token."""
     return {
         "operationId": operation_id,
         "tags": [tag],
         "summary": summary,
-        "responses": {**STORAGE_UNAVAILABLE, **responses, **UNAUTHORIZED},
+        "responses": {**STORAGE_UNAVAILABLE, **responses, **UNAUTHORIZED, **_own_401(responses)},
         **more,
     }
 
@@ -526,8 +530,13 @@ def document(version: str) -> dict[str, Any]:
                             "content": {"text/event-stream": {"schema": {"type": "string"}}},
                         },
                         "400": _error("unknown event name, or a bad event id"),
+                        "401": _error(
+                            "no token, or a wrong one; or a ticket that is expired, used or unknown "
+                            "(invalid_ticket)"
+                        ),
                         "503": {**_error("too many streams open, or shutting down"), "headers": RETRY_AFTER},
                     },
+                    security=[{"bearer": []}, {"apiKey": []}, {"ticket": []}],
                     parameters=[
                         _query("events", str, f"comma-separated subset of {events}"),
                         _query(
@@ -545,6 +554,15 @@ def document(version: str) -> dict[str, Any]:
                             "schema": {"type": "string", "maxLength": 64},
                         },
                     ],
+                )
+            },
+            "/events/ticket": {
+                "post": _op(
+                    "create_event_ticket",
+                    "events",
+                    "a single-use ticket for GET /events?ticket=…, valid 60 s: a browser's EventSource "
+                    "cannot send the token in a header",
+                    {"201": _json(_ref("EventTicket"), "the ticket (Cache-Control: no-store)")},
                 )
             },
             "/events/history": {
@@ -599,6 +617,13 @@ def document(version: str) -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+                "ticket": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "ticket",
+                    "description": "GET /events only: a single-use ticket from POST /events/ticket, valid "
+                    "60 s, for browsers (EventSource cannot send a header)",
+                },
             },
             "responses": {"Unauthorized": _error("no token, or a wrong one")},
         },
