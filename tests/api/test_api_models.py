@@ -490,14 +490,15 @@ def test_msgspec_errors_are_mapped_to_the_top_level_field(raw: bytes, field: str
 
 def test_every_operation_has_a_unique_operation_id_and_a_declared_tag() -> None:
     ops = operations()
-    ids = [op["operationId"] for _, _, op in ops]
+    hooks = [("POST", name, item["post"]) for name, item in SPEC["webhooks"].items()]
+    ids = [op["operationId"] for _, _, op in ops + hooks]
     assert len(ids) == len(set(ids))
     assert all(re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", i) for i in ids), ids
     assert {(method, path): op["operationId"] for method, path, op in ops} == OPERATION_IDS
     declared = [t["name"] for t in SPEC["tags"]]
     assert len(declared) == len(set(declared))
     used = set()
-    for method, path, op in ops:
+    for method, path, op in ops + hooks:
         assert op["tags"] and set(op["tags"]) <= set(declared), (method, path, op.get("tags"))
         used |= set(op["tags"])
     assert used == set(declared)  # no tag without an operation
