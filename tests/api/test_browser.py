@@ -24,10 +24,9 @@ from typing import Any
 
 import pytest
 import requests
-from headless_harness import AUTH, PEER_PHONE, TOKEN, start_session
+from headless_harness import AUTH, PEER_PHONE, TOKEN, serving, start_session
 
 from wadesk.api.app import create_app
-from wadesk.api.http import HttpServer
 from wadesk.core.session import Session
 
 pytestmark = pytest.mark.e2e
@@ -153,14 +152,8 @@ def pages() -> Iterator[tuple[PageServer, PageServer]]:
 def gateway(session: Session, pages: tuple[PageServer, PageServer]) -> Iterator[Gateway]:
     start_session(session)
     app = create_app(session, token=TOKEN, sse_heartbeat=1, cors_origins=(pages[0].origin,))
-    server = HttpServer(app, host="127.0.0.1", port=0, threads=4)
-    server.bind()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
-    yield Gateway(f"http://127.0.0.1:{server.addresses[0][1]}", session)
-    server.request_stop()
-    thread.join(5)
-    server.close()
+    with serving(app) as url:
+        yield Gateway(url, session)
     app.extensions["wadesk"].close()
 
 
