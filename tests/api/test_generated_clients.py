@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from headless_harness import PEER_PHONE, TOKEN, serving, start_session
+from headless_harness import PEER_PHONE, TOKEN, FakeWorld, make_session, serving, start_session
 
 from wadesk.api.app import create_app
+from wadesk.core.events import Status
 from wadesk.core.session import Session
 
 pytestmark = pytest.mark.e2e
@@ -90,8 +91,45 @@ assert queued.payload.id == accepted.id, queued
 print("ok", status.state, kinds)
 """
 
+QR_CALLS = """
+import sys
+from wadesk_client import AuthenticatedClient
+from wadesk_client.api.session import get_qr_json, get_qr_png
+from wadesk_client.types import File
 
-def test_a_generated_python_client_calls_the_gateway(gateway: str, spec_file: Path, tmp_path: Path) -> None:
+client = AuthenticatedClient(base_url=sys.argv[1], token=sys.argv[2])
+png = get_qr_png.sync(client=client)
+assert isinstance(png, File), png
+data = png.payload.read()
+assert data.startswith(b"\\x89PNG\\r\\n"), data[:16]
+code = get_qr_json.sync(client=client)
+assert code.qr and code.image.startswith("data:image/png;base64,"), code
+print("ok", len(data))
+"""
+
+# openapi-python-client treats only some media types as files or text: told how to read these
+CLIENT_CONFIG = """
+content_type_overrides:
+  image/png: application/octet-stream
+  image/svg+xml: text/plain
+"""
+
+
+@pytest.fixture
+def qr_gateway(tmp_path: Path) -> Iterator[str]:
+    """A second gateway, waiting for a QR code to be scanned."""
+    session = make_session(tmp_path / "qr", FakeWorld("qr"))
+    start_session(session, Status.WAITING_FOR_SCAN)
+    app = create_app(session, token=TOKEN)
+    with serving(app) as url:
+        yield url
+    app.extensions["wadesk"].close()
+    session.stop()
+
+
+def test_a_generated_python_client_calls_the_gateway(
+    gateway: str, qr_gateway: str, spec_file: Path, tmp_path: Path
+) -> None:
     tool = tmp_path / "tool"
     made = run([sys.executable, "-m", "venv", str(tool)])
     assert made.returncode == 0, last_lines(made)
@@ -104,12 +142,18 @@ def test_a_generated_python_client_calls_the_gateway(gateway: str, spec_file: Pa
         pytest.skip(f"openapi-python-client cannot be installed: {last_lines(installed, 2)}")
     out = tmp_path / "gen" / "wadesk_client"
     generate = [str(tool / "bin" / "openapi-python-client"), "generate", "--path", str(spec_file)]
+    config = tmp_path / "client.yml"
+    config.write_text(CLIENT_CONFIG, encoding="utf-8")
+    generate += ["--config", str(config)]
     generated = run([*generate, "--output-path", str(out), "--meta", "none"], cwd=tmp_path)
     assert generated.returncode == 0, generated.stdout + generated.stderr
     assert (out / "api" / "session" / "get_status.py").is_file(), generated.stdout
     compiled = run([str(python), "-m", "compileall", "-q", str(out)])
     assert compiled.returncode == 0, last_lines(compiled)
     called = run([str(python), "-c", CALLS, gateway, TOKEN], PYTHONPATH=str(out.parent))
+    assert called.returncode == 0, called.stdout + called.stderr
+    assert called.stdout.startswith("ok")
+    called = run([str(python), "-c", QR_CALLS, qr_gateway, TOKEN], PYTHONPATH=str(out.parent))
     assert called.returncode == 0, called.stdout + called.stderr
     assert called.stdout.startswith("ok")
 

@@ -181,6 +181,14 @@ def test_qr_events_and_the_qr_formats_match_the_document(qr_session: Session) ->
             assert schema["format"] == "binary" and response.data.startswith(b"\x89PNG")
         else:
             assert schema["type"] == "string" and response.text
+        # the same code from the operation of this format, which has that one media type
+        own = SPEC["paths"][f"/qr/{name}"]["get"]
+        assert own["operationId"] == f"get_qr_{name}"
+        assert list(own["responses"]["200"]["content"]) == [response.mimetype]
+        alone = client.get(f"/qr/{name}", headers=AUTH)
+        assert alone.status_code == 200 and alone.mimetype == response.mimetype
+        if name != "json":  # (its PNG data: URL is made anew)
+            assert alone.data == response.data
     app.extensions["wadesk"].close()
 
 

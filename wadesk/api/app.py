@@ -217,7 +217,7 @@ def _authenticate() -> Response | None:
             return answer
     if req.path in OPEN_PATHS:
         return None
-    if req.path in TICKET_PATHS and "ticket" in req.args:
+    if req.method == "GET" and req.path in TICKET_PATHS and "ticket" in req.args:
         if ctx.tickets.redeem(req.args["ticket"]):
             return None
         return error_response(
@@ -529,9 +529,35 @@ def status() -> Response:
 
 @_route("GET", "/qr")
 def qr_code() -> Response:
+    """The QR code in the media type ``?format=`` names (png by default)."""
     fmt = request.args.get("format", DEFAULT_QR_FORMAT).lower()
     if fmt not in QR_FORMATS:
         raise field_error("format", "must be one of " + ", ".join(QR_FORMATS))
+    return _qr(fmt)
+
+
+# one operation per format, each with one media type (what generated clients need)
+@_route("GET", "/qr/png")
+def qr_png() -> Response:
+    return _qr("png")
+
+
+@_route("GET", "/qr/svg")
+def qr_svg() -> Response:
+    return _qr("svg")
+
+
+@_route("GET", "/qr/text")
+def qr_text() -> Response:
+    return _qr("text")
+
+
+@_route("GET", "/qr/json")
+def qr_json() -> Response:
+    return _qr("json")
+
+
+def _qr(fmt: str) -> Response:
     session = _ctx().session
     state = session.state
     if state.status is Status.STARTING:

@@ -285,6 +285,10 @@ QR_MEDIA = {
     "json": ("application/json", _ref("QR"), "the string, its expiry and a PNG data: URL"),
 }
 assert set(QR_MEDIA) == set(models.QR_FORMATS)
+QR_REFUSALS = {
+    "409": _error("already paired (the state is included)"),
+    "503": {**_error("no QR code yet: starting, requesting one, or offline"), "headers": RETRY_AFTER},
+}
 PROMETHEUS = "text/plain; version=0.0.4"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
@@ -345,12 +349,10 @@ def document(version: str) -> dict[str, Any]:
                             "content": {t: {"schema": schema} for t, schema, _ in QR_MEDIA.values()},
                         },
                         "400": _error("unknown format"),
-                        "409": _error("already paired (the state is included)"),
-                        "503": {
-                            **_error("no QR code yet: starting, requesting one, or offline"),
-                            "headers": RETRY_AFTER,
-                        },
+                        **QR_REFUSALS,
                     },
+                    description="Generated clients: the operations get_qr_png, get_qr_svg, "
+                    "get_qr_text and get_qr_json (/qr/png, …) answer in one media type each.",
                     parameters=[
                         _query(
                             "format",
@@ -361,6 +363,23 @@ def document(version: str) -> dict[str, Any]:
                         )
                     ],
                 )
+            },
+            **{
+                f"/qr/{fmt}": {
+                    "get": _op(
+                        f"get_qr_{fmt}",
+                        "session",
+                        f"the current pairing QR code as {media} ({what})",
+                        {
+                            "200": {
+                                "description": f"{what} (Cache-Control: no-store)",
+                                "content": {media: {"schema": schema}},
+                            },
+                            **QR_REFUSALS,
+                        },
+                    )
+                }
+                for fmt, (media, schema, what) in QR_MEDIA.items()
             },
             "/pair-code": {
                 "post": _op(
