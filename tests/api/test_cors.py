@@ -232,3 +232,24 @@ def test_a_ticket_never_reaches_the_access_log(
         first_block(response)
     assert any("/events" in r.getMessage() for r in caplog.records)
     assert value not in caplog.text
+
+
+def test_wadesk_headless_takes_the_origins_from_its_configuration(tmp_path, world) -> None:  # type: ignore[no-untyped-def]
+    from headless_harness import make_session
+
+    from wadesk.api.server import Gateway
+    from wadesk.core.datadir import DataDir
+
+    data = DataDir(tmp_path / "gw").prepare()
+    env = {"WADESK_DATA_DIR": str(data.path), "WADESK_CORS_ORIGINS": DASHBOARD + "," + DASHBOARD}
+    config = cfg.load({}, env, headless=True)
+    session = make_session(data.path, world)
+    gateway = Gateway(config, data, token=TOKEN, session=session)
+    try:
+        client = gateway.app.test_client()
+        assert preflight(client, "/events/ticket", DASHBOARD).status_code == 204
+        assert preflight(client, "/events/ticket", OTHER).status_code == 401
+    finally:
+        gateway.ctx.close()
+        gateway.feed.close()
+        session.store.close()
