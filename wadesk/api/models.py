@@ -540,15 +540,6 @@ class ChatRead(Struct):
     marked_read: Count
 
 
-class EventEnvelope(Struct, kw_only=True):
-    """An event as webhooks, /events and /events/history deliver it."""
-
-    event: Annotated[str, Meta(description="the event name: " + ", ".join(WEBHOOK_EVENTS))]
-    id: Annotated[str, Meta(description="unique, sortable; the webhook-id of its deliveries")]
-    timestamp: UnixTime
-    payload: dict[str, Any]
-
-
 # ---- event payloads: webhooks, /events, /events/history ------------------------------------
 
 
