@@ -150,6 +150,46 @@ def _event_list(raw: str) -> frozenset[str]:
     return frozenset(names)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(raw: str) -> str:
+    """One browser origin, ``scheme://host[:port]``, in the form a browser sends it in the
+    Origin header (scheme and host in lower case, no default port, no path)."""
+    origin = raw.strip()
+    if origin in ("*", "null"):
+        raise ValueError(
+            f"lists {origin!r}; list each allowed origin exactly (e.g. https://dash.example.com)"
+        )
+    if not origin.isascii() or not origin.isprintable() or any(c.isspace() for c in origin):
+        raise ValueError(f"{origin!r} must be ASCII without spaces (write a non-ASCII host in punycode)")
+    parts = urlsplit(origin)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or "*" in origin:
+        raise ValueError(
+            f"{origin!r} is not an origin such as https://dash.example.com or http://localhost:3000"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{origin!r} must not hold a user name or password")
+    if parts.path or parts.query or parts.fragment or origin.endswith(("?", "#")):
+        raise ValueError(f"{origin!r} must be scheme://host[:port] only, without a path (not even a /)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{origin!r} has an invalid port") from None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    shown = f"{scheme}://{host}"
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        shown += f":{port}"
+    return shown
+
+
+def _origin_list(raw: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_origin(o) for o in raw.split(",") if o.strip()))
+
+
 def _hours(raw: str) -> float:
     try:
         value = float(raw.strip())
@@ -440,6 +480,15 @@ SETTINGS: tuple[Setting, ...] = (
         flag="--webhook-events",
     ),
     Setting(
+        "cors_origins",
+        "WADESK_CORS_ORIGINS",
+        _origin_list,
+        (),
+        "browser origins allowed to call the API (CORS), exactly, comma separated, e.g. "
+        "https://dash.example.com (none: no CORS)",
+        flag="--cors-origins",
+    ),
+    Setting(
         "event_log_hours",
         "WADESK_EVENT_LOG_HOURS",
         _hours,
@@ -495,6 +544,7 @@ class Config:
     device_name: str = "wadesk"
     webhook_urls: tuple[str, ...] = ()
     webhook_events: frozenset[str] = field(default_factory=lambda: frozenset(WEBHOOK_EVENTS))
+    cors_origins: tuple[str, ...] = ()
     event_log_hours: float = 24.0
     event_log_max: int = 100_000
     webhook_secret: str | None = None

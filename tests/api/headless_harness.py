@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -53,6 +53,23 @@ def start_session(session: Session, status: Status = Status.CONNECTED) -> Sessio
     session.start()
     wait_until(lambda: session.state.status is status, 10, f"session {status.value}")
     return session
+
+
+@contextlib.contextmanager
+def serving(app: Any, threads: int = 4) -> Iterator[str]:
+    """``app`` behind the API's real HTTP server on a free port; yields its base URL."""
+    from wadesk.api.http import HttpServer
+
+    server = HttpServer(app, host="127.0.0.1", port=0, threads=threads)
+    server.bind()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.addresses[0][1]}"
+    finally:
+        server.request_stop()
+        thread.join(5)
+        server.close()
 
 
 # ---- the wadesk --headless process ----------------------------------------------------------

@@ -65,7 +65,7 @@ def test_only_the_probes_are_open(app: Flask, client: FlaskClient) -> None:
     ready = client.get("/ready")
     assert ready.status_code == 200 and ready.get_json()["state"] == "connected"
     protected = [(m, p) for m, p in routes(app) if p not in ("/health", "/ready")]
-    assert len(protected) == 23
+    assert len(protected) == 28
     for method, path in protected:
         url = path.replace("{id}", "msg_x").replace("{jid}", "120363000000000001@g.us")
         for headers in ({}, {"Authorization": "Bearer nope-nope-nope-nope"}, {"X-Api-Key": "nope"}):

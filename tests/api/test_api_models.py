@@ -35,6 +35,10 @@ OPERATION_IDS = {
     ("GET", "/ready"): "get_ready",
     ("GET", "/status"): "get_status",
     ("GET", "/qr"): "get_qr",
+    ("GET", "/qr/png"): "get_qr_png",
+    ("GET", "/qr/svg"): "get_qr_svg",
+    ("GET", "/qr/text"): "get_qr_text",
+    ("GET", "/qr/json"): "get_qr_json",
     ("POST", "/pair-code"): "request_pair_code",
     ("POST", "/send"): "send_message",
     ("GET", "/messages"): "list_messages",
@@ -50,6 +54,7 @@ OPERATION_IDS = {
     ("GET", "/chats"): "list_chats",
     ("POST", "/chats/{jid}/read"): "mark_chat_read",
     ("GET", "/events/history"): "list_events",
+    ("POST", "/events/ticket"): "create_event_ticket",
     ("GET", "/contacts/check"): "check_numbers",
     ("GET", "/contacts"): "list_contacts",
     ("POST", "/logout"): "logout",
@@ -489,14 +494,15 @@ def test_msgspec_errors_are_mapped_to_the_top_level_field(raw: bytes, field: str
 
 def test_every_operation_has_a_unique_operation_id_and_a_declared_tag() -> None:
     ops = operations()
-    ids = [op["operationId"] for _, _, op in ops]
+    hooks = [("POST", name, item["post"]) for name, item in SPEC["webhooks"].items()]
+    ids = [op["operationId"] for _, _, op in ops + hooks]
     assert len(ids) == len(set(ids))
     assert all(re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", i) for i in ids), ids
     assert {(method, path): op["operationId"] for method, path, op in ops} == OPERATION_IDS
     declared = [t["name"] for t in SPEC["tags"]]
     assert len(declared) == len(set(declared))
     used = set()
-    for method, path, op in ops:
+    for method, path, op in ops + hooks:
         assert op["tags"] and set(op["tags"]) <= set(declared), (method, path, op.get("tags"))
         used |= set(op["tags"])
     assert used == set(declared)  # no tag without an operation

@@ -362,7 +362,7 @@ def test_every_protected_endpoint_refuses_a_missing_or_wrong_token(
     pair(gw, fake_wa)
     spec = gw.get("/openapi.json").json()
     operations = [(m.upper(), p) for p, ops in spec["paths"].items() for m in ops]
-    assert len(operations) == 25
+    assert len(operations) == 30
     wrong = [
         {},
         {"Authorization": "Bearer wrong-token-0123456789"},

@@ -120,6 +120,12 @@ def run_cli(*args, env=None, tmp_path: Path):
         (["--headless", "--port", "abc"], {}, "wadesk: invalid --port 'abc'"),
         (["--headless"], {"LOG_LEVEL": "chatty"}, "wadesk: invalid LOG_LEVEL 'chatty'"),
         (["--headless"], {"WEBHOOK_URL": "nope"}, "wadesk: invalid WEBHOOK_URL 'nope'"),
+        (["--headless"], {"WADESK_CORS_ORIGINS": "*"}, "wadesk: invalid WADESK_CORS_ORIGINS '*'"),
+        (
+            ["--headless", "--cors-origins", "https://dash.example/app"],
+            {},
+            "wadesk: invalid --cors-origins 'https://dash.example/app': 'https://dash.example/app' must be",
+        ),
     ],
 )
 def test_cli_bad_setting_exits_2_with_one_line(tmp_path, args, env, expected):

@@ -38,7 +38,7 @@ from ..core.session import (
     TooLarge,
 )
 from . import errors, sse
-from .auth import TokenChecker, presented_token
+from .auth import TicketBook, TokenChecker, presented_token
 from .errors import ApiError, error_response, field_error
 from .eventlog import EventLog, Replay
 from .feed import Envelope, EventFeed
@@ -77,6 +77,14 @@ log = logging.getLogger("wadesk.api")
 access_log = logging.getLogger("wadesk.http")
 
 OPEN_PATHS = frozenset({"/health", "/ready"})  # probes: they reveal only the session state
+TICKET_PATHS = frozenset({"/events"})  # where ?ticket= stands in for the token (EventSource)
+# CORS, for the origins in WADESK_CORS_ORIGINS only: what a browser page may send and read
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, Last-Event-ID, X-Api-Key, Idempotency-Key"
+CORS_EXPOSE_HEADERS = (
+    "Location, Retry-After, Idempotent-Replayed, WWW-Authenticate, Content-Disposition, "
+    "Content-Range, Accept-Ranges, ETag"
+)
+CORS_MAX_AGE = "600"  # seconds a browser may cache a preflight's answer
 UNMATCHED = "unmatched"
 _Model = TypeVar("_Model", bound=Struct)
 
@@ -92,6 +100,8 @@ class ApiContext:
     webhooks: Any = None
     version: str = __version__
     heartbeat: float = 15.0
+    cors_origins: frozenset[str] = frozenset()
+    tickets: TicketBook = field(default_factory=TicketBook)
     access_log: AccessLog | None = None  # the fast path; None: through the logging module
     draining: bool = False  # set at shutdown: every response says Connection: close
     _openapi: dict[str, Any] | None = field(default=None, repr=False)
@@ -125,6 +135,7 @@ def create_app(
     access: AccessLog | None = None,
     event_log_age: float = 24 * 3600.0,
     event_log_max: int = 100_000,
+    cors_origins: Iterable[str] = (),
 ) -> Flask:
     """Build the API for ``session``.
 
@@ -136,6 +147,8 @@ def create_app(
     ``event_log_age`` (seconds) and ``event_log_max`` bound the log of recent events that
     /events replays and /events/history pages through (0: no log); stop it with
     ``app.extensions["wadesk"].close()``.
+    ``cors_origins``: the browser origins (exactly as a browser sends them in ``Origin``)
+    whose pages may call the API; their preflights are answered before authentication.
     """
     metrics = metrics or Metrics(session)
     metrics.session = session
@@ -165,6 +178,7 @@ def create_app(
         webhooks=webhooks,
         version=version,
         heartbeat=sse_heartbeat,
+        cors_origins=frozenset(cors_origins),
         access_log=access,
     )
 
@@ -180,6 +194,8 @@ def create_app(
     app.extensions["wadesk"] = ctx
     errors.register(app)
     app.before_request(_authenticate)
+    if ctx.cors_origins:
+        app.after_request(_cors_headers)
     for rule, method, view in _ROUTES:  # on the app itself: a blueprint costs every request a little
         app.add_url_rule(rule, view.__name__, view, methods=[method])
     app.wsgi_app = RequestLog(app.wsgi_app, ctx)  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware
@@ -194,10 +210,23 @@ def _authenticate() -> Response | None:
     req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not five
     rule = req.url_rule
     req.environ["wadesk.route"] = rule.rule if rule is not None else UNMATCHED
+    ctx = _ctx()
+    if req.method == "OPTIONS" and ctx.cors_origins:
+        answer = _preflight(req, ctx)
+        if answer is not None:
+            return answer
     if req.path in OPEN_PATHS:
         return None
+    if req.method == "GET" and req.path in TICKET_PATHS and "ticket" in req.args:
+        if ctx.tickets.redeem(req.args["ticket"]):
+            return None
+        return error_response(
+            401,
+            "the ticket is expired, used or unknown: get a new one with POST /events/ticket",
+            error="invalid_ticket",
+        )
     presented = presented_token(req.headers)
-    if _ctx().check_token(presented):
+    if ctx.check_token(presented):
         return None
     return error_response(
         401,
@@ -206,6 +235,38 @@ def _authenticate() -> Response | None:
         else "send the API token as 'Authorization: Bearer <token>' or 'X-Api-Key'",
         headers={"WWW-Authenticate": 'Bearer realm="wadesk"'},
     )
+
+
+def _preflight(req: Request, ctx: ApiContext) -> Response | None:
+    """The answer to a CORS preflight from an allowed origin, before authentication (a
+    browser sends no credentials with it); None for any other OPTIONS request."""
+    origin = req.headers.get("Origin")
+    if origin not in ctx.cors_origins or not req.headers.get("Access-Control-Request-Method"):
+        return None
+    methods = current_app.url_map.bind_to_environ(req.environ).allowed_methods()
+    if not methods:
+        return None  # no such path: answered as any request to it
+    response = Response(status=204)
+    headers = response.headers
+    headers["Access-Control-Allow-Origin"] = origin
+    headers["Access-Control-Allow-Methods"] = ", ".join(m for m in sorted(methods) if m != "OPTIONS")
+    headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+    headers["Access-Control-Max-Age"] = CORS_MAX_AGE
+    response.vary.update(("Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"))
+    return response
+
+
+def _cors_headers(response: Response) -> Response:
+    """Every response says that it varies by Origin; one to an allowed origin lets its page
+    read it (never ``*``: the origin itself, one at a time)."""
+    response.vary.add("Origin")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin in _ctx().cors_origins:
+        headers = response.headers
+        if "Access-Control-Allow-Origin" not in headers:
+            headers["Access-Control-Allow-Origin"] = origin
+            headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+    return response
 
 
 class RequestLog:
@@ -468,9 +529,35 @@ def status() -> Response:
 
 @_route("GET", "/qr")
 def qr_code() -> Response:
+    """The QR code in the media type ``?format=`` names (png by default)."""
     fmt = request.args.get("format", DEFAULT_QR_FORMAT).lower()
     if fmt not in QR_FORMATS:
         raise field_error("format", "must be one of " + ", ".join(QR_FORMATS))
+    return _qr(fmt)
+
+
+# one operation per format, each with one media type (what generated clients need)
+@_route("GET", "/qr/png")
+def qr_png() -> Response:
+    return _qr("png")
+
+
+@_route("GET", "/qr/svg")
+def qr_svg() -> Response:
+    return _qr("svg")
+
+
+@_route("GET", "/qr/text")
+def qr_text() -> Response:
+    return _qr("text")
+
+
+@_route("GET", "/qr/json")
+def qr_json() -> Response:
+    return _qr("json")
+
+
+def _qr(fmt: str) -> Response:
     session = _ctx().session
     state = session.state
     if state.status is Status.STARTING:
@@ -1083,6 +1170,16 @@ def events() -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"
     return response
+
+
+@_route("POST", "/events/ticket")
+def events_ticket() -> tuple[Response, int]:
+    """A single-use ticket for ``GET /events?ticket=…``, valid 60 s: for a browser's
+    EventSource, which cannot send the token in a header."""
+    ticket, seconds = _ctx().tickets.issue()
+    response = jsonify(ticket=ticket, expires_in=seconds, expires_at=round(time.time() + seconds, 3))
+    response.headers["Cache-Control"] = "no-store"
+    return response, 201
 
 
 @_route("GET", "/events/history")

@@ -12,6 +12,8 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,3 +116,55 @@ def _kept(data: DataDir, name: str, make: Callable[[int], str] | None = None) ->
             "WADESK_DATA_DIR", str(data.path), f"cannot keep {name} there: {exc.strerror or exc}"
         ) from None
     return Secret(value, "data folder", data.file(name), created)
+
+
+TICKET_PREFIX = "tkt_"
+TICKET_SECONDS = 60.0
+MAX_TICKETS = 10_000  # unredeemed tickets kept at once; the oldest goes first past that
+
+
+class TicketBook:
+    """Single-use tickets for ``GET /events?ticket=…``: a browser's EventSource cannot send
+    an Authorization header. A ticket is random (256 bits), valid for ``ttl`` seconds and
+    accepted once; only its SHA-256 is kept, in memory (a restart forgets every ticket)."""
+
+    def __init__(self, ttl: float = TICKET_SECONDS, limit: int = MAX_TICKETS) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._expiry: dict[bytes, float] = {}  # digest -> monotonic expiry, oldest first
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _digest(ticket: str) -> bytes:
+        return hashlib.sha256(ticket.encode("utf-8", "surrogatepass")).digest()
+
+    def issue(self) -> tuple[str, float]:
+        """A new ticket and the seconds it stays valid."""
+        ticket = TICKET_PREFIX + secrets.token_urlsafe(32)
+        now = time.monotonic()
+        with self._lock:
+            self._prune(now)
+            while len(self._expiry) >= self.limit:
+                del self._expiry[next(iter(self._expiry))]
+            self._expiry[self._digest(ticket)] = now + self.ttl
+        return ticket, self.ttl
+
+    def redeem(self, ticket: str) -> bool:
+        """True once for a ticket issued less than ``ttl`` seconds ago; False otherwise."""
+        digest = self._digest(ticket)
+        with self._lock:
+            expiry = self._expiry.pop(digest, None)
+        return expiry is not None and time.monotonic() < expiry
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._prune(time.monotonic())
+            return len(self._expiry)
+
+    def _prune(self, now: float) -> None:
+        # issued in order with one ttl: the expired ones are at the front
+        while self._expiry:
+            digest = next(iter(self._expiry))
+            if self._expiry[digest] > now:
+                break
+            del self._expiry[digest]

@@ -541,19 +541,164 @@ class ChatRead(Struct):
     marked_read: Count
 
 
-class EventEnvelope(Struct, kw_only=True):
-    """An event as webhooks, /events and /events/history deliver it."""
+# ---- event payloads: webhooks, /events, /events/history ------------------------------------
 
-    event: Annotated[str, Meta(description="the event name: " + ", ".join(WEBHOOK_EVENTS))]
-    id: Annotated[str, Meta(description="unique, sortable; the webhook-id of its deliveries")]
+
+class SessionStatusPayload(Struct, kw_only=True):
+    """session.status: the session's new state (what GET /status says of it, without the
+    counters and the description)."""
+
+    state: SessionStatus
+    since: Annotated[float, Meta(description="unix time the state began")]
+    paired: bool
+    previous: Annotated[SessionStatus | None, Meta(description="the state before; null in the first event")]
+    qr_available: Annotated[bool, Meta(description="waiting_for_scan")] | UnsetType = UNSET
+    qr_expires_at: Annotated[float | None, Meta(description="waiting_for_scan")] | UnsetType = UNSET
+    qr_expired: Annotated[bool, Meta(description="waiting_for_scan: the codes ran out")] | UnsetType = UNSET
+    account: Account | UnsetType = UNSET
+    attempt: Annotated[int, Meta(description="reconnecting: attempt number")] | UnsetType = UNSET
+    next_try_at: Annotated[float | None, Meta(description="reconnecting: unix time")] | UnsetType = UNSET
+    reason: str | UnsetType = UNSET
+
+
+class QRPayload(Struct, kw_only=True):
+    """qr: a new pairing QR code (WhatsApp rotates it every 20 to 60 seconds)."""
+
+    qr: Annotated[str, Meta(description="the string to encode in a QR code")]
+    expires_at: UnixTime
+
+
+class MessageStatusPayload(Struct, kw_only=True):
+    """message.status: a message sent through wadesk was queued, sent, delivered, read,
+    played or failed. Which fields come depends on the status."""
+
+    id: Annotated[str, Meta(description="wadesk's id of the message (GET /messages/{id})")]
+    to: Annotated[str, Meta(description="the recipient's JID")]
+    status: MessageStatus
+    text: Annotated[str, Meta(description="queued: the text (the caption for media)")] | UnsetType = UNSET
+    wa_id: Annotated[str, Meta(description="sent, delivered, read, played: WhatsApp's id")] | UnsetType = (
+        UNSET
+    )
+    sent_at: Annotated[float, Meta(description="sent: unix time")] | UnsetType = UNSET
+    at: Annotated[float, Meta(description="delivered, read, played: unix time")] | UnsetType = UNSET
+    reason: Annotated[str, Meta(description="failed: why")] | UnsetType = UNSET
+    possible_duplicate: (
+        Annotated[bool, Meta(description="sent, failed: an earlier attempt may have reached WhatsApp too")]
+        | UnsetType
+    ) = UNSET
+    media: (
+        Annotated[Media | None, Meta(description="queued, sent, failed: the file; null for text")] | UnsetType
+    ) = UNSET
+
+
+class MessageReceivedPayload(Struct, kw_only=True):
+    """message.received: a message came in (text or media)."""
+
+    id: Annotated[str, Meta(description="wadesk's id of the stored copy (GET /messages/{id})")]
+    wa_id: Annotated[str, Meta(description="WhatsApp's message id")]
+    chat: Annotated[str, Meta(description="the chat's JID (a group's for a group message)")]
+    sender: Annotated[str, Meta(description="the sender's JID")]
+    push_name: Annotated[str, Meta(description="the sender's name as they set it")]
+    text: Annotated[str, Meta(description="the text, or a media message's caption")]
     timestamp: UnixTime
-    payload: dict[str, Any]
+    is_group: bool
+    media: Annotated[Media | None, Meta(description="a media message's file; null for text")]
+    sender_phone: Annotated[str | None, Meta(description="E.164, when WhatsApp revealed the number")]
+    sender_lid: Annotated[str | None, Meta(description="…@lid, when known")]
+    mentions: Annotated[list[str], Meta(description="the JIDs mentioned")]
+    mentioned_me: Annotated[bool, Meta(description="this account is among them")]
+
+
+class Person(Struct, kw_only=True):
+    """Someone in a group event, as far as wadesk knows them."""
+
+    jid: Annotated[str | None, Meta(description="phone-number JID (…@s.whatsapp.net)")]
+    lid: Annotated[str | None, Meta(description="…@lid")]
+    phone: Annotated[str | None, Meta(description="E.164")]
+    push_name: str | None
+
+
+class GroupParticipantsPayload(Struct, kw_only=True):
+    """group.participants: people joined (or were added), left (or were removed), were
+    promoted to admin or demoted, in a group this account is in."""
+
+    group: Annotated[str, Meta(description="the group's JID")]
+    action: Literal["join", "leave", "promote", "demote"]
+    participants: list[Person]
+    by: Annotated[Person | None, Meta(description="who made the change, when WhatsApp said")]
+    timestamp: UnixTime
+
+
+EventId = Annotated[str, Meta(description="unique, sortable; the webhook-id of its deliveries")]
+
+
+class SessionStatusEvent(Struct, kw_only=True, tag_field="event", tag="session.status"):
+    id: EventId
+    timestamp: UnixTime
+    payload: SessionStatusPayload
+
+
+class QREvent(Struct, kw_only=True, tag_field="event", tag="qr"):
+    id: EventId
+    timestamp: UnixTime
+    payload: QRPayload
+
+
+class MessageStatusEvent(Struct, kw_only=True, tag_field="event", tag="message.status"):
+    id: EventId
+    timestamp: UnixTime
+    payload: MessageStatusPayload
+
+
+class MessageReceivedEvent(Struct, kw_only=True, tag_field="event", tag="message.received"):
+    id: EventId
+    timestamp: UnixTime
+    payload: MessageReceivedPayload
+
+
+class GroupParticipantsEvent(Struct, kw_only=True, tag_field="event", tag="group.participants"):
+    id: EventId
+    timestamp: UnixTime
+    payload: GroupParticipantsPayload
+
+
+EVENTS: dict[str, type[Struct]] = {  # the envelope of each event, by its name
+    "message.received": MessageReceivedEvent,
+    "message.status": MessageStatusEvent,
+    "session.status": SessionStatusEvent,
+    "qr": QREvent,
+    "group.participants": GroupParticipantsEvent,
+}
+assert set(EVENTS) == set(EVENT_NAMES)
+
+
+class StreamNote(Struct, kw_only=True):
+    """The data of /events' own events: replay.gap (error replay_incomplete, with after)
+    and error (too_slow: events were dropped, reconnect)."""
+
+    error: Literal["replay_incomplete", "too_slow"]
+    message: str
+    after: Annotated[str, Meta(description="replay_incomplete: the Last-Event-ID asked for")] | UnsetType = (
+        UNSET
+    )
+
+
+AnyEvent = MessageReceivedEvent | MessageStatusEvent | SessionStatusEvent | QREvent | GroupParticipantsEvent
 
 
 class EventPage(Struct, kw_only=True):
-    events: list[EventEnvelope]
+    events: list[AnyEvent]
     gap: Annotated[bool, Meta(description="the event `after` named is no longer logged (or unknown)")]
     next_after: Annotated[str | None, Meta(description="pass as after for the next page")]
+
+
+class EventTicket(Struct, kw_only=True):
+    """A single-use credential for ``GET /events?ticket=…`` (a browser's EventSource cannot
+    send the token in a header)."""
+
+    ticket: Annotated[str, Meta(description="pass as ?ticket= to GET /events, once")]
+    expires_in: Annotated[float, Meta(description="seconds it stays valid")]
+    expires_at: UnixTime
 
 
 class ContactList(Struct):
@@ -616,6 +761,9 @@ MODELS: tuple[type[Struct], ...] = (  # the components of the OpenAPI document
     ChatList,
     ChatRead,
     EventPage,
+    EventTicket,
+    *EVENTS.values(),
+    StreamNote,
     QR,
     LoggedOut,
 )

@@ -24,6 +24,7 @@ TAGS = [
     {"name": "contacts", "description": "who is on WhatsApp, and the people wadesk has met"},
     {"name": "events", "description": "live events"},
     {"name": "operations", "description": "probes, metrics and this document"},
+    {"name": "webhooks", "description": "what wadesk POSTs to each WEBHOOK_URL, signed (Standard Webhooks)"},
 ]
 
 
@@ -81,13 +82,17 @@ GROUP_REFUSALS = {
 }
 
 
+def _own_401(responses: dict[str, Any]) -> dict[str, Any]:
+    return {"401": responses["401"]} if "401" in responses else {}
+
+
 def _op(operation_id: str, tag: str, summary: str, responses: dict[str, Any], **more: Any) -> dict[str, Any]:
     """An operation that needs the token."""
     return {
         "operationId": operation_id,
         "tags": [tag],
         "summary": summary,
-        "responses": {**STORAGE_UNAVAILABLE, **responses, **UNAUTHORIZED},
+        "responses": {**STORAGE_UNAVAILABLE, **responses, **UNAUTHORIZED, **_own_401(responses)},
         **more,
     }
 
@@ -126,6 +131,166 @@ SCHEMAS["SendMediaForm"]["properties"]["file"] = {
     "format": "binary",
     "description": "the file (a form part with a file name)",
 }
+
+
+WEBHOOK_HEADERS = [
+    {
+        "name": "webhook-id",
+        "in": "header",
+        "required": True,
+        "description": "the event's id (the body's `id`), the same in every retry: ignore one seen before",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "webhook-timestamp",
+        "in": "header",
+        "required": True,
+        "description": "unix seconds of this attempt; refuse one far from your clock (replays)",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+    {
+        "name": "webhook-signature",
+        "in": "header",
+        "required": True,
+        "description": 'Standard Webhooks: `v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.'
+        '<raw body>">`, keyed by the bytes of the whsec_ secret (WEBHOOK_SECRET); two, space '
+        "separated, while WEBHOOK_SECRET holds two secrets. Any Standard Webhooks verifier checks it",
+        "schema": {"type": "string", "pattern": "^v1,[A-Za-z0-9+/=]+( v1,[A-Za-z0-9+/=]+)?$"},
+    },
+    {
+        "name": "X-Wadesk-Event",
+        "in": "header",
+        "required": True,
+        "description": "the body's `event`",
+        "schema": {"type": "string"},
+    },
+]
+
+WEBHOOK_SUMMARIES = {
+    "message.received": "a message came in (text or media)",
+    "message.status": "a message sent through wadesk was queued, sent, delivered, read, played or failed",
+    "session.status": "the session's state changed (connected, reconnecting, logged out, …)",
+    "qr": "a new pairing QR code (while waiting for a scan)",
+    "group.participants": "people joined, left, were promoted or demoted in a group",
+}
+
+
+def _schema_name(model: type) -> str:
+    return model.__name__
+
+
+def webhooks() -> dict[str, Any]:
+    """OpenAPI 3.1 ``webhooks``: the POST wadesk sends to each WEBHOOK_URL, one per event."""
+    out = {}
+    for name in EVENT_NAMES:
+        out[name] = {
+            "post": {
+                "operationId": "webhook_" + name.replace(".", "_"),
+                "tags": ["webhooks"],
+                "summary": WEBHOOK_SUMMARIES[name],
+                "description": f"Sent to every WEBHOOK_URL when WEBHOOK_EVENTS includes {name}; "
+                "signed as Standard Webhooks says. At least once, in order per receiver: network "
+                "errors, 5xx and 429 are retried with backoff (Retry-After honoured) for up to "
+                "24 hours; any other status is final.",
+                "security": [],
+                "parameters": WEBHOOK_HEADERS,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref(_schema_name(models.EVENTS[name]))}},
+                },
+                "responses": {
+                    "2XX": {"description": "received; answer within 10 s"},
+                    "429": {
+                        "description": "retried later (after Retry-After seconds if given)",
+                        "headers": RETRY_AFTER,
+                    },
+                    "5XX": {"description": "retried later, with backoff"},
+                    "default": {"description": "any other status: the event is dropped for this receiver"},
+                },
+            }
+        }
+    return out
+
+
+def _sse_event(name: str, data: dict[str, Any], description: str, with_id: bool = True) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "event": {"const": name},
+        "data": {
+            "type": "string",
+            "description": "one line of JSON",
+            "contentMediaType": "application/json",
+            "contentSchema": data,
+        },
+        "retry": {"type": "integer", "description": "milliseconds to wait before reconnecting (first event)"},
+    }
+    if with_id:
+        properties["id"] = {"type": "string", "description": "the event's id: send it back as Last-Event-ID"}
+    return {
+        "type": "object",
+        "description": description,
+        "properties": properties,
+        "required": ["event", "data", *(["id"] if with_id else [])],
+    }
+
+
+SSE_EVENTS: dict[str, Any] = {
+    **{
+        f"ServerSent{_schema_name(model)}": _sse_event(
+            name,
+            _ref(_schema_name(model)),
+            f"{name}: {WEBHOOK_SUMMARIES[name]}; data is the envelope a webhook gets"
+            + ("; the first one (the current state) comes without an id" if name == "session.status" else ""),
+            with_id=name != "session.status",
+        )
+        for name, model in models.EVENTS.items()
+    },
+    "ServerSentReplayGap": _sse_event(
+        "replay.gap",
+        _ref("StreamNote"),
+        "first, when Last-Event-ID (or after) is no longer in the event log: the events from the "
+        "oldest one kept follow",
+        with_id=False,
+    ),
+    "ServerSentError": _sse_event(
+        "error", _ref("StreamNote"), "the client read too slowly and events were dropped; reconnect", False
+    ),
+}
+SSE_EVENTS["ServerSentSessionStatusEvent"]["properties"]["id"] = {
+    "type": "string",
+    "description": "replayed and live events have one; the first (the current state) has none",
+}
+SSE_SCHEMA = {
+    "description": "One event of GET /events (text/event-stream: `event:`, `id:`, `data:` lines)",
+    "oneOf": [_ref(n) for n in SSE_EVENTS],
+    "discriminator": {"propertyName": "event"},
+}
+SSE_EXAMPLE = (
+    "retry: 3000\nevent: session.status\n"
+    'data: {"event":"session.status","id":"evt_019a0c1f2e3d4b5c6d7e8f90","timestamp":1767225600.0,'
+    '"payload":{"state":"connected","since":1767225590.0,"paired":true,"previous":null}}\n\n'
+    ": keep-alive\n\n"
+    "id: evt_019a0c1f3a4b5c6d7e8f9012\nevent: message.received\n"
+    'data: {"event":"message.received","id":"evt_019a0c1f3a4b5c6d7e8f9012",…}\n\n'
+)
+
+PNG = {"type": "string", "format": "binary", "contentMediaType": "image/png"}
+QR_MEDIA = {
+    "png": ("image/png", PNG, "a PNG image of the code"),
+    "svg": ("image/svg+xml", {"type": "string", "contentMediaType": "image/svg+xml"}, "an SVG image"),
+    "text": (
+        "text/plain",
+        {"type": "string", "description": "the string encoded in the QR code"},
+        "the string",
+    ),
+    "json": ("application/json", _ref("QR"), "the string, its expiry and a PNG data: URL"),
+}
+assert set(QR_MEDIA) == set(models.QR_FORMATS)
+QR_REFUSALS = {
+    "409": _error("already paired (the state is included)"),
+    "503": {**_error("no QR code yet: starting, requesting one, or offline"), "headers": RETRY_AFTER},
+}
+PROMETHEUS = "text/plain; version=0.0.4"
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 
 def document(version: str) -> dict[str, Any]:
@@ -178,23 +343,43 @@ def document(version: str) -> dict[str, Any]:
                     "the current pairing QR code",
                     {
                         "200": {
-                            "description": "the QR code (Cache-Control: no-store)",
-                            "content": {
-                                "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
-                                "image/svg+xml": {"schema": {"type": "string"}},
-                                "text/plain": {"schema": {"type": "string"}},
-                                "application/json": {"schema": _ref("QR")},
-                            },
+                            "description": "the QR code (Cache-Control: no-store), in the media type "
+                            "that `format` names: "
+                            + "; ".join(f"{f}: {t}" for f, (t, _, _) in QR_MEDIA.items()),
+                            "content": {t: {"schema": schema} for t, schema, _ in QR_MEDIA.values()},
                         },
                         "400": _error("unknown format"),
-                        "409": _error("already paired (the state is included)"),
-                        "503": {
-                            **_error("no QR code yet: starting, requesting one, or offline"),
-                            "headers": RETRY_AFTER,
-                        },
+                        **QR_REFUSALS,
                     },
-                    parameters=[_query("format", models.QRFormat, default=DEFAULT_QR_FORMAT)],
+                    description="Generated clients: the operations get_qr_png, get_qr_svg, "
+                    "get_qr_text and get_qr_json (/qr/png, …) answer in one media type each.",
+                    parameters=[
+                        _query(
+                            "format",
+                            models.QRFormat,
+                            "the answer's media type: "
+                            + "; ".join(f"{f}: {t} ({what})" for f, (t, _, what) in QR_MEDIA.items()),
+                            default=DEFAULT_QR_FORMAT,
+                        )
+                    ],
                 )
+            },
+            **{
+                f"/qr/{fmt}": {
+                    "get": _op(
+                        f"get_qr_{fmt}",
+                        "session",
+                        f"the current pairing QR code as {media} ({what})",
+                        {
+                            "200": {
+                                "description": f"{what} (Cache-Control: no-store)",
+                                "content": {media: {"schema": schema}},
+                            },
+                            **QR_REFUSALS,
+                        },
+                    )
+                }
+                for fmt, (media, schema, what) in QR_MEDIA.items()
             },
             "/pair-code": {
                 "post": _op(
@@ -522,12 +707,29 @@ def document(version: str) -> dict[str, Any]:
                     "is the same envelope a webhook gets",
                     {
                         "200": {
-                            "description": "an event stream (heartbeat comments every 15 s)",
-                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                            "description": "an event stream (heartbeat comments every 15 s); each "
+                            "event is one of components.schemas.ServerSentEvent, its data the envelope "
+                            "a webhook gets (components.schemas.*Event)",
+                            "content": {
+                                "text/event-stream": {
+                                    "schema": {
+                                        "type": "string",
+                                        "contentMediaType": "text/event-stream",
+                                        "description": "Server-Sent Events, each a ServerSentEvent",
+                                    },
+                                    "x-itemSchema": _ref("ServerSentEvent"),
+                                    "example": SSE_EXAMPLE,
+                                }
+                            },
                         },
                         "400": _error("unknown event name, or a bad event id"),
+                        "401": _error(
+                            "no token, or a wrong one; or a ticket that is expired, used or unknown "
+                            "(invalid_ticket)"
+                        ),
                         "503": {**_error("too many streams open, or shutting down"), "headers": RETRY_AFTER},
                     },
+                    security=[{"bearer": []}, {"apiKey": []}, {"ticket": []}],
                     parameters=[
                         _query("events", str, f"comma-separated subset of {events}"),
                         _query(
@@ -545,6 +747,15 @@ def document(version: str) -> dict[str, Any]:
                             "schema": {"type": "string", "maxLength": 64},
                         },
                     ],
+                )
+            },
+            "/events/ticket": {
+                "post": _op(
+                    "create_event_ticket",
+                    "events",
+                    "a single-use ticket for GET /events?ticket=…, valid 60 s: a browser's EventSource "
+                    "cannot send the token in a header",
+                    {"201": _json(_ref("EventTicket"), "the ticket (Cache-Control: no-store)")},
                 )
             },
             "/events/history": {
@@ -579,8 +790,13 @@ def document(version: str) -> dict[str, Any]:
                     "Prometheus metrics",
                     {
                         "200": {
-                            "description": "text exposition format",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                            "description": "the Prometheus text format (0.0.4); OpenMetrics 1.0 when "
+                            "the Accept header asks for application/openmetrics-text",
+                            "headers": {"Vary": {"schema": {"const": "Accept"}}},
+                            "content": {
+                                PROMETHEUS: {"schema": {"type": "string"}},
+                                OPENMETRICS: {"schema": {"type": "string"}},
+                            },
                         }
                     },
                 )
@@ -594,11 +810,19 @@ def document(version: str) -> dict[str, Any]:
                 )
             },
         },
+        "webhooks": webhooks(),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **SSE_EVENTS, "ServerSentEvent": SSE_SCHEMA},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+                "ticket": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "ticket",
+                    "description": "GET /events only: a single-use ticket from POST /events/ticket, valid "
+                    "60 s, for browsers (EventSource cannot send a header)",
+                },
             },
             "responses": {"Unauthorized": _error("no token, or a wrong one")},
         },

@@ -169,6 +169,7 @@ class Gateway:
             access=access,
             event_log_age=config.event_log_hours * 3600.0,
             event_log_max=config.event_log_max,
+            cors_origins=config.cors_origins,
         )
         self.ctx = self.app.extensions["wadesk"]
         self.http = HttpServer(self.app, host=config.host, port=config.port, threads=threads)
