@@ -95,6 +95,20 @@ def test_package_metadata_and_contents(deb: Path) -> None:
     assert owners == {"root/root"}, owners
 
 
+def test_package_icons_are_pngs_of_their_theme_size(deb: Path, tmp_path: Path) -> None:
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path)], check=True)
+    hicolor = tmp_path / "usr" / "share" / "icons" / "hicolor"
+    sizes = sorted(int(d.name.split("x")[0]) for d in hicolor.iterdir() if d.name != "scalable")
+    assert {16, 32, 48, 64, 128, 256} <= set(sizes), sizes
+    for size in sizes:
+        header = (hicolor / f"{size}x{size}" / "apps" / "wadesk.png").read_bytes()[:24]
+        assert header[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")) == (size, size)
+    assert (hicolor / "scalable" / "apps" / "wadesk.svg").read_bytes() == (
+        ROOT / "resources" / "wadesk.svg"
+    ).read_bytes()
+
+
 @pytest.fixture(scope="module")
 def installed(engine: Engine, deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A running container of a clean Debian with the .deb installed by apt (in the image

@@ -20,6 +20,8 @@ import pytest
 import requests
 from container_harness import ROOT, Engine, free_port, wait_until
 
+import wadesk
+
 yaml = pytest.importorskip("yaml", reason="PyYAML is not installed")
 
 KUBERNETES = ROOT / "deploy" / "kubernetes"
@@ -120,6 +122,7 @@ def test_one_pod_per_session_with_probes_limits_and_a_locked_down_container(base
     )
     assert "emptyDir" in volumes[mounts["/tmp"]]  # the one other writable place
     assert one(base, "PersistentVolumeClaim")["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert container["image"] == f"wadesk:{wadesk.__version__}"  # the image of this version
     # the token comes from the Secret kustomize made from the account's api-token file
     env = {e["name"]: e for e in container["env"]}
     ref = env["WADESK_API_TOKEN"]["valueFrom"]["secretKeyRef"]
