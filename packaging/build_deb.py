@@ -13,8 +13,9 @@ The result is packaging/dist/wadesk_<version>_<arch>.deb, with
   dpkg -S), so that `apt install ./wadesk_*.deb` brings them. Build it on the Debian or
   Ubuntu release it is for, as the bundle itself (PyInstaller does not cross-build).
 
-Needs dpkg-deb, objdump (binutils) and ldconfig; no maintainer scripts are needed (the icon
-cache and the desktop database are updated by their packages' triggers). Standard library only.
+Needs dpkg-deb, objdump (binutils) and ldconfig. The icon cache and the desktop database are
+updated by their packages' triggers; the one maintainer script (prerm) stops and disables the
+systemd unit when the package is removed. Standard library only.
 """
 
 from __future__ import annotations
@@ -169,6 +170,25 @@ Comment: /opt/wadesk is a PyInstaller bundle: it contains Python, Qt (LGPL-3.0),
 """
 
 
+# The systemd unit is shipped, never enabled by the package; if the administrator enabled or
+# started it, removing the package stops it and removes the enablement links first, so that
+# nothing of the package is left (the state directory /var/lib/wadesk, the account's data,
+# stays). No postrm: with one, dpkg would keep the package's record until a purge.
+PRERM = """\
+#!/bin/sh
+set -e
+if [ "$1" = remove ]; then
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+        systemctl stop wadesk.service >/dev/null 2>&1 || true
+    fi
+    if command -v deb-systemd-helper >/dev/null; then
+        deb-systemd-helper purge wadesk.service >/dev/null 2>&1 || true
+    fi
+    rm -f /etc/systemd/system/multi-user.target.wants/wadesk.service
+fi
+"""
+
+
 def stage(root: Path, arch: str, deps: list[str]) -> None:
     if root.exists():
         shutil.rmtree(root)
@@ -201,6 +221,8 @@ def stage(root: Path, arch: str, deps: list[str]) -> None:
     size_kb = sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() or p.is_symlink()) // 1024
     control = root / "DEBIAN"
     control.mkdir()
+    (control / "prerm").write_text(PRERM, encoding="utf-8")
+    (control / "prerm").chmod(0o755)
     (control / "control").write_text(
         f"Package: wadesk\n"
         f"Version: {version()}\n"

@@ -193,17 +193,26 @@ def test_installed_package_opens_its_window_under_xvfb(engine: Engine, installed
 
 
 def test_apt_remove_leaves_only_the_users_data(engine: Engine, installed: str) -> None:
-    # the self-tests and the window ran first in this container (module order): the user's
-    # data folder exists; it is the user's, and stays
-    sh(engine, installed, "cd / && wadesk --headless --self-test >/dev/null")
-    data = sh(engine, installed, "ls -d /root/.local/share/wadesk").stdout.strip()
-    assert data == "/root/.local/share/wadesk"
+    # the user's data folder, made by a first start of the gateway (no network here: it keeps
+    # reconnecting until stopped): it is the user's, and stays
+    sh(
+        engine,
+        installed,
+        "cd / && timeout -s TERM 10 wadesk --headless --port 18080 >/tmp/headless.log 2>&1; true",
+    )
+    data = sh(engine, installed, "ls /root/.local/share/wadesk").stdout.split()
+    assert "whatsapp.db" in data and "wadesk.db" in data, data
     listed = sh(engine, installed, "dpkg -L wadesk").stdout.split()
     for path in PACKAGE_FILES:
         assert path in listed, path
+    # as an administrator would have it: the gateway's unit enabled (systemctl's link by hand:
+    # a container has no systemd)
+    wants = "/etc/systemd/system/multi-user.target.wants"
+    sh(engine, installed, f"mkdir -p {wants} && ln -s /usr/lib/systemd/system/wadesk.service {wants}/")
     sh(engine, installed, "DEBIAN_FRONTEND=noninteractive apt-get remove -y wadesk")
+    # no configuration files and no postrm: dpkg keeps no record of the package either
     status = sh(engine, installed, "dpkg-query -W -f='${db:Status-Status}' wadesk 2>/dev/null || true").stdout
-    assert status in ("", "not-installed"), status  # no conffiles kept either
+    assert status.strip() in ("", "not-installed"), status
     left = sh(
         engine,
         installed,
