@@ -13,6 +13,8 @@
 ARG PYTHON_IMAGE=python:3.13-slim
 
 FROM ${PYTHON_IMAGE} AS deps
+# a failing command on the left of a pipe fails the RUN, too
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore \
@@ -49,11 +51,18 @@ RUN set -eu; \
     rm -rf "$site"/pip "$site"/pip-* /opt/venv/bin/pip*
 
 FROM deps AS app
-COPY README.md ./
+COPY README.md LICENSE ./
 COPY resources ./resources
+COPY packaging/third_party_licenses.py ./packaging/
+COPY packaging/licenses ./packaging/licenses
 COPY wadesk ./wadesk
+# THIRD-PARTY-LICENSES: every distribution in the environment wadesk runs from, with the
+# license texts they ship; it goes to /usr/share/doc/wadesk/ with wadesk's own LICENSE.
 RUN set -eu; \
     /opt/venv/bin/pip install --no-deps --no-compile . >/dev/null; \
+    mkdir -p /opt/doc; \
+    /opt/venv/bin/python packaging/third_party_licenses.py -o /opt/doc/THIRD-PARTY-LICENSES wadesk; \
+    cp LICENSE /opt/doc/LICENSE; \
     site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
     /opt/venv/bin/python -m compileall -q -o 0 "$site"/wadesk >/dev/null; \
     rel=${site#/opt/venv/}; \
@@ -63,11 +72,15 @@ RUN set -eu; \
 
 
 FROM ${PYTHON_IMAGE}
-LABEL org.opencontainers.image.title="wadesk" \
-      org.opencontainers.image.description="WhatsApp HTTP gateway (wadesk --headless)"
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 # libmagic (with its database) for python-magic, which neonize imports; tini as PID 1:
 # it forwards SIGTERM to wadesk (which shuts down cleanly and exits 0) and reaps children.
+# The versions are not pinned (DL3008): they are whatever the base image's Debian release
+# serves, and Debian removes a version from its archive when a security update replaces it,
+# so a pin would break the build at the next update rather than make it repeatable. Pin the
+# base image by digest (--build-arg PYTHON_IMAGE=python:3.13-slim@sha256:...) for that.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libmagic1 tini \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
@@ -79,6 +92,7 @@ RUN apt-get update \
 
 COPY --from=venv /opt/venv /opt/venv
 COPY --from=app /opt/app/ /opt/venv/
+COPY --from=app /opt/doc/ /usr/share/doc/wadesk/
 
 # Settings (see README "Configuration"): PORT, LOG_LEVEL, LOG_FORMAT, WEBHOOK_URL,
 # WEBHOOK_EVENTS, WEBHOOK_SECRET, WADESK_API_TOKEN or WADESK_API_TOKEN_FILE,
@@ -106,3 +120,19 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-I", "-c", "import os,sys,urllib.request as u; sys.exit(u.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT','8080'), timeout=4).status != 200)"]
 ENTRYPOINT ["/usr/bin/tini", "--", "wadesk", "--headless"]
+
+# OCI labels, last so that a new date or commit rebuilds no layer. packaging/build_image.py
+# fills them in (the version from wadesk/__init__.py, the git commit, the time now).
+ARG VERSION=unknown
+ARG REVISION=unknown
+ARG CREATED=unknown
+ARG SOURCE=https://github.com/wadesk/wadesk
+LABEL org.opencontainers.image.title="wadesk" \
+      org.opencontainers.image.description="WhatsApp HTTP gateway (wadesk --headless)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.url="${SOURCE}" \
+      org.opencontainers.image.documentation="${SOURCE}#readme" \
+      org.opencontainers.image.licenses="Apache-2.0"

@@ -6,7 +6,9 @@
    with its desktop extra and PyInstaller into it;
 2. runs packaging/wadesk.spec: the result is packaging/dist/wadesk/ (Linux, Windows) or
    packaging/dist/wadesk.app (macOS);
-3. runs the bundle's own self-test in both modes (desktop with Qt offscreen, and headless,
+3. writes LICENSE and THIRD-PARTY-LICENSES (packaging/third_party_licenses.py, from the
+   build environment's installed distributions) into the bundle, next to the program;
+4. runs the bundle's own self-test in both modes (desktop with Qt offscreen, and headless,
    which must not load Qt) and prints the bundle's size.
 
 Exit code 0 when the bundle was built and both self-tests passed. Standard library only.
@@ -93,6 +95,28 @@ def build() -> None:
     run([*pyinstaller, "--noconfirm", "--distpath", DIST, "--workpath", BUILD / "work", SPEC], cwd=ROOT)
 
 
+def licenses_dir() -> Path:
+    """Where the bundle keeps LICENSE and THIRD-PARTY-LICENSES: next to the program."""
+    if sys.platform == "darwin":
+        return DIST / "wadesk.app" / "Contents" / "Resources"
+    return DIST / "wadesk"
+
+
+def write_licenses() -> None:
+    target = licenses_dir()
+    shutil.copyfile(ROOT / "LICENSE", target / "LICENSE")
+    run(
+        [
+            venv_python(),
+            PACKAGING / "third_party_licenses.py",
+            "--runtime",
+            "-o",
+            target / "THIRD-PARTY-LICENSES",
+            "wadesk[gui]",
+        ]
+    )
+
+
 def check() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QT_", "PYTHON"))}
     env["QT_QPA_PLATFORM"] = "offscreen"
@@ -115,6 +139,7 @@ def main() -> int:
         setup_environment(args.fresh)
         render_icon()
         build()
+        write_licenses()
         if not args.no_check:
             check()
     except subprocess.CalledProcessError as exc:

@@ -11,6 +11,7 @@ not; ``WADESK_BUILD_BUNDLE=1`` builds it first, in the test run.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -49,8 +50,21 @@ def engine() -> Engine:
 @pytest.fixture(scope="session")
 def image(engine: Engine) -> str:
     """The image built from this checkout's Dockerfile (fails the tests that use it if the build fails)."""
-    engine.build(IMAGE_TAG)
+    engine.build(IMAGE_TAG, build_args=image_build_args())
     return IMAGE_TAG
+
+
+def image_build_args() -> dict[str, str]:
+    """The build arguments packaging/build_image.py passes (the OCI labels' values)."""
+    return dict(load_packaging_module("build_image").build_args())
+
+
+def load_packaging_module(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "packaging" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

@@ -76,14 +76,20 @@ class Engine:
         return result
 
     def build(
-        self, tag: str, context: Path = ROOT, timeout: float = 1200
+        self,
+        tag: str,
+        context: Path = ROOT,
+        timeout: float = 1200,
+        build_args: dict[str, str] | None = None,
+        options: Sequence[str] = (),
     ) -> subprocess.CompletedProcess[str]:
         """Build ``tag``; the image the tag named before is removed when nothing uses it, so
         that repeated test runs do not pile up images."""
         previous = self.image_id(tag)
         # podman records HEALTHCHECK only in Docker's image format; docker ignores the variable
         env = dict(os.environ, BUILDAH_FORMAT="docker")
-        result = self.run("build", "-t", tag, str(context), timeout=timeout, env=env)
+        args = [f"--build-arg={key}={value}" for key, value in (build_args or {}).items()]
+        result = self.run("build", "-t", tag, *args, *options, str(context), timeout=timeout, env=env)
         if previous and previous != self.image_id(tag):
             self.run("rmi", previous, check=False)
         return result

@@ -67,6 +67,17 @@ def test_bundle_carries_what_neonize_needs(bundle: Path) -> None:
     assert not list(internal.rglob("libQt6Qml*")), "QtQml was bundled"
 
 
+def test_bundle_ships_its_license_and_the_third_party_licenses(bundle: Path) -> None:
+    folder = bundle.parent if sys.platform != "darwin" else bundle.parents[1] / "Resources"
+    assert "Apache License" in (folder / "LICENSE").read_text(encoding="utf-8")
+    listing = (folder / "THIRD-PARTY-LICENSES").read_text(encoding="utf-8")
+    summary = listing.split("\n=====", 1)[0]
+    for name in ("neonize 0.5.2", "PySide6_Essentials ", "Flask ", "whatsmeow", "Qt 6", "Python 3."):
+        assert name in summary, name
+    assert "pyinstaller" not in summary.lower(), "a build tool is listed as shipped"
+    assert "GNU LESSER GENERAL PUBLIC LICENSE" in listing
+
+
 def test_headless_self_test_in_the_bundle(bundle: Path, tmp_path: Path) -> None:
     result = run_bundle(bundle, tmp_path, "--headless", "--self-test")
     assert result.returncode == 0, result.stdout + result.stderr

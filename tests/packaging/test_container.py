@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from container_harness import BASE_IMAGE, Containers, Engine, wait_until
+from container_harness import BASE_IMAGE, ROOT, Containers, Engine, wait_until
+
+import wadesk
 
 pytestmark = pytest.mark.container
 
@@ -36,6 +40,40 @@ def test_image_is_built_as_specified(engine: Engine, image: str) -> None:
     health = config.get("Healthcheck") or data.get("Healthcheck") or {}  # docker | podman
     assert health.get("Test", [None])[0] == "CMD", health
     assert "/health" in " ".join(health["Test"]) and "curl" not in " ".join(health["Test"])
+
+
+def test_image_carries_oci_labels_from_the_build(engine: Engine, image: str) -> None:
+    labels = engine.inspect("image", image)["Config"]["Labels"]
+    prefix = "org.opencontainers.image."
+    assert labels[prefix + "version"] == wadesk.__version__
+    assert labels[prefix + "licenses"] == "Apache-2.0"
+    assert labels[prefix + "source"].startswith("https://"), labels
+    revision = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if revision:  # a checkout with git: the label names its commit
+        assert labels[prefix + "revision"].removesuffix("-dirty") == revision, labels
+    created = datetime.strptime(labels[prefix + "created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - created).total_seconds()) < 3 * 3600, labels
+
+
+def test_image_ships_its_license_and_the_third_party_licenses(engine: Engine, image: str) -> None:
+    script = (
+        "import pathlib\n"
+        "doc = pathlib.Path('/usr/share/doc/wadesk')\n"
+        "print((doc / 'LICENSE').read_text().split('\\n')[1].strip())\n"
+        "print((doc / 'THIRD-PARTY-LICENSES').read_text())\n"
+    )
+    result = engine.run("run", "--rm", "--network", "none", "--entrypoint", "python", image, "-c", script)
+    first, _, listing = result.stdout.partition("\n")
+    assert first == "Apache License", first
+    summary = listing.split("\n=====", 1)[0]
+    for line in ("neonize 0.5.2", "Flask ", "waitress ", "whatsmeow", "MPL-2.0"):
+        assert line in summary, summary
+    # what the image does not contain is not listed: no Qt, no keyring, no pip
+    for absent in ("PySide6", "Qt 6", "keyring", "\n  pip "):
+        assert absent not in summary, summary
+    assert "Mozilla Public License Version 2.0" in listing  # whatsmeow's license, in full
 
 
 def test_image_own_layers_are_small(engine: Engine, image: str) -> None:
