@@ -59,6 +59,17 @@ def test_the_chat_list_is_kept_by_the_store_newest_activity_first(store: Store) 
     assert (group.is_group, group.unread, group.last_sender) == (True, 1, CAROL)
 
 
+def test_of_chats_active_in_the_same_second_the_latest_message_comes_first(store: Store) -> None:
+    # WhatsApp's timestamps are whole seconds: the order of arrival decides, not the JID
+    incoming(store, CAROL, "first", at=1000)
+    incoming(store, BOB, "second", at=1000)
+    incoming(store, CAROL, "third", at=1000)
+    assert [c.jid for c in store.chats()] == [CAROL, BOB]
+    incoming(store, BOB, "fourth", at=1000)
+    assert [c.jid for c in store.chats()] == [BOB, CAROL]
+    assert [c.jid for c in store.chats(limit=1, offset=1)] == [CAROL]
+
+
 def test_failures_are_marked_and_showing_a_chat_clears_its_counts(store: Store) -> None:
     record, _ = store.enqueue(BOB, "will fail")
     incoming(store, BOB, "one")

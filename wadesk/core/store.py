@@ -1014,8 +1014,9 @@ class Store:
     def chats(
         self, *, limit: int = 50, offset: int = 0, query: str | None = None
     ) -> builtins.list[ChatRecord]:
-        """Chats, newest activity first; ``query`` keeps those whose name, number or JID
-        contains it (case-insensitive)."""
+        """Chats, newest activity first (of chats active in the same second, the one with the
+        latest message first); ``query`` keeps those whose name, number or JID contains it
+        (case-insensitive)."""
         where, params = "", cast(tuple[str, ...], ())
         if query:
             like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -1029,8 +1030,8 @@ class Store:
             )
             params = (like, like, digits, digits)
         rows = self.query(
-            self._CHAT_SQL + where + " ORDER BY coalesce(c.last_at, c.created_at) DESC, c.jid"
-            " LIMIT ? OFFSET ?",
+            self._CHAT_SQL + where + " ORDER BY coalesce(c.last_at, c.created_at) DESC,"
+            " c.last_seq DESC, c.jid LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
         return [self._chat(r) for r in rows]
