@@ -921,8 +921,9 @@ class Store:
         """Store a received message; None if this WhatsApp id was stored already (redelivery)."""
         now = time.time()
         with self.transaction("incoming") as db:
+            # by the WhatsApp id's index ("+chat": not the chat's, which would read the whole chat)
             if db.execute(
-                "SELECT 1 FROM messages WHERE direction = 'in' AND wa_id = ? AND chat = ?", (wa_id, chat)
+                "SELECT 1 FROM messages WHERE wa_id = ? AND +chat = ? AND direction = 'in'", (wa_id, chat)
             ).fetchone():
                 return None
             message_id = new_message_id()
