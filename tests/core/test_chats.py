@@ -132,6 +132,20 @@ def test_failures_are_marked_and_showing_a_chat_clears_its_counts(store: Store) 
     assert store.mark_chat_read("nobody@s.whatsapp.net") == []
 
 
+def test_clearing_the_unread_count_without_reading_the_messages(store: Store) -> None:
+    record, _ = store.enqueue(BOB, "will fail")
+    store.mark_failed(record.id, "not_on_whatsapp: nobody")
+    incoming(store, BOB, "one")
+    incoming(store, BOB, "two")
+    assert store.clear_unread(BOB) == 2
+    chat = store.chat(BOB)
+    assert chat is not None and (chat.unread, chat.failed) == (0, 0)
+    assert store.clear_unread(BOB) == 0
+    incoming(store, BOB, "three")
+    assert [m.text for m in store.mark_chat_read(BOB)] == ["three"]  # read up to where it was cleared
+    assert store.clear_unread("nobody@s.whatsapp.net") == 0
+
+
 def test_joined_groups_are_listed_named_and_keep_their_history_after_leaving(store: Store) -> None:
     incoming(store, GROUP, "old", sender=CAROL)
     store.set_joined_groups([(GROUP, "Team"), ("120363000000000002@g.us", "Quiet")])

@@ -1083,6 +1083,20 @@ class Store:
             )
         return [r for r in (self._record(u) for u in unread) if r is not None]
 
+    def clear_unread(self, jid: str) -> int:
+        """As :meth:`mark_chat_read`, without reading the messages (no receipts to send);
+        returns how many received messages were unread."""
+        with self.transaction("chat_read") as db:
+            row = db.execute("SELECT unread FROM chats WHERE jid = ?", (jid,)).fetchone()
+            if row is None:
+                return 0
+            db.execute(
+                "UPDATE chats SET unread = 0, failed = 0, read_seq = coalesce(last_seq, 0), updated_at = ?"
+                " WHERE jid = ?",
+                (time.time(), jid),
+            )
+        return int(row["unread"])
+
     def set_draft(self, jid: str, text: str | None) -> None:
         now = time.time()
         with self.transaction("draft") as db:
