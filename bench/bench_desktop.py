@@ -1,23 +1,26 @@
 """Benchmarks of the desktop window, measured in one run on this machine.
 
-    python bench/bench_desktop.py            # about two minutes (most of it making the stores)
+    python bench/bench_desktop.py            # about three minutes
+    python bench/bench_desktop.py --messages 20000 --idle 3   # quicker, a smaller long chat
     python bench/bench_desktop.py --rounds 9 --idle 20
 
 * start to the first painted window: from starting the process (``python -m wadesk``) to
   its log line "window shown", which the window writes at its first paint; next to the same
   for a bare PySide6 window (bench/desktop_bare_app.py). Median of several rounds, the two
   alternating. The data folder is one that was paired before (a returning user), so the
-  window opens on the conversation log.
+  window opens on the messenger.
 * idle RSS with the window open and connected: ``wadesk`` linked to the fake WhatsApp server
-  (tests/fakewa), connected, with a short conversation in its log, then left alone; next to
+  (tests/fakewa), connected, with a short conversation, then left alone; next to
   the bare window's RSS after the same idle time. The same again with 1,000 chats in the list
   (a store generated here, each chat with a few messages).
 * opening a chat of 100,000 messages until its newest messages are painted, and scrolling it
   to the top until the older page is read and painted (bench/desktop_chat_open.py, in the
-  real window), next to opening a chat of 10 messages in the same process. Median of the
-  rounds; the store is generated here with the Store API.
+  real window), next to opening a chat of 10 messages in the same process; for each, the
+  longest stall of the GUI thread meanwhile. Median of the rounds; the store is generated
+  here with the Store API (``record_incoming``, as received messages are stored). The exit
+  status is 1 when a target is missed or the first screen read more than one page of rows.
 
-Both run on a virtual X server (Xvfb, Qt's xcb platform) when Xvfb is installed, otherwise on
+All run on a virtual X server (Xvfb, Qt's xcb platform) when Xvfb is installed, otherwise on
 Qt's offscreen platform; the report says which. Like the tests, the process that pairs the
 data folder must start with the fake server's CA in its environment: the script re-executes
 itself with it.
