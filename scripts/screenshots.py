@@ -296,8 +296,9 @@ def child(args: argparse.Namespace) -> int:
         window.resize(*SIZE)
         wait("the wide layout", lambda: not messenger.narrow)
 
-        window.search.setText("blue")
-        wait("the search", lambda: messenger.search_model.query == "blue")
+        window.search.setText("shop")  # the group's name, and a word in the question
+        wait("the search", lambda: messenger.search_model.query == "shop")
+        wait("a chat and a message", lambda: messenger.search_model.chats() and messenger.search_model.hits())
         settle()
         screenshot("screenshot-search.png")
         window.search.clear()

@@ -59,6 +59,61 @@ def test_the_chat_list_is_kept_by_the_store_newest_activity_first(store: Store) 
     assert (group.is_group, group.unread, group.last_sender) == (True, 1, CAROL)
 
 
+def test_of_chats_active_in_the_same_second_the_latest_message_comes_first(store: Store) -> None:
+    # WhatsApp's timestamps are whole seconds: the order of arrival decides, not the JID
+    incoming(store, CAROL, "first", at=1000)
+    incoming(store, BOB, "second", at=1000)
+    incoming(store, CAROL, "third", at=1000)
+    assert [c.jid for c in store.chats()] == [CAROL, BOB]
+    incoming(store, BOB, "fourth", at=1000)
+    assert [c.jid for c in store.chats()] == [BOB, CAROL]
+    assert [c.jid for c in store.chats(limit=1, offset=1)] == [CAROL]
+
+
+def test_storing_a_received_message_does_not_read_the_whole_chat(store: Store) -> None:
+    """The redelivery check finds the WhatsApp id by its index: the work of storing one more
+    message is the same in a chat of 20 messages as in one of 20,000 (counted in SQLite's
+    virtual machine steps, not timed)."""
+
+    def steps_to_store_one(chat: str, wa_id: str) -> int:
+        steps = [0]
+
+        def count() -> int:
+            steps[0] += 1
+            return 0
+
+        store._db.set_progress_handler(count, 100)
+        try:
+            incoming(store, chat, "one more", at=2000)
+            assert (
+                store.record_incoming(  # a redelivery is still recognised
+                    wa_id=wa_id,
+                    chat=chat,
+                    sender=chat,
+                    push_name="Bob",
+                    text="x",
+                    timestamp=1,
+                    is_group=False,
+                )
+                is None
+            )
+        finally:
+            store._db.set_progress_handler(None, 100)
+        return steps[0]
+
+    for chat, count in ((BOB, 20), (CAROL, 20_000)):
+        with store.transaction("fill") as db:
+            db.executemany(
+                "INSERT INTO messages (id, direction, chat, sender, push_name, text, status, wa_id,"
+                " wa_timestamp, is_group, created_at, updated_at)"
+                " VALUES (?, 'in', ?, ?, 'Bob', ?, 'received', ?, 1000, 0, 1000, 1000)",
+                ((f"m-{chat}-{i}", chat, chat, f"message {i}", f"W-{chat}-{i}") for i in range(count)),
+            )
+    small = steps_to_store_one(BOB, f"W-{BOB}-3")
+    large = steps_to_store_one(CAROL, f"W-{CAROL}-3")
+    assert large < 2 * small + 20, (small, large)
+
+
 def test_failures_are_marked_and_showing_a_chat_clears_its_counts(store: Store) -> None:
     record, _ = store.enqueue(BOB, "will fail")
     incoming(store, BOB, "one")
@@ -75,6 +130,20 @@ def test_failures_are_marked_and_showing_a_chat_clears_its_counts(store: Store) 
     incoming(store, BOB, "three")
     assert [m.text for m in store.mark_chat_read(BOB)] == ["three"]
     assert store.mark_chat_read("nobody@s.whatsapp.net") == []
+
+
+def test_clearing_the_unread_count_without_reading_the_messages(store: Store) -> None:
+    record, _ = store.enqueue(BOB, "will fail")
+    store.mark_failed(record.id, "not_on_whatsapp: nobody")
+    incoming(store, BOB, "one")
+    incoming(store, BOB, "two")
+    assert store.clear_unread(BOB) == 2
+    chat = store.chat(BOB)
+    assert chat is not None and (chat.unread, chat.failed) == (0, 0)
+    assert store.clear_unread(BOB) == 0
+    incoming(store, BOB, "three")
+    assert [m.text for m in store.mark_chat_read(BOB)] == ["three"]  # read up to where it was cleared
+    assert store.clear_unread("nobody@s.whatsapp.net") == 0
 
 
 def test_joined_groups_are_listed_named_and_keep_their_history_after_leaving(store: Store) -> None:

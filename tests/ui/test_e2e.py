@@ -395,3 +395,76 @@ def test_a_new_chat_to_a_number_not_on_whatsapp_is_refused(
     assert window.messenger.current_chat is None
     assert window.session.store.outbox_depth() == 0
     dialog.reject()
+
+
+def test_three_peers_and_a_group_write_and_a_send_from_the_open_chat_reaches_that_peer_only(
+    qtbot: Any, harness: Harness, fake_wa: Any
+) -> None:
+    ann, ben, cleo = "15550002222", "15550003333", "15550004444"
+    group = fake_wa.create_group("Shop team", [ben, cleo])
+    window, _ = harness.open_paired()
+    chats = window.chat_model
+
+    def arrived(jid: str, text: str) -> None:
+        qtbot.waitUntil(lambda: (c := chats.chat(jid)) is not None and c.last_text == text, timeout=WAIT_MS)
+
+    # Ann, Ben (twice), Cleo, then Ben in the group; each lands before the next is written
+    writes = [
+        (ann, None, "hello from Ann"),
+        (ben, None, "hi, Ben here"),
+        (ben, None, "are you open today?"),
+        (cleo, None, "Cleo: the delivery is late"),
+        (ben, group, "who closes today?"),
+    ]
+    for phone, into, text in writes:
+        if into is None:
+            fake_wa.peer(phone).send_text(text)
+        else:
+            fake_wa.peer(phone).send_group_text(into, text)
+        arrived(into or f"{phone}@s.whatsapp.net", text)
+
+    ann_jid, ben_jid, cleo_jid = (f"{p}@s.whatsapp.net" for p in (ann, ben, cleo))
+    # four chats, newest activity first, with their unread counts
+    qtbot.waitUntil(lambda: chats.chat(group).name == "Shop team", timeout=WAIT_MS)
+    assert [(c.jid, c.unread) for c in chats.chats()] == [
+        (group, 1),
+        (cleo_jid, 1),
+        (ben_jid, 2),
+        (ann_jid, 1),
+    ]
+    assert window.messenger.current_chat is None
+
+    # opening Ben's chat clears its count and shows only his two direct messages
+    row = chats.row_of(ben_jid)
+    rect = window.chat_list.visualRect(chats.index(row))
+    qtbot.mouseClick(window.chat_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: window.model.chat == ben_jid and not window.model.loading, timeout=WAIT_MS)
+    assert [(e.outgoing, e.text) for e in window.model.entries()] == [
+        (False, "hi, Ben here"),
+        (False, "are you open today?"),
+    ]
+    assert chats.chat(ben_jid).unread == 0
+    assert [c.unread for c in chats.chats()] == [1, 1, 0, 1]  # the others keep theirs
+    qtbot.waitUntil(lambda: window.session.chat(ben_jid).unread == 0, timeout=WAIT_MS)  # stored
+    assert window.session.chat(group).unread == 1
+
+    # a send from the open chat: Ben decrypts exactly it, nobody else gets anything
+    typed, entered = "Yes, until 6 pm ", "(Grüße an alle) 🕕"
+    text = typed + entered
+    qtbot.keyClicks(window.compose.message, typed)  # QTest types ASCII only
+    window.compose.message.insertPlainText(entered)  # as an input method enters the rest
+    qtbot.mouseClick(window.compose.send_button, Qt.MouseButton.LeftButton)
+    _, received = fake_wa.wait_text_from_client(ben, timeout=20)
+    assert received.encode("utf-8") == text.encode("utf-8")
+    qtbot.waitUntil(lambda: any(e.outgoing for e in window.model.entries()), timeout=WAIT_MS)
+    [sent] = [e for e in window.model.entries() if e.outgoing]
+    qtbot.waitUntil(
+        lambda: window.model.entry(sent.id).status in ("sent", "delivered", "read"), timeout=WAIT_MS
+    )
+    assert sent.chat == ben_jid and sent.text == text
+    assert chats.jid_at(0) == ben_jid  # the chat moved to the top
+    assert fake_wa.texts_received(ben) == [text]
+    for phone in (ann, cleo):
+        assert fake_wa.texts_received(phone) == [] and fake_wa.media_received(phone) == []
+    for member in (ben, cleo):
+        assert fake_wa.group_texts_received(group, member) == []

@@ -271,6 +271,34 @@ def test_a_long_chat_opens_from_one_page_and_pages_back_as_one_scrolls_up(
     assert len(conversation_calls) == 2
 
 
+def test_a_bubble_is_measured_once_and_again_when_its_message_or_the_width_changes(
+    qtbot: Any, rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.connect()
+    rig.type_and_send("see you at 5")
+    model, view = rig.window.model, rig.window.log_view
+    qtbot.waitUntil(lambda: model.rowCount() == 1 and model.entries()[0].status == "sent")
+    measured: list[str] = []
+    real = view.bubbles._measure_entry
+    monkeypatch.setattr(
+        view.bubbles, "_measure_entry", lambda index, entry: measured.append(entry.text) or real(index, entry)
+    )
+    view.viewport().repaint()
+    assert measured == []  # painting again lays nothing out again
+    before = view.visualRect(model.index(0)).height()
+    # the message changes (it failed, with a long reason): measured again, the bubble grows
+    [entry] = model.entries()
+    model.update(entry.id, status="failed", error="not_on_whatsapp: " + "no account for this number " * 12)
+    qtbot.waitUntil(lambda: view.visualRect(model.index(0)).height() > before)
+    assert measured and set(measured) == {"see you at 5"}
+    # a narrower window: measured again for the new width
+    measured.clear()
+    taller = view.visualRect(model.index(0)).height()
+    rig.window.resize(rig.window.width() - 200, rig.window.height())
+    qtbot.waitUntil(lambda: view.visualRect(model.index(0)).height() > taller)
+    assert measured
+
+
 def test_a_message_arriving_while_the_page_is_read_is_shown_once(qtbot: Any, rig: Rig) -> None:
     rig.connect(open_chat=None)
     gate = threading.Event()

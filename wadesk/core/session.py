@@ -407,6 +407,8 @@ class Session:
         """The chat was shown: clear its unread count and failure marker. With
         ``send_receipts``, tell WhatsApp the received messages were read (best effort: not
         retried when not connected). Returns how many messages were unread."""
+        if not send_receipts:  # the messages themselves are not needed (a chat may hold 100,000)
+            return self.store.clear_unread(chat)
         unread = self.store.mark_chat_read(chat)
         if send_receipts and unread:
             driver = self._driver

@@ -921,8 +921,9 @@ class Store:
         """Store a received message; None if this WhatsApp id was stored already (redelivery)."""
         now = time.time()
         with self.transaction("incoming") as db:
+            # by the WhatsApp id's index ("+chat": not the chat's, which would read the whole chat)
             if db.execute(
-                "SELECT 1 FROM messages WHERE direction = 'in' AND wa_id = ? AND chat = ?", (wa_id, chat)
+                "SELECT 1 FROM messages WHERE wa_id = ? AND +chat = ? AND direction = 'in'", (wa_id, chat)
             ).fetchone():
                 return None
             message_id = new_message_id()
@@ -1014,8 +1015,9 @@ class Store:
     def chats(
         self, *, limit: int = 50, offset: int = 0, query: str | None = None
     ) -> builtins.list[ChatRecord]:
-        """Chats, newest activity first; ``query`` keeps those whose name, number or JID
-        contains it (case-insensitive)."""
+        """Chats, newest activity first (of chats active in the same second, the one with the
+        latest message first); ``query`` keeps those whose name, number or JID contains it
+        (case-insensitive)."""
         where, params = "", cast(tuple[str, ...], ())
         if query:
             like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -1029,8 +1031,8 @@ class Store:
             )
             params = (like, like, digits, digits)
         rows = self.query(
-            self._CHAT_SQL + where + " ORDER BY coalesce(c.last_at, c.created_at) DESC, c.jid"
-            " LIMIT ? OFFSET ?",
+            self._CHAT_SQL + where + " ORDER BY coalesce(c.last_at, c.created_at) DESC,"
+            " c.last_seq DESC, c.jid LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
         return [self._chat(r) for r in rows]
@@ -1080,6 +1082,20 @@ class Store:
                 (time.time(), jid),
             )
         return [r for r in (self._record(u) for u in unread) if r is not None]
+
+    def clear_unread(self, jid: str) -> int:
+        """As :meth:`mark_chat_read`, without reading the messages (no receipts to send);
+        returns how many received messages were unread."""
+        with self.transaction("chat_read") as db:
+            row = db.execute("SELECT unread FROM chats WHERE jid = ?", (jid,)).fetchone()
+            if row is None:
+                return 0
+            db.execute(
+                "UPDATE chats SET unread = 0, failed = 0, read_seq = coalesce(last_seq, 0), updated_at = ?"
+                " WHERE jid = ?",
+                (time.time(), jid),
+            )
+        return int(row["unread"])
 
     def set_draft(self, jid: str, text: str | None) -> None:
         now = time.time()

@@ -427,6 +427,13 @@ class BubbleDelegate(QStyledItemDelegate):
         self._view = view
         self.theme = themes.LIGHT
         self.thumbnails: Thumbnails | None = None
+        # the layout of each text message, for its entry at a width and font (a message is
+        # measured once for the view's layout, not again for every paint)
+        self._measured: dict[str, tuple[Entry, tuple[int, str], dict[str, Any]]] = {}
+
+    def forget(self) -> None:
+        """Another chat is shown: the measured messages are dropped."""
+        self._measured.clear()
 
     # -- fonts --
     def _fonts(self) -> tuple[QFont, QFont, QFont]:
@@ -525,6 +532,19 @@ class BubbleDelegate(QStyledItemDelegate):
 
     def _measure(self, index: ModelIndex) -> dict[str, Any]:
         entry: Entry = index.data(MessageLog.EntryRole)
+        if entry.media is not None:  # its picture may arrive or go: measured each time
+            return self._measure_entry(index, entry)
+        key = (self._view.viewport().width(), self._view.font().key())
+        known = self._measured.get(entry.id)
+        if known is not None and known[0] is entry and known[1] == key:
+            m = known[2]
+        else:
+            m = self._measure_entry(index, entry)
+            self._measured[entry.id] = (entry, key, m)
+        day = self._day_label(index)  # depends on the message before, which may be new
+        return m if m["day"] == day else {**m, "day": day}
+
+    def _measure_entry(self, index: ModelIndex, entry: Entry) -> dict[str, Any]:
         base, head, small = self._fonts()
         inner = self._bubble_width() - 2 * PAD_X
         body, body_w, body_h = self._layout(entry.text, base, inner)
@@ -802,6 +822,7 @@ class LogView(QListView):
             self.olderWanted.emit()
 
     def _reset(self) -> None:
+        self.bubbles.forget()
         self._anchor = None
         self._stick_to_bottom = True
         self._settling = True
