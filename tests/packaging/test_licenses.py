@@ -70,14 +70,18 @@ def listing(tmp_path_factory: pytest.TempPathFactory) -> str:
     return out.read_text(encoding="utf-8")
 
 
-def test_third_party_licenses_name_each_distribution_with_its_license(listing: str) -> None:
+def summary_rows(listing: str) -> dict[str, str]:
+    """The listing's summary, "  <name> <version>   <license>": the name's first word, and the license."""
     summary = listing.split("\n" + "=" * 78, 1)[0]
-    # "  <name> <version>   <license>": the name's first word, and the license
-    rows = {
+    return {
         cells[0].split()[0]: cells[1]
         for line in summary.splitlines()
         if line.startswith("  ") and len(cells := re.split(r"\s{2,}", line.strip(), maxsplit=1)) == 2
     }
+
+
+def test_third_party_licenses_name_each_distribution_with_its_license(listing: str) -> None:
+    rows = summary_rows(listing)
     assert rows["neonize"] == "Apache-2.0"  # recognised from its license file: no metadata field
     assert rows["Flask"] == "BSD-3-Clause"
     assert rows["PySide6_Essentials"].startswith("LGPL-3.0-only")
@@ -87,6 +91,24 @@ def test_third_party_licenses_name_each_distribution_with_its_license(listing: s
     # and not wadesk itself (its license is LICENSE)
     for absent in ("pytest", "wadesk", "mypy", "schemathesis", "pip"):
         assert absent not in rows, absent
+
+
+# GPL, AGPL or "GNU General Public License", but not LGPL or "GNU Lesser General Public License"
+STRONG_COPYLEFT = re.compile(r"(?<![L])GPL|GNU (Affero )?General Public License", re.I)
+
+
+def test_nothing_in_a_build_is_under_a_strong_copyleft_alone(listing: str) -> None:
+    """Every component is permissive or a weak copyleft (MPL-2.0, LGPL), or offers one of those.
+
+    So a build (the bundle, the .deb, the image) as a whole stays under wadesk's Apache-2.0;
+    a GPL-only dependency would make it a GPL combination.
+    """
+    rows = summary_rows(listing)
+    assert len(rows) > 40
+    for name, license in rows.items():
+        choices = re.split(r"\s+OR\s+", license)
+        assert any(not STRONG_COPYLEFT.search(choice) for choice in choices), (name, license)
+    assert "mutagen" not in rows
 
 
 def test_third_party_licenses_carry_the_full_texts(listing: str) -> None:

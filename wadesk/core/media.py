@@ -30,6 +30,10 @@ Decisions:
   module changes no global state.
 * PDF pages are distinct ``/Type /Page`` objects, those in compressed object streams
   included, in files up to 32 MiB; otherwise, or when nothing is found, ``pages`` is None.
+* Durations come from the files' own headers, never from decoding: an Ogg stream's last
+  granule position, an MP3's Xing/Info or VBRI header (else its size over its bitrate, as for
+  any constant bitrate stream), the ADTS frames of the first megabytes, WAV's data chunk,
+  FLAC's STREAMINFO, an MP4's sound track (else its movie header), AMR's frames.
 * ``waveform`` stays None: WhatsApp's voice-note waveform is 64 loudness samples (0..100) of
   the decoded audio, and Opus packets carry no loudness one can read without decoding them.
 """
@@ -50,8 +54,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from PIL.Image import Image as PILImage
 
 __all__ = [
@@ -315,6 +317,8 @@ class _Track:
     width: int = 0
     height: int = 0
     rotated: bool = False
+    timescale: int = 0  # of the media header
+    duration: int = 0
 
 
 @dataclass(slots=True)
@@ -630,15 +634,20 @@ def _probe_mp4(src: _Source) -> _Mp4:
 def _read_moov(src: _Source, start: int, end: int, info: _Mp4) -> None:
     for kind, p, e in _boxes(src, start, end):
         if kind == b"mvhd":
-            data = src.read_at(p, 32)
-            if data[:1] == b"\x01" and len(data) >= 32:
-                info.timescale, info.duration = _u32be(data, 20), int.from_bytes(data[24:32], "big")
-            elif len(data) >= 20:
-                info.timescale, info.duration = _u32be(data, 12), _u32be(data, 16)
+            info.timescale, info.duration = _times(src.read_at(p, 32))
         elif kind == b"trak":
             track = _Track(b"")
             _read_trak(src, p, e, track)
             info.tracks.append(track)
+
+
+def _times(data: bytes) -> tuple[int, int]:
+    """(timescale, duration) of a movie or media header, version 0 or 1."""
+    if data[:1] == b"\x01" and len(data) >= 32:
+        return _u32be(data, 20), int.from_bytes(data[24:32], "big")
+    if len(data) >= 20:
+        return _u32be(data, 12), _u32be(data, 16)
+    return 0, 0
 
 
 def _read_trak(src: _Source, start: int, end: int, track: _Track) -> None:
@@ -651,6 +660,8 @@ def _read_trak(src: _Source, start: int, end: int, track: _Track) -> None:
                 track.rotated = a == 0 and b != 0  # a 90 or 270 degree turn
                 track.width = _u32be(data, matrix + 36) >> 16  # 16.16 fixed point
                 track.height = _u32be(data, matrix + 40) >> 16
+        elif kind == b"mdhd":
+            track.timescale, track.duration = _times(src.read_at(p, 32))
         elif kind in (b"mdia", b"minf", b"stbl"):
             _read_trak(src, p, e, track)
         elif kind == b"hdlr":
@@ -1074,68 +1085,295 @@ def _jpeg_thumbnail(image: PILImage) -> bytes:
 
 
 def _duration(src: _Source, found: _Found) -> float | None:
-    """Seconds of audio or video: mutagen for the containers it knows, else the headers."""
+    """Seconds of audio or video, read from the container's or the stream's own headers."""
+    length: float | None
     if found.mimetype in ("audio/amr", "audio/amr-wb"):
         return _amr_duration(src, wideband=found.mimetype == "audio/amr-wb")
-    length = _mutagen_length(src, found)
-    if length is None and found.mp4 is not None and found.mp4.timescale:
-        length = found.mp4.duration / found.mp4.timescale
+    if found.codec:
+        length = _ogg_duration(src, found.codec)
+    elif found.mimetype == "audio/mpeg":
+        length = _mpeg_duration(src)
+    elif found.mimetype == "audio/aac":
+        length = _adts_duration(src)
+    elif found.mimetype == "audio/wav":
+        length = _wav_duration(src)
+    elif found.mimetype == "audio/flac":
+        length = _flac_duration(src)
+    elif found.mp4 is not None:
+        length = _mp4_duration(found.mp4)
+    else:
+        length = None
     if length is None or not math.isfinite(length) or length <= 0:
         return None
     return round(length, 3)
 
 
-def _mutagen_length(src: _Source, found: _Found) -> float | None:
-    from mutagen import MutagenError
+def _after_id3(src: _Source) -> int:
+    """The offset past the ID3v2 tags at the start (some writers stack several)."""
+    pos = 0
+    for _ in range(16):
+        h = src.read_at(pos, 10)
+        if not _id3_header(h):
+            break
+        pos += 10 + ((h[6] & 0x7F) << 21 | (h[7] & 0x7F) << 14 | (h[8] & 0x7F) << 7 | h[9] & 0x7F)
+        if h[5] & 0x10:  # a footer follows the tag
+            pos += 10
+    return pos
 
-    loader = _mutagen_loader(found)
-    if loader is None:
+
+# Ogg: the granule position of a stream's last page counts its samples (for Opus, at 48 kHz
+# and including the pre-skip).
+
+_OGG_TAIL = 64 * 1024
+_OGG_PAGE_LIMIT = 1_000_000
+_OGG_CRC: list[int] = []
+
+
+def _ogg_crc(data: bytes) -> int:
+    if not _OGG_CRC:
+        for i in range(256):
+            crc = i << 24
+            for _ in range(8):
+                crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
+            _OGG_CRC.append(crc & 0xFFFFFFFF)
+    crc, table = 0, _OGG_CRC
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ byte]
+    return crc
+
+
+def _ogg_page(data: bytes, pos: int) -> tuple[int, int, int] | None:
+    """(granule position, serial, page length) of a whole, intact page at ``pos`` in ``data``."""
+    if len(data) < pos + 27 or data[pos : pos + 5] != b"OggS\x00":
         return None
-    try:
-        length = loader(src.fileobj()).info.length
-    except (MutagenError, OSError, ValueError, EOFError, struct.error, IndexError):
+    segments = data[pos + 26]
+    end = pos + 27 + segments + sum(data[pos + 27 : pos + 27 + segments])
+    if len(data) < pos + 27 + segments or len(data) < end:
         return None
-    return float(length) if length else None
+    page = bytearray(data[pos:end])
+    page[22:26] = b"\x00\x00\x00\x00"
+    if _ogg_crc(bytes(page)) != _u32le(data, pos + 22):
+        return None
+    granule, serial = struct.unpack_from("<qI", data, pos + 6)
+    return granule, serial, end - pos
 
 
-def _mutagen_loader(found: _Found) -> Callable[[BinaryIO], Any] | None:
-    mimetype, codec = found.mimetype, found.codec
-    if codec == "opus":
-        from mutagen.oggopus import OggOpus
+def _ogg_last_granule(src: _Source, serial: int) -> int | None:
+    """The granule position of the stream's last page: from the file's tail, else page by page."""
+    start = max(0, src.size - _OGG_TAIL)
+    tail = src.read_at(start, _OGG_TAIL)
+    pos = tail.rfind(b"OggS")
+    while pos >= 0:
+        page = _ogg_page(tail, pos)
+        if page and page[1] == serial and page[0] >= 0:
+            return page[0]
+        if page and page[1] != serial:
+            break  # another stream ends the file: they are interleaved
+        pos = tail.rfind(b"OggS", 0, pos)
+    if start == 0 and pos < 0:
+        return None
+    # interleaved streams: walk the pages' headers from the start
+    granule, offset = None, 0
+    for _ in range(_OGG_PAGE_LIMIT):
+        header = src.read_at(offset, 27 + 255)
+        if len(header) < 27 or header[:5] != b"OggS\x00" or len(header) < 27 + header[26]:
+            break
+        segments = header[26]
+        page_granule, page_serial = struct.unpack_from("<qI", header, 6)
+        if page_serial == serial and page_granule >= 0:
+            granule = page_granule
+        offset += 27 + segments + sum(header[27 : 27 + segments])
+    return granule
 
-        return OggOpus
-    if codec == "vorbis":
-        from mutagen.oggvorbis import OggVorbis
 
-        return OggVorbis
-    if codec == "flac":
-        from mutagen.oggflac import OggFLAC
+def _ogg_duration(src: _Source, codec: str) -> float | None:
+    head = src.head
+    if len(head) < 28:
+        return None
+    serial = _u32le(head, 14)
+    segments = head[26]
+    packet = head[27 + segments : 27 + segments + 64]
+    pre_skip, rate = 0, 0
+    if codec == "opus" and len(packet) >= 12:
+        pre_skip, rate = _u16le(packet, 10), 48000
+    elif codec == "vorbis" and len(packet) >= 16:
+        rate = _u32le(packet, 12)
+    elif codec == "flac" and len(packet) >= 30 and packet[9:13] == b"fLaC":
+        rate = int.from_bytes(packet[27:30], "big") >> 4  # STREAMINFO, past its block header
+    elif codec == "speex" and len(packet) >= 40:
+        rate = _u32le(packet, 36)
+    if not rate:
+        return None
+    granule = _ogg_last_granule(src, serial)
+    if granule is None:
+        return None
+    return (granule - pre_skip) / rate
 
-        return OggFLAC
-    if codec == "speex":
-        from mutagen.oggspeex import OggSpeex
 
-        return OggSpeex
-    if mimetype == "audio/mpeg":
-        from mutagen.mp3 import MP3
+# MPEG audio (MP3): a Xing/Info or VBRI header counts the frames; otherwise the stream is
+# taken as constant bitrate and timed from its size and its first frame's bitrate.
 
-        return MP3
-    if mimetype == "audio/aac":
-        from mutagen.aac import AAC
+_MPEG_SYNC_LIMIT = 1024 * 1024
+_MPEG_SYNC_TRIES = 1500
+_MPEG_CHAIN = 4
+_LAME_VERSION = re.compile(rb"L(?:AME)?(\d)\.(\d+)")
 
-        return AAC
-    if mimetype == "audio/wav":
-        from mutagen.wave import WAVE
 
-        return WAVE
-    if mimetype == "audio/flac":
-        from mutagen.flac import FLAC
+def _mpeg_samples(h: bytes) -> int:
+    version, layer = (h[1] >> 3) & 3, (h[1] >> 1) & 3
+    if layer == 3:  # layer I
+        return 384
+    if layer == 1 and version != 3:  # layer III of MPEG-2 and 2.5
+        return 576
+    return 1152
 
-        return FLAC
-    if found.mp4 is not None:
-        from mutagen.mp4 import MP4
 
-        return MP4
+def _mpeg_bitrate(h: bytes) -> int:
+    version, layer = (h[1] >> 3) & 3, (h[1] >> 1) & 3
+    return _MPEG_BITRATES[(3 if version == 3 else 2, layer)][h[2] >> 4] * 1000
+
+
+def _mpeg_rate(h: bytes) -> int:
+    return _MPEG_RATES[(h[1] >> 3) & 3][(h[2] >> 2) & 3]
+
+
+def _mpeg_vbr_length(frame: bytes) -> float | None:
+    """Seconds from a Xing/Info or VBRI header in the first frame of a layer III stream."""
+    h = frame[:4]
+    if (h[1] >> 1) & 3 != 1:
+        return None
+    samples, rate = _mpeg_samples(h), _mpeg_rate(h)
+    mono = h[3] >> 6 == 3
+    xing = (21 if mono else 36) if (h[1] >> 3) & 3 == 3 else (13 if mono else 21)
+    tag = frame[xing : xing + 120 + 24]
+    if tag[:4] in (b"Xing", b"Info") and len(tag) >= 8:
+        flags, pos = _u32be(tag, 4), 8
+        if not flags & 1 or len(tag) < 12:
+            return None
+        frames = _u32be(tag, 8)
+        pos += 4 + (4 if flags & 2 else 0) + (100 if flags & 4 else 0) + (4 if flags & 8 else 0)
+        total = samples * frames
+        lame = tag[pos : pos + 24]
+        version = _LAME_VERSION.match(lame[:9])
+        if len(lame) == 24 and version and lame.startswith((b"LAME", b"L3.99")):
+            number = (int(version[1]), int(version[2]))
+            if number > (3, 90) or (number == (3, 90) and b"(" not in lame[:20]):
+                delay = lame[21] << 4 | lame[22] >> 4
+                padding = (lame[22] & 0x0F) << 8 | lame[23]
+                total = max(0, total - delay - padding)
+        return total / rate
+    vbri = frame[36 : 36 + 18]
+    if vbri[:4] == b"VBRI" and len(vbri) >= 18:
+        return samples * _u32be(vbri, 14) / rate
+    return None
+
+
+def _mpeg_duration(src: _Source) -> float | None:
+    start = _after_id3(src)
+    data = src.read_at(start, _MPEG_SYNC_LIMIT)
+    pos, tries = data.find(b"\xff"), 0
+    while pos >= 0 and tries < _MPEG_SYNC_TRIES:
+        tries += 1
+        first = _mpeg_frame(data[pos : pos + 4])
+        if first:
+            frame = src.read_at(start + pos, max(first[0], 192))
+            length = _mpeg_vbr_length(frame)
+            if length is not None:
+                return length
+            if _mpeg_chain(src, start + pos, first[1]):
+                end = src.size - (128 if src.read_at(src.size - 128, 3) == b"TAG" else 0)
+                return 8 * (end - start - pos) / _mpeg_bitrate(data[pos : pos + 4])
+        pos = data.find(b"\xff", pos + 1)
+    return None
+
+
+def _mpeg_chain(src: _Source, pos: int, key: bytes) -> bool:
+    """Frames of one stream follow each other from ``pos`` (or fill the file up to its end)."""
+    for _ in range(_MPEG_CHAIN):
+        if pos >= src.size:
+            return True
+        frame = _mpeg_frame(src.read_at(pos, 4))
+        if frame is None or frame[1] != key:
+            return False
+        pos += frame[0]
+    return True
+
+
+# AAC in ADTS frames: each frame holds 1024 samples per raw data block; the frames of the
+# first megabytes are counted and their rate extrapolated over the rest.
+
+_ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+_ADTS_SCAN_LIMIT = 8 * 1024 * 1024
+
+
+def _adts_duration(src: _Source) -> float | None:
+    start = _after_id3(src)
+    end = min(src.size, start + _ADTS_SCAN_LIMIT)
+    data = src.read_at(start, end - start)
+    first = _adts_header(data)
+    if first is None:
+        return None
+    rate = _ADTS_RATES[(data[2] >> 2) & 0x0F]
+    pos = samples = 0
+    while True:
+        length = _adts_header(data[pos : pos + 7])
+        if length is None or pos + length > len(data):
+            break
+        samples += 1024 * ((data[pos + 6] & 0x03) + 1)
+        pos += length
+    if not pos:
+        return None
+    seconds = samples / rate
+    if end < src.size:
+        seconds *= (src.size - start) / pos
+    return seconds
+
+
+# WAV: the data chunk's size over the format's block size and sample rate.
+
+_RIFF_CHUNK_LIMIT = 64
+
+
+def _wav_duration(src: _Source) -> float | None:
+    pos, rate, block = 12, 0, 0
+    for _ in range(_RIFF_CHUNK_LIMIT):
+        header = src.read_at(pos, 8)
+        if len(header) < 8:
+            break
+        kind, size = header[:4], _u32le(header, 4)
+        if kind == b"fmt ":
+            fmt = src.read_at(pos + 8, 16)
+            if len(fmt) >= 14:
+                rate, block = _u32le(fmt, 4), _u16le(fmt, 12)
+        elif kind == b"data":
+            size = min(size, src.size - pos - 8)  # a stream's writer may not know its size
+            if rate and block:
+                return size // block / rate
+            break
+        pos += 8 + size + (size & 1)
+    return None
+
+
+# FLAC: the STREAMINFO block, always the first, gives the sample rate and the sample count.
+
+
+def _flac_duration(src: _Source) -> float | None:
+    start = _after_id3(src)
+    header = src.read_at(start, 4 + 4 + 34)
+    if header[:4] != b"fLaC" or len(header) < 42 or header[4] & 0x7F != 0:
+        return None
+    fields = int.from_bytes(header[18:26], "big")
+    rate, samples = fields >> 44, fields & 0xFFFFFFFFF
+    return samples / rate if rate else None
+
+
+def _mp4_duration(info: _Mp4) -> float | None:
+    """The first sound track's media header, else (a video alone) the movie header."""
+    track = info.track(b"soun")
+    if track is not None and track.timescale and track.duration:
+        return track.duration / track.timescale
+    if info.timescale:
+        return info.duration / info.timescale
     return None
 
 
