@@ -38,7 +38,11 @@ class FakeDriver:
         mode = self.factory.mode
         if mode == "connected":
             self.emit(
-                drv.Connected, jid=f"{ACCOUNT_PHONE}@s.whatsapp.net", phone=ACCOUNT_PHONE, push_name="Fake"
+                drv.Connected,
+                jid=f"{ACCOUNT_PHONE}@s.whatsapp.net",
+                phone=ACCOUNT_PHONE,
+                push_name="Fake",
+                lid=self.factory.account_lid,
             )
         elif mode == "qr":
             self.emit(drv.QRCode, code=self.factory.next_qr())
@@ -224,6 +228,7 @@ class FakeDriverFactory:
         self.not_on_whatsapp: set[str] = set()  # digits
         self.checks: list[str] = []  # numbers asked about
         self.lids: dict[str, str] = {}  # phone JID -> LID
+        self.account_lid = ""  # the LID a connecting driver names for the account ("" for none)
         self.not_admin: set[str] = set()  # groups where this account is not an admin
         self.group_limit = 1024  # people in a group
         self.group_requests: list[tuple[str, str, tuple[str, ...]]] = []  # (action, group, people)

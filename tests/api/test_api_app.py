@@ -241,6 +241,7 @@ def test_status_and_ready_when_connected(client: FlaskClient) -> None:
         "jid": "15550001111@s.whatsapp.net",
         "phone": "+15550001111",
         "push_name": "Fake",
+        "lid": None,
     }
     assert {"since", "outbox_depth", "webhook_backlog", "version", "uptime", "reconnects"} <= set(status)
     ready = client.get("/ready", headers=AUTH)

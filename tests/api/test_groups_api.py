@@ -19,6 +19,7 @@ GROUP = "120363000000000001@g.us"
 @pytest.fixture
 def gateway(tmp_path: Path):  # type: ignore[no-untyped-def]
     world = FakeWorld("connected")
+    world.account_lid = "900001@lid"
     world.groups[GROUP] = drv.GroupInfo(
         jid=GROUP,
         name="Team",
@@ -82,6 +83,47 @@ def test_mentions_are_written_into_the_text_and_sent_as_mentions(gateway) -> Non
         "/send", json={"to": "+1 555 000 2222", "text": "x", "mention_all": True}, headers=AUTH
     )
     assert refused.status_code == 400 and refused.get_json()["field"] == "to"
+
+
+def test_an_incoming_group_message_says_whom_it_mentions_and_whether_this_account_is_among_them(gateway) -> None:  # type: ignore[no-untyped-def]
+    session, world, client = gateway
+    assert client.get("/status", headers=AUTH).get_json()["account"]["lid"] == "900001@lid"
+    seen: list = []
+    session.subscribe(seen.append)
+
+    def incoming(wa_id: str, mentions: tuple[str, ...]) -> None:
+        world.current.emit(
+            drv.Incoming,
+            wa_id=wa_id,
+            chat=GROUP,
+            sender="15550002222@s.whatsapp.net",
+            push_name="Bob",
+            text="hey",
+            timestamp=time.time(),
+            is_group=True,
+            sender_lid="900002@lid",
+            mentions=mentions,
+        )
+
+    incoming("G1", ("900001@lid",))  # a LID group mentions the account by its LID
+    incoming("G2", ("15550001111@s.whatsapp.net", "900003@lid"))  # a number group by its number
+    incoming("G3", ("900003@lid", "15550002222@s.whatsapp.net"))  # others only
+    incoming("G4", ())
+    wait_until(lambda: len([e for e in seen if e.kind == "message.received"]) == 4, 5, "four messages")
+    got = {
+        e.wa_id: (list(e.payload()["mentions"]), e.payload()["mentioned_me"])
+        for e in seen
+        if e.kind == "message.received"
+    }
+    assert got == {
+        "G1": (["900001@lid"], True),
+        "G2": (["15550001111@s.whatsapp.net", "900003@lid"], True),
+        "G3": (["900003@lid", "15550002222@s.whatsapp.net"], False),
+        "G4": ([], False),
+    }
+    stored = client.get("/messages?direction=in", headers=AUTH).get_json()["messages"]
+    assert {m["wa_id"]: m["mentions"] for m in stored} == {k: v[0] for k, v in got.items()}
+    assert all(m["chat"] == GROUP and m["is_group"] and m["sender_lid"] == "900002@lid" for m in stored)
 
 
 def test_number_checks_answer_and_are_remembered(gateway) -> None:  # type: ignore[no-untyped-def]

@@ -55,6 +55,11 @@ def test_a_group_is_listed_and_a_text_with_a_mention_reaches_every_member_exactl
         assert text == f"who brings the ball? @{PEERS[1]}"
     wait_until(lambda: gw.message(answer.json()["id"])["status"] == "sent", 20, "sent")
     assert all(fake_wa.group_texts_received(group, p) == [f"who brings the ball? @{PEERS[1]}"] for p in PEERS)
+    # each member got it as a mention (the mentioned JIDs in the message), not just as text
+    for peer in PEERS:
+        [(_, message)] = fake_wa.group_messages_received(group, peer)
+        assert message.extendedTextMessage.text == f"who brings the ball? @{PEERS[1]}"
+        assert list(message.extendedTextMessage.contextInfo.mentionedJID) == [f"{PEERS[1]}@s.whatsapp.net"]
     assert gw.stop() == 0
 
 
@@ -78,6 +83,34 @@ def test_a_member_writing_into_the_group_is_the_sender_with_phone_and_lid(
     assert event["chat"] == group and event["is_group"] is True and event["text"] == "chapter 3 tonight"
     assert event["sender_phone"] == f"+{PEERS[0]}"
     assert event["sender_lid"] == f"{member.lid}@lid"
+    assert gw.stop() == 0
+
+
+def test_a_member_mentioning_this_account_in_a_lid_group_is_a_message_that_says_so(
+    fake_wa: FakeWhatsApp,
+    headless: Callable[..., Headless],
+    gateway_env: Callable[..., dict[str, str]],
+    receiver: Receiver,
+) -> None:
+    group = fake_wa.create_group("Lidded chat", PEERS[:2], addressing_mode="lid")
+    receiver.start()
+    gw = headless(gateway_env(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET, **FAST)).start()
+    pair(gw, fake_wa)
+    account = gw.get("/status").json()["account"]
+    assert account["lid"] == f"{fake_wa.phone.lid}@lid"  # WhatsApp named it at pairing
+    member, other = fake_wa.peer(PEERS[0]), fake_wa.peer(PEERS[1])
+    member.send_group_text(group, "@me are you in?", mentions=[account["lid"]])
+    wait_until(lambda: receiver.payloads("message.received"), 30, "the first group message")
+    member.send_group_text(group, "ask the other one", mentions=[f"{other.lid}@lid"])
+    wait_until(lambda: len(receiver.payloads("message.received")) >= 2, 30, "the second group message")
+
+    first, second = receiver.payloads("message.received")
+    assert (first["chat"], first["is_group"], first["text"]) == (group, True, "@me are you in?")
+    assert (first["sender_lid"], first["sender_phone"]) == (f"{member.lid}@lid", f"+{PEERS[0]}")
+    assert (first["mentions"], first["mentioned_me"]) == ([f"{fake_wa.phone.lid}@lid"], True)
+    assert (second["mentions"], second["mentioned_me"]) == ([f"{other.lid}@lid"], False)
+    stored = {m["text"]: m["mentions"] for m in gw.get("/messages?direction=in").json()["messages"]}
+    assert stored == {"@me are you in?": [f"{fake_wa.phone.lid}@lid"], "ask the other one": [f"{other.lid}@lid"]}
     assert gw.stop() == 0
 
 

@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo, ExtendedTextMessage, Message
 
 from .codec import JID, Node
 from .inject.wa_root_patch import patch_wa_cert_root
@@ -181,14 +181,25 @@ class FakePeer:
         conn = self._wa.wait_connected(timeout)
         return self._wa.directory.send_text(conn, self.user, text, timeout)
 
-    def send_group_text(self, group_jid: str | JID, text: str, timeout: float = 10) -> str:
+    def send_group_text(
+        self, group_jid: str | JID, text: str, timeout: float = 10, *, mentions: Sequence[str] = ()
+    ) -> str:
         """Write ``text`` into the group (sender-key encrypted, with this peer's key
-        distribution); returns the message id. The peer must be a member."""
+        distribution); returns the message id. The peer must be a member. ``mentions``
+        (JIDs, e.g. ``"<lid>@lid"``) make it an extended text that mentions them, as
+        WhatsApp's clients send a text with @-mentions."""
         conn = self._wa.wait_connected(timeout)
         group = self._wa.directory.group(group_jid)
-        return self._wa.directory.send_group_message(
-            conn, group, self.user, Message(conversation=text), timeout
+        message = (
+            Message(
+                extendedTextMessage=ExtendedTextMessage(
+                    text=text, contextInfo=ContextInfo(mentionedJID=list(mentions))
+                )
+            )
+            if mentions
+            else Message(conversation=text)
         )
+        return self._wa.directory.send_group_message(conn, group, self.user, message, timeout)
 
     def write_from_lid(self, hide_phone: bool = True) -> None:
         """Send the next direct messages from this peer's LID (``from=…@lid``); with
@@ -491,6 +502,11 @@ class FakeWhatsApp:
         with self.server.cond:
             got = [d for k, d in self.server.events if k == "group-decrypted"]
         return [(mid, msg) for jid, lid, mid, msg in got if jid == group.jid and lid == user.lid]
+
+    def group_messages_received(self, group_jid: str | JID, peer_phone: str) -> list[tuple[str, Message]]:
+        """Every message (id, decrypted waE2E.Message) the member decrypted from the client's
+        messages to the group, in order: to look at more than the text (mentions, context)."""
+        return self._group_decrypted(group_jid, peer_phone)
 
     def group_texts_received(self, group_jid: str | JID, peer_phone: str) -> list[str]:
         """Every text the member decrypted from the client's messages to the group, in order."""

@@ -273,6 +273,14 @@ class Account(Struct):
     jid: Annotated[str, Meta(examples=["4915123456789@s.whatsapp.net"])]
     phone: Annotated[str, Meta(examples=["+4915123456789"])]
     push_name: str
+    lid: Annotated[
+        str | None,
+        Meta(
+            description="the account's LID (…@lid), when WhatsApp gave one: LID groups name "
+            "and mention the account by it",
+            examples=["123456789012345@lid"],
+        ),
+    ] = None
 
 
 class State(Struct, kw_only=True):

@@ -125,6 +125,7 @@ class Connected(DriverEvent):
     jid: str
     phone: str
     push_name: str
+    lid: str = ""  # the account's own LID (…@lid), when WhatsApp gave one at pairing
 
 
 @dataclass(frozen=True)
@@ -868,7 +869,8 @@ class NeonizeDriver:
         jid = _jid_str(me.JID) if me is not None else ""
         phone = me.JID.User if me is not None else ""
         push_name = me.PushName if me is not None else ""
-        self._post(Connected(self.id, jid=jid, phone=phone, push_name=push_name))
+        lid = _jid_str(me.LID) if me is not None and me.HasField("LID") else ""
+        self._post(Connected(self.id, jid=jid, phone=phone, push_name=push_name, lid=lid))
 
     def _on_disconnected(self, _e: Any) -> None:
         self._post(Disconnected(self.id))

@@ -58,6 +58,7 @@ class Account:
     jid: str
     phone: str  # E.164, e.g. "+4915123456789"
     push_name: str = ""
+    lid: str | None = None  # the account's LID (…@lid): how LID groups name and mention it
 
 
 @dataclass(frozen=True)

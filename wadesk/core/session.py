@@ -268,6 +268,7 @@ class Session:
         self.media_download = media_download if media_download is not None else frozenset(MEDIA_KINDS)
         self.media_retention = media_retention
         self.check_recipients = check_recipients
+        self._own_jids: frozenset[str] = frozenset()  # this account's number JID and LID, bare
         self._downloads_cv = threading.Condition()
         self._downloads_dirty = False  # something to download may have arrived
         self._downloader: threading.Thread | None = None
@@ -1067,7 +1068,15 @@ class Session:
             self._attempt = 0
             self._qr_rounds = 0
             self._pending_reason = None
-            account = Account(jid=ev.jid, phone=f"+{ev.phone}" if ev.phone else "", push_name=ev.push_name)
+            account = Account(
+                jid=ev.jid,
+                phone=f"+{ev.phone}" if ev.phone else "",
+                push_name=ev.push_name,
+                lid=ev.lid or None,
+            )
+            # a LID group mentions this account by its LID, a number group by its number; kept
+            # while reconnecting, for messages announced then (downloads, deferred writes)
+            self._own_jids = frozenset(_bare(j) for j in (account.jid, account.lid) if j)
             self._set_state(SessionState(Status.CONNECTED, account=account))
             if self.on_connected is not None:
                 self.on_connected()
@@ -1291,8 +1300,7 @@ class Session:
 
     def _emit_incoming(self, record: MessageRecord) -> None:
         mentions = tuple(json.loads(record.mentions)) if record.mentions else ()
-        account = self.state.account
-        me = {account.jid.partition(":")[0].partition("@")[0]} if account else set()
+        me = self._own_jids
         self._emit(
             IncomingMessage(
                 id=record.id,
@@ -1307,7 +1315,7 @@ class Session:
                 sender_phone=phone_of(record.sender),
                 sender_lid=record.sender_lid,
                 mentions=mentions,
-                mentioned_me=any(m.partition("@")[0].partition(":")[0] in me for m in mentions),
+                mentioned_me=any(_bare(m) in me for m in mentions),
             )
         )
 
@@ -1764,6 +1772,12 @@ class Session:
                         media=record.media.to_dict() if record.media else None,
                     )
                 )
+
+
+def _bare(jid: str) -> str:
+    """A JID without its device: ``4915…:3@s.whatsapp.net`` is ``4915…@s.whatsapp.net``."""
+    user, _, server = jid.partition("@")
+    return f"{user.partition(':')[0]}@{server}"
 
 
 def _what(ev: drv.DriverEvent) -> str:
