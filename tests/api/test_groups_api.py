@@ -196,6 +196,41 @@ def test_a_number_not_on_whatsapp_fails_once_checked_and_the_answer_is_kept(gate
     wait_until(lambda: session.message(ok).status == "sent", 10, "sent")
 
 
+def test_a_sent_message_names_the_lid_of_its_recipient(gateway) -> None:  # type: ignore[no-untyped-def]
+    session, world, client = gateway
+    world.lids["15550002222@s.whatsapp.net"] = "900002@lid"
+
+    def sent(to: str) -> dict:
+        mid = client.post("/send", json={"to": to, "text": "hi"}, headers=AUTH).get_json()["id"]
+        wait_until(lambda: session.message(mid).status == "sent", 10, f"sent to {to}")
+        return client.get(f"/messages/{mid}", headers=AUTH).get_json()
+
+    by_number = sent("+15550002222")
+    assert (by_number["to"], by_number["to_lid"]) == ("15550002222@s.whatsapp.net", "900002@lid")
+    by_lid = sent("900003@lid")
+    assert (by_lid["to"], by_lid["to_lid"]) == ("900003@lid", "900003@lid")
+    unknown = sent("+15550004444")  # WhatsApp named no LID for this number
+    assert unknown["to_lid"] is None
+    assert sent(GROUP)["to_lid"] is None
+    queued = client.post("/send", json={"to": "+15550002222", "text": "x"}, headers=AUTH).get_json()
+    assert "to_lid" in client.get(f"/messages/{queued['id']}", headers=AUTH).get_json()
+    world.current.emit(
+        drv.Incoming,
+        wa_id="IN1",
+        chat="15550002222@s.whatsapp.net",
+        sender="15550002222@s.whatsapp.net",
+        push_name="Bob",
+        text="hello",
+        timestamp=time.time(),
+        is_group=False,
+        sender_lid="900002@lid",
+    )
+    [received] = wait_until(
+        lambda: client.get("/messages?direction=in", headers=AUTH).get_json()["messages"], 5, "received"
+    )
+    assert "to_lid" not in received and received["sender_lid"] == "900002@lid"
+
+
 def test_the_check_can_be_turned_off(gateway) -> None:  # type: ignore[no-untyped-def]
     session, world, client = gateway
     session.check_recipients = False

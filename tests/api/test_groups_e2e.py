@@ -133,7 +133,24 @@ def test_numbers_not_on_whatsapp_are_said_so(
     failed = gw.send("+15550009999", "anyone there?")
     record = wait_until(lambda: (m := gw.message(failed))["status"] == "failed" and m, 30, "failed")
     assert record["error"].startswith("not_on_whatsapp")
+    assert record["wa_id"] is None and record["attempts"] <= 1, record
     assert fake_wa.texts_received("15550009999") == []
+
+    def messages_to(*users: str) -> list[Any]:
+        """The message nodes the client sent to any of these users (by number or LID)."""
+        return [
+            d
+            for kind, d in fake_wa.events
+            if kind == "node" and d.tag == "message" and getattr(d.attrs.get("to"), "user", None) in users
+        ]
+
+    assert messages_to("15550009999") == []  # no message to that number left the client at all
+    # a send to the number that is on WhatsApp goes out and names the LID WhatsApp gave it
+    ok = gw.send(f"+{PEERS[0]}", "you are there")
+    sent = wait_until(lambda: (m := gw.message(ok))["status"] == "sent" and m, 30, "sent")
+    assert (sent["to"], sent["to_lid"]) == (f"{PEERS[0]}@s.whatsapp.net", f"{fake_wa.peer(PEERS[0]).lid}@lid")
+    assert fake_wa.wait_text_from_client(PEERS[0], timeout=30)[1] == "you are there"
+    assert len(messages_to(PEERS[0], fake_wa.peer(PEERS[0]).lid)) == 1
     assert gw.stop() == 0
 
 
@@ -159,13 +176,20 @@ def test_a_peer_known_only_by_lid_becomes_one_contact_when_its_number_is_reveale
     assert answer.status_code == 202, answer.text
     wait_until(lambda: gw.message(answer.json()["id"])["status"] == "sent", 30, "sent to the LID")
     assert "hi LID" in fake_wa.texts_received(PEERS[2])
+    assert gw.message(answer.json()["id"])["to_lid"] == f"{peer.lid}@lid"
 
     peer.reveal_phone_number()
     peer.send_text("now with my number")
     wait_until(lambda: len(receiver.payloads("message.received")) >= 2, 30, "the second message")
     assert receiver.payloads("message.received")[1]["sender_phone"] == f"+{PEERS[2]}"
-    contacts = [c for c in gw.get("/contacts").json()["contacts"] if c["lid"] == f"{peer.lid}@lid"]
-    assert [(c["phone"], c["lid"]) for c in contacts] == [(f"+{PEERS[2]}", f"{peer.lid}@lid")]
+    contacts = [
+        c
+        for c in gw.get("/contacts").json()["contacts"]
+        if c["lid"] == f"{peer.lid}@lid" or c["phone"] == f"+{PEERS[2]}"
+    ]
+    assert [(c["phone"], c["jid"], c["lid"]) for c in contacts] == [
+        (f"+{PEERS[2]}", f"{PEERS[2]}@s.whatsapp.net", f"{peer.lid}@lid")
+    ]
     assert gw.stop() == 0
 
 

@@ -385,6 +385,16 @@ class Message(Struct, kw_only=True):
     id: str
     direction: Direction
     to: Annotated[str, Meta(description="out: the recipient's JID")] | UnsetType = UNSET
+    to_lid: (
+        Annotated[
+            str | None,
+            Meta(
+                description="out, to a person: the recipient's LID (…@lid) once sent, when WhatsApp "
+                "named one for them (the recipient itself when it is a LID); null for a group"
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     chat: Annotated[str, Meta(description="in: the chat's JID")] | UnsetType = UNSET
     sender: Annotated[str | None, Meta(description="in: the sender's JID")] | UnsetType = UNSET
     push_name: Annotated[str | None, Meta(description="in: the sender's name")] | UnsetType = UNSET

@@ -1590,9 +1590,13 @@ class Session:
             self._send_failed(record, drv.SendFailed(str(exc) or type(exc).__name__, written=True))
             return
 
+        recipient_lid = self._recipient_lid(driver, record.chat)
+
         def record_sent() -> tuple[MessageRecord | None, tuple[str, float, float] | None]:
             with self._receipt_lock:
-                updated = self.store.mark_sent(record.id, result.wa_id, result.timestamp)
+                updated = self.store.mark_sent(
+                    record.id, result.wa_id, result.timestamp, recipient_lid=recipient_lid
+                )
                 return updated, self._early_receipts.pop(result.wa_id, None)
 
         ok, outcome = self._persist(f"the send of {record.id} (WhatsApp id {result.wa_id})", record_sent)
@@ -1627,6 +1631,27 @@ class Session:
                 self._queue.put(drv.Receipt("", (result.wa_id,), status, record.chat, at))
                 return
             self._emit_receipts(changed, status, at)
+
+    def _recipient_lid(self, driver: Any, chat: str) -> str | None:
+        """The LID of the person a message went to: the chat itself when it is a LID, else the
+        one WhatsApp named for the number (whatsmeow keeps the pairs it learns: usync answers,
+        group info, messages). None for a group, or when WhatsApp named none."""
+        if chat.endswith("@lid"):
+            return chat
+        if not chat.endswith("@s.whatsapp.net"):
+            return None
+        try:
+            lid = driver.lid_of(chat)
+        except Exception:  # the message went out: a failed look-up must not lose that
+            log.debug("no LID for %s", chat, exc_info=True)
+            lid = None
+        if not lid:
+            try:
+                known = self.store.contact(jid=chat)
+            except StorageError:
+                known = None
+            lid = known.lid if known is not None else None
+        return lid or None
 
     def _not_on_whatsapp(self, driver: Any, record: MessageRecord) -> bool:
         """Before sending to a phone number, ask WhatsApp (once a day per number) whether it

@@ -197,6 +197,9 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX event_log_age ON event_log (created_at);
     """,
+    """
+    ALTER TABLE messages ADD COLUMN recipient_lid TEXT;
+    """,
 )
 
 # the unfinished outgoing messages, as the partial index messages_unfinished spells it
@@ -260,6 +263,7 @@ class MessageRecord:
     media: MediaRecord | None = None
     sender_lid: str | None = None
     mentions: str | None = None  # JSON list of JIDs
+    recipient_lid: str | None = None  # out, sent to a person: the LID WhatsApp names them by
     seq: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -274,9 +278,12 @@ class MessageRecord:
         out["is_group"] = bool(self.is_group)
         if self.direction == "out":
             out["to"] = out.pop("chat")
+            out["to_lid"] = out.pop("recipient_lid")
             out.pop("sender")
             out.pop("push_name")
             out.pop("sender_lid")
+        else:
+            out.pop("recipient_lid")
         return out
 
 
@@ -794,10 +801,14 @@ class Store:
         )[0]
         return row[0]
 
-    def mark_sent(self, message_id: str, wa_id: str, wa_timestamp: float) -> MessageRecord | None:
-        return self._update(
-            message_id, "mark_sent", status="sent", wa_id=wa_id, wa_timestamp=wa_timestamp, error=None
-        )
+    def mark_sent(
+        self, message_id: str, wa_id: str, wa_timestamp: float, *, recipient_lid: str | None = None
+    ) -> MessageRecord | None:
+        """The message went out; ``recipient_lid`` is the LID of the person it went to, when known."""
+        fields: dict[str, Any] = {"status": "sent", "wa_id": wa_id, "wa_timestamp": wa_timestamp, "error": None}
+        if recipient_lid:
+            fields["recipient_lid"] = recipient_lid
+        return self._update(message_id, "mark_sent", **fields)
 
     def mark_failed(
         self, message_id: str, reason: str, *, possible_duplicate: bool | None = None
