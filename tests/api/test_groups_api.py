@@ -11,6 +11,7 @@ from headless_harness import TOKEN, FakeWorld, make_session, start_session, wait
 
 from wadesk.api.app import create_app
 from wadesk.core import driver as drv
+from wadesk.core import session as session_module
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 GROUP = "120363000000000001@g.us"
@@ -229,6 +230,30 @@ def test_a_sent_message_names_the_lid_of_its_recipient(gateway) -> None:  # type
         lambda: client.get("/messages?direction=in", headers=AUTH).get_json()["messages"], 5, "received"
     )
     assert "to_lid" not in received and received["sender_lid"] == "900002@lid"
+
+
+def test_the_answer_on_a_number_is_trusted_for_a_day_then_asked_again(gateway, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    session, world, client = gateway
+    assert session_module.RECIPIENT_CHECK_TTL == 86400.0
+    world.not_on_whatsapp.add("15550009999")
+
+    def send() -> str:
+        return client.post("/send", json={"to": "+15550009999", "text": "hi"}, headers=AUTH).get_json()["id"]
+
+    first = send()
+    wait_until(lambda: session.message(first).status == "failed", 10, "failed")
+    world.not_on_whatsapp.discard("15550009999")  # the number gets an account
+    second = send()
+    wait_until(lambda: session.message(second).status == "failed", 10, "failed within the day")
+    assert world.checks == ["15550009999"] and world.sent == []
+    checked = session.store.contact(jid="15550009999@s.whatsapp.net").checked_at
+    # a day later (here: the trusted time shortened to what has passed) WhatsApp is asked again
+    monkeypatch.setattr(session_module, "RECIPIENT_CHECK_TTL", time.time() - checked)
+    third = send()
+    wait_until(lambda: session.message(third).status == "sent", 10, "sent once asked again")
+    assert world.checks == ["15550009999", "15550009999"]
+    assert world.sent == [("15550009999@s.whatsapp.net", "hi")]
+    assert session.store.contact(jid="15550009999@s.whatsapp.net").on_whatsapp is True
 
 
 def test_the_check_can_be_turned_off(gateway) -> None:  # type: ignore[no-untyped-def]

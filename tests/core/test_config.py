@@ -221,3 +221,29 @@ def test_display_missing(env, platform, missing):
     from wadesk.cli import display_missing
 
     assert display_missing(env, platform) is missing
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "expected"),
+    [
+        ({}, {}, True),
+        ({}, {"WADESK_CHECK_RECIPIENTS": "0"}, False),
+        ({}, {"WADESK_CHECK_RECIPIENTS": "false"}, False),
+        ({"check_recipients": "1"}, {"WADESK_CHECK_RECIPIENTS": "0"}, True),
+    ],
+)
+def test_the_recipient_check_is_on_unless_turned_off_and_reaches_the_session(tmp_path, flags, env, expected):
+    from wadesk.core import open_session
+
+    config = cfg.load(flags, {**env, "WADESK_DATA_DIR": str(tmp_path / "data")})
+    assert config.check_recipients is expected
+    session = open_session(config)
+    try:
+        assert session.check_recipients is expected
+    finally:
+        session.store.close()
+
+
+def test_a_bad_recipient_check_setting_is_refused():
+    with pytest.raises(cfg.ConfigError, match="^invalid WADESK_CHECK_RECIPIENTS 'maybe'"):
+        cfg.load({}, {"WADESK_CHECK_RECIPIENTS": "maybe"})
