@@ -256,6 +256,74 @@ def test_the_answer_on_a_number_is_trusted_for_a_day_then_asked_again(gateway, m
     assert session.store.contact(jid="15550009999@s.whatsapp.net").on_whatsapp is True
 
 
+def test_contacts_are_the_people_messages_went_to_or_came_from_newest_first_and_paged(gateway) -> None:  # type: ignore[no-untyped-def]
+    session, world, client = gateway
+    world.lids["15550002222@s.whatsapp.net"] = "900002@lid"
+    world.lids["15550004444@s.whatsapp.net"] = "900004@lid"
+
+    def send(to: str) -> None:
+        mid = client.post("/send", json={"to": to, "text": "hi"}, headers=AUTH).get_json()["id"]
+        wait_until(lambda: session.message(mid).status in ("sent", "failed"), 10, f"sent to {to}")
+
+    send("+15550002222")
+    world.current.emit(
+        drv.Incoming,
+        wa_id="C1",
+        chat="900003@lid",
+        sender="900003@lid",
+        push_name="Carol",
+        text="hello",
+        timestamp=time.time(),
+        is_group=False,
+        sender_lid="900003@lid",
+    )
+    wait_until(lambda: len(session.contacts()) == 2, 5, "Carol")
+    send(GROUP)  # a group is not a person: no contact
+    client.post(  # added to a group, but no message exchanged: no contact
+        f"/groups/{GROUP}/participants",
+        json={"action": "add", "participants": ["+15550004444"]},
+        headers=AUTH,
+    )
+    world.not_on_whatsapp.add("15550009999")
+    send("+15550009999")  # failed, nothing exchanged: no contact
+    send("900005@lid")
+    listed = client.get("/contacts", headers=AUTH).get_json()
+    assert [(c["phone"], c["jid"], c["lid"], c["push_name"]) for c in listed["contacts"]] == [
+        (None, None, "900005@lid", None),
+        (None, None, "900003@lid", "Carol"),
+        ("+15550002222", "15550002222@s.whatsapp.net", "900002@lid", None),
+    ]
+    seen = [c["last_seen"] for c in listed["contacts"]]
+    assert seen == sorted(seen, reverse=True) and all(isinstance(t, float) for t in seen)
+    assert listed["next_cursor"] is None
+    first = client.get("/contacts?limit=2", headers=AUTH).get_json()
+    assert [c["lid"] for c in first["contacts"]] == ["900005@lid", "900003@lid"]
+    assert first["next_cursor"] is not None
+    rest = client.get(f"/contacts?limit=2&cursor={first['next_cursor']}", headers=AUTH).get_json()
+    assert [c["lid"] for c in rest["contacts"]] == ["900002@lid"] and rest["next_cursor"] is None
+    assert client.get("/contacts?cursor=x", headers=AUTH).get_json()["field"] == "cursor"
+    assert client.get("/contacts?limit=0", headers=AUTH).get_json()["field"] == "limit"
+    # Bob answers: still one contact, now the newest
+    world.current.emit(
+        drv.Incoming,
+        wa_id="C2",
+        chat="15550002222@s.whatsapp.net",
+        sender="15550002222@s.whatsapp.net",
+        push_name="Bob",
+        text="hi back",
+        timestamp=time.time(),
+        is_group=False,
+        sender_lid="900002@lid",
+    )
+    assert session.sync()
+    newest = client.get("/contacts", headers=AUTH).get_json()["contacts"]
+    assert [(c["lid"], c["push_name"]) for c in newest] == [
+        ("900002@lid", "Bob"),
+        ("900005@lid", None),
+        ("900003@lid", "Carol"),
+    ]
+
+
 def test_the_check_can_be_turned_off(gateway) -> None:  # type: ignore[no-untyped-def]
     session, world, client = gateway
     session.check_recipients = False

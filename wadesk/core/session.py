@@ -613,7 +613,7 @@ class Session:
             if r.reason == "not_on_whatsapp" and jid and r.jid == jid:
                 self.store.record_check(jid, False)
             elif jid and lid:
-                self.store.meet(jid, lid)
+                self.store.link(jid, lid)  # known now, but no message was exchanged
 
     def create_group(
         self, name: str, participants: list[str]

@@ -804,11 +804,12 @@ class Store:
     def mark_sent(
         self, message_id: str, wa_id: str, wa_timestamp: float, *, recipient_lid: str | None = None
     ) -> MessageRecord | None:
-        """The message went out; ``recipient_lid`` is the LID of the person it went to, when known."""
+        """The message went out; ``recipient_lid`` is the LID of the person it went to, when known.
+        A person a message went to is one wadesk exchanged messages with: a contact."""
         fields: dict[str, Any] = {"status": "sent", "wa_id": wa_id, "wa_timestamp": wa_timestamp, "error": None}
         if recipient_lid:
             fields["recipient_lid"] = recipient_lid
-        return self._update(message_id, "mark_sent", **fields)
+        return self._update(message_id, "mark_sent", meet_recipient=True, **fields)
 
     def mark_failed(
         self, message_id: str, reason: str, *, possible_duplicate: bool | None = None
@@ -878,14 +879,21 @@ class Store:
         else:
             db.execute("UPDATE outbox_heads SET seq = ? WHERE chat = ?", (nxt, chat))
 
-    def _update(self, message_id: str, operation: str, **fields: Any) -> MessageRecord | None:
-        fields["updated_at"] = time.time()
+    def _update(
+        self, message_id: str, operation: str, *, meet_recipient: bool = False, **fields: Any
+    ) -> MessageRecord | None:
+        now = fields["updated_at"] = time.time()
         assignments = ", ".join(f"{k} = ?" for k in fields)
         with self.transaction(operation) as db:
             db.execute(f"UPDATE messages SET {assignments} WHERE id = ?", (*fields.values(), message_id))  # noqa: S608
             row = db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
             if row is not None and row["direction"] == "out" and row["status"] not in OUT_PENDING:
                 self._advance_head(db, row["seq"])
+            if meet_recipient and row is not None and row["direction"] == "out" and not row["is_group"]:
+                chat = row["chat"]
+                pn = chat if chat.endswith("@s.whatsapp.net") else None
+                lid = row["recipient_lid"] or (chat if chat.endswith("@lid") else None)
+                self._meet(db, pn, lid, None, now)
             return self._record(row)
 
     def apply_receipt(self, wa_ids: tuple[str, ...], status: str) -> tuple[list[MessageRecord], list[str]]:
