@@ -200,6 +200,8 @@ def test_a_number_not_on_whatsapp_fails_once_checked_and_the_answer_is_kept(gate
 def test_a_sent_message_names_the_lid_of_its_recipient(gateway) -> None:  # type: ignore[no-untyped-def]
     session, world, client = gateway
     world.lids["15550002222@s.whatsapp.net"] = "900002@lid"
+    events: list = []
+    session.subscribe(events.append)
 
     def sent(to: str) -> dict:
         mid = client.post("/send", json={"to": to, "text": "hi"}, headers=AUTH).get_json()["id"]
@@ -213,6 +215,13 @@ def test_a_sent_message_names_the_lid_of_its_recipient(gateway) -> None:  # type
     unknown = sent("+15550004444")  # WhatsApp named no LID for this number
     assert unknown["to_lid"] is None
     assert sent(GROUP)["to_lid"] is None
+    sent_events = [e.payload() for e in events if e.kind == "message.status" and e.payload()["status"] == "sent"]
+    assert [(e["to"], e["to_lid"]) for e in sent_events] == [
+        ("15550002222@s.whatsapp.net", "900002@lid"),
+        ("900003@lid", "900003@lid"),
+        ("15550004444@s.whatsapp.net", None),
+        (GROUP, None),
+    ]
     queued = client.post("/send", json={"to": "+15550002222", "text": "x"}, headers=AUTH).get_json()
     assert "to_lid" in client.get(f"/messages/{queued['id']}", headers=AUTH).get_json()
     world.current.emit(

@@ -180,6 +180,7 @@ class MessageSent(Event):
     status: MessageStatus = MessageStatus.SENT
     possible_duplicate: bool = False  # an earlier attempt may have reached WhatsApp too
     media: dict[str, Any] | None = None
+    to_lid: str | None = None  # to a person: the LID WhatsApp names them by, when known
 
 
 @dataclass(frozen=True)

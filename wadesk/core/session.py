@@ -1621,6 +1621,7 @@ class Session:
                         sent_at=result.timestamp,
                         possible_duplicate=record.possible_duplicate,
                         media=record.media.to_dict() if record.media else None,
+                        to_lid=updated.recipient_lid,
                     )
                 )
         if early is not None:
