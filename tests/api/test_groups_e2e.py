@@ -181,7 +181,17 @@ def test_a_peer_known_only_by_lid_becomes_one_contact_when_its_number_is_reveale
     peer.reveal_phone_number()
     peer.send_text("now with my number")
     wait_until(lambda: len(receiver.payloads("message.received")) >= 2, 30, "the second message")
-    assert receiver.payloads("message.received")[1]["sender_phone"] == f"+{PEERS[2]}"
+    second = receiver.payloads("message.received")[1]
+    assert (second["sender"], second["sender_phone"], second["sender_lid"]) == (
+        f"{PEERS[2]}@s.whatsapp.net",
+        f"+{PEERS[2]}",
+        f"{peer.lid}@lid",
+    )
+    stored = gw.get("/messages?direction=in").json()["messages"]
+    assert [(m["text"], m["sender_phone"], m["sender_lid"]) for m in stored] == [
+        ("now with my number", f"+{PEERS[2]}", f"{peer.lid}@lid"),
+        ("hello from a LID", None, f"{peer.lid}@lid"),
+    ]
     contacts = [
         c
         for c in gw.get("/contacts").json()["contacts"]
