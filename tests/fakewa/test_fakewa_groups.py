@@ -97,15 +97,19 @@ def test_client_sends_to_group(fake_wa: FakeWhatsApp, paired: BareClient, mode: 
         assert fake_wa.group_texts_received(gid, m) == ["hello group", "second message"]
         assert fake_wa.texts_received(m) == []  # nothing arrived as a direct message
     server = "lid" if mode == "lid" else "s.whatsapp.net"
-    sent = [
-        d for k, d in fake_wa.events if k == "node" and d.tag == "message" and d.attrs.get("id") == first.ID
-    ]
-    participants = sent[0].child("participants")
-    assert participants is not None
-    assert {to.attrs["jid"].server for to in participants.children()} == {server}
-    assert {to.attrs["jid"].user for to in participants.children()} >= {
-        fake_wa.peer(m).lid if mode == "lid" else m for m in members
-    }
+    # whatsmeow sends the sender key distribution to every member device with every group
+    # message, not only with the first, next to the group ciphertext (skmsg)
+    for mid in (first.ID, second.ID):
+        [sent] = [
+            d for k, d in fake_wa.events if k == "node" and d.tag == "message" and d.attrs.get("id") == mid
+        ]
+        participants = sent.child("participants")
+        assert participants is not None
+        assert {to.attrs["jid"].server for to in participants.children()} == {server}
+        assert {to.attrs["jid"].user for to in participants.children()} >= {
+            fake_wa.peer(m).lid if mode == "lid" else m for m in members
+        }
+        assert [c.attrs.get("type") for c in sent.children() if c.tag == "enc"] == ["skmsg"]
     outsider = fake_wa.peer("15550005555")
     assert outsider.group_texts_received(gid) == []
     assert not [e for e in fake_wa.events if e[0] in ("group-decrypt-error", "decrypt-error")]
