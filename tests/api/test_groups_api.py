@@ -86,7 +86,9 @@ def test_mentions_are_written_into_the_text_and_sent_as_mentions(gateway) -> Non
     assert refused.status_code == 400 and refused.get_json()["field"] == "to"
 
 
-def test_an_incoming_group_message_says_whom_it_mentions_and_whether_this_account_is_among_them(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_an_incoming_group_message_says_whom_it_mentions_and_whether_this_account_is_among_them(
+    gateway,
+) -> None:  # type: ignore[no-untyped-def]
     session, world, client = gateway
     assert client.get("/status", headers=AUTH).get_json()["account"]["lid"] == "900001@lid"
     seen: list = []
@@ -215,7 +217,9 @@ def test_a_sent_message_names_the_lid_of_its_recipient(gateway) -> None:  # type
     unknown = sent("+15550004444")  # WhatsApp named no LID for this number
     assert unknown["to_lid"] is None
     assert sent(GROUP)["to_lid"] is None
-    sent_events = [e.payload() for e in events if e.kind == "message.status" and e.payload()["status"] == "sent"]
+    sent_events = [
+        e.payload() for e in events if e.kind == "message.status" and e.payload()["status"] == "sent"
+    ]
     assert [(e["to"], e["to_lid"]) for e in sent_events] == [
         ("15550002222@s.whatsapp.net", "900002@lid"),
         ("900003@lid", "900003@lid"),

@@ -110,7 +110,10 @@ def test_a_member_mentioning_this_account_in_a_lid_group_is_a_message_that_says_
     assert (first["mentions"], first["mentioned_me"]) == ([f"{fake_wa.phone.lid}@lid"], True)
     assert (second["mentions"], second["mentioned_me"]) == ([f"{other.lid}@lid"], False)
     stored = {m["text"]: m["mentions"] for m in gw.get("/messages?direction=in").json()["messages"]}
-    assert stored == {"@me are you in?": [f"{fake_wa.phone.lid}@lid"], "ask the other one": [f"{other.lid}@lid"]}
+    assert stored == {
+        "@me are you in?": [f"{fake_wa.phone.lid}@lid"],
+        "ask the other one": [f"{other.lid}@lid"],
+    }
     assert gw.stop() == 0
 
 

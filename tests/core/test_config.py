@@ -245,5 +245,5 @@ def test_the_recipient_check_is_on_unless_turned_off_and_reaches_the_session(tmp
 
 
 def test_a_bad_recipient_check_setting_is_refused():
-    with pytest.raises(cfg.ConfigError, match="^invalid WADESK_CHECK_RECIPIENTS 'maybe'"):
+    with pytest.raises(cfg.ConfigError, match=r"^invalid WADESK_CHECK_RECIPIENTS 'maybe'"):
         cfg.load({}, {"WADESK_CHECK_RECIPIENTS": "maybe"})

@@ -806,7 +806,12 @@ class Store:
     ) -> MessageRecord | None:
         """The message went out; ``recipient_lid`` is the LID of the person it went to, when known.
         A person a message went to is one wadesk exchanged messages with: a contact."""
-        fields: dict[str, Any] = {"status": "sent", "wa_id": wa_id, "wa_timestamp": wa_timestamp, "error": None}
+        fields: dict[str, Any] = {
+            "status": "sent",
+            "wa_id": wa_id,
+            "wa_timestamp": wa_timestamp,
+            "error": None,
+        }
         if recipient_lid:
             fields["recipient_lid"] = recipient_lid
         return self._update(message_id, "mark_sent", meet_recipient=True, **fields)
