@@ -33,6 +33,7 @@ from wadesk.core.session import Session
 SEMANTIC_FIELDS = {
     "/send": {
         "to",
+        "mentions",  # each a real phone number or JID, as "to"
         "idempotency_key",
         "file",
         "kind",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import time
 from pathlib import Path
 
 import pytest
 from headless_harness import TOKEN, FakeWorld, make_session, start_session, wait_until
+from PIL import Image
 
 from wadesk.api.app import create_app
 from wadesk.core import driver as drv
@@ -127,6 +130,89 @@ def test_an_incoming_group_message_says_whom_it_mentions_and_whether_this_accoun
     stored = client.get("/messages?direction=in", headers=AUTH).get_json()["messages"]
     assert {m["wa_id"]: m["mentions"] for m in stored} == {k: v[0] for k, v in got.items()}
     assert all(m["chat"] == GROUP and m["is_group"] and m["sender_lid"] == "900002@lid" for m in stored)
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 120, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_media_to_a_group_mentions_people_in_its_caption(gateway) -> None:  # type: ignore[no-untyped-def]
+    session, world, client = gateway
+    inline = client.post(
+        "/send",
+        json={
+            "to": GROUP,
+            "media": {"data": base64.b64encode(_png()).decode(), "caption": "the plan"},
+            "mentions": ["+1 555 000 2222"],
+        },
+        headers=AUTH,
+    )
+    assert inline.status_code == 202, inline.get_json()
+    record = session.message(inline.get_json()["id"])
+    assert (record.text, record.media.caption) == ("the plan @15550002222", "the plan @15550002222")
+    assert json.loads(record.mentions) == ["15550002222@s.whatsapp.net"]
+    form = client.post(
+        "/send",
+        data={
+            "to": GROUP,
+            "mentions": ["+15550002222", "900003@lid"],
+            "mention_all": "false",
+            "file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "plan.pdf", "application/pdf"),
+        },
+        headers=AUTH,
+        content_type="multipart/form-data",
+    )
+    assert form.status_code == 202, form.get_json()
+    everyone = client.post(
+        "/send",
+        data={"to": GROUP, "mention_all": "true", "file": (io.BytesIO(_png()), "all.png", "image/png")},
+        headers=AUTH,
+        content_type="multipart/form-data",
+    )
+    assert everyone.status_code == 202, everyone.get_json()
+    wait_until(lambda: len(world.media_sent) == 3, 10, "three media sends")
+    sent = [(jid, m.kind, m.caption, m.mentions) for jid, m in world.media_sent]
+    assert sent == [
+        (GROUP, "image", "the plan @15550002222", ("15550002222@s.whatsapp.net",)),
+        (GROUP, "document", "@15550002222 @900003", ("15550002222@s.whatsapp.net", "900003@lid")),
+        (
+            GROUP,
+            "image",
+            "@15550001111 @15550002222 @900003",
+            tuple(p.jid for p in world.groups[GROUP].participants),
+        ),
+    ]
+    assert client.get(f"/messages/{form.get_json()['id']}", headers=AUTH).get_json()["mentions"] == [
+        "15550002222@s.whatsapp.net",
+        "900003@lid",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"to": GROUP, "mentions": ["nope"]}, "mentions[0]"),
+        ({"to": "+15550002222", "mention_all": "true"}, "to"),
+        ({"to": GROUP, "mention_all": "yes"}, "mention_all"),
+        ({"to": GROUP, "mentions": ["+15550002222", "12"]}, "mentions[1]"),
+        ({"to": GROUP, "mentions": ["+15550002222"] * 101}, "mentions"),  # a form holds 100
+        ({"to": GROUP, "mentions": ["+15550002222"], "kind": "sticker"}, "mentions"),
+    ],
+)
+def test_a_bad_mention_with_media_names_its_field_and_queues_nothing(gateway, body, field) -> None:  # type: ignore[no-untyped-def]
+    session, world, client = gateway
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(picture, "WEBP")  # a sticker: it has no caption
+    answer = client.post(
+        "/send",
+        data={**body, "file": (io.BytesIO(picture.getvalue()), "x.webp", "image/webp")},
+        headers=AUTH,
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 400 and answer.get_json()["field"] == field, answer.get_json()
+    assert session.outbox_depth() == 0 and world.media_sent == []
 
 
 def test_number_checks_answer_and_are_remembered(gateway) -> None:  # type: ignore[no-untyped-def]

@@ -575,3 +575,22 @@ def test_an_image_to_a_group_reaches_every_member_byte_for_byte(shared: World) -
     for mid in (answer.json()["id"], inline.json()["id"]):
         wait_until(lambda m=mid: gw.message(m)["status"] == "sent", 20, "sent")
     assert gw.message(inline.json()["id"])["media"]["sha256"] == hashlib.sha256(second).hexdigest()
+
+
+def test_an_image_to_a_group_mentions_a_member_in_its_caption(shared: World) -> None:
+    wa, gw = shared.wa, shared.gw
+    members = PEERS[:2]
+    group = wa.create_group("Tagged", members)
+    picture = photo()
+    answer = gw.post(
+        "/send",
+        data={"to": group, "caption": "look", "mentions": f"+{members[1]}"},
+        files={"file": ("tag.jpg", picture)},
+    )
+    assert answer.status_code == 202, answer.text
+    for peer in members:
+        got = wa.wait_group_media_from_client(group, peer, timeout=30, kind="image")
+        assert got.plaintext == picture and got.caption == f"look @{members[1]}"
+        assert list(got.fields.contextInfo.mentionedJID) == [f"{members[1]}@s.whatsapp.net"]
+    record = wait_until(lambda: (m := gw.message(answer.json()["id"]))["status"] == "sent" and m, 20, "sent")
+    assert record["mentions"] == [f"{members[1]}@s.whatsapp.net"] and record["text"] == f"look @{members[1]}"

@@ -57,6 +57,7 @@ from .models import (
     MAX_CURSOR_DIGITS,
     MAX_EVENT_ID,
     MAX_EVENT_PAGE,
+    MAX_FORM_MENTIONS,
     MAX_JSON_MEDIA_BODY,
     MAX_PAGE,
     MAX_SEARCH,
@@ -67,7 +68,9 @@ from .models import (
     SEND,
     SEND_MEDIA,
     Body,
+    Field,
     FieldError,
+    Recipient,
 )
 
 if TYPE_CHECKING:
@@ -635,6 +638,8 @@ def send() -> tuple[Response, int]:
                 caption=upload.caption,
                 idempotency_key=key,
                 source="api",
+                mentions=tuple(body.mentions or ()),
+                mention_all=bool(body.mention_all),
             )
         return _accepted(record, created)
     if len(raw) > MAX_BODY:
@@ -642,20 +647,14 @@ def send() -> tuple[Response, int]:
     text_body = _decode(SEND, raw)
     key = _idempotency_key(text_body.idempotency_key)
     with _send_errors():
-        try:
-            record, created = session.send(
-                text_body.to,
-                text_body.text,
-                idempotency_key=key,
-                source="api",
-                mentions=tuple(text_body.mentions or ()),
-                mention_all=bool(text_body.mention_all),
-            )
-        except GroupNotFound as exc:
-            raise ApiError(404, f"no such group: {exc}", error="group_not_found", field="to") from None
-        except SessionError as exc:  # mention_all needs the group's participants
-            state = session.state
-            raise _session_error(503, "unavailable", str(exc), state, Retry_After="5") from None
+        record, created = session.send(
+            text_body.to,
+            text_body.text,
+            idempotency_key=key,
+            source="api",
+            mentions=tuple(text_body.mentions or ()),
+            mention_all=bool(text_body.mention_all),
+        )
     return _accepted(record, created)
 
 
@@ -683,7 +682,17 @@ def _send_multipart(session: Session) -> tuple[Response, int]:
         if len(parts) > 1:
             raise field_error("file", "give one file per message")
         values: dict[str, Any] = {}
+        mentions = []
+        if len(form.getlist("mentions")) > MAX_FORM_MENTIONS:
+            raise field_error("mentions", f"at most {MAX_FORM_MENTIONS} people (mention_all: everyone)")
+        for i, given in enumerate(form.getlist("mentions")):  # one field per person
+            try:
+                mentions.append(Field(f"mentions[{i}]", Recipient).check(given))
+            except FieldError as exc:
+                raise field_error(exc.field, exc.problem) from None
         for name, checker in FORM_FIELDS.items():
+            if name == "mentions":
+                continue
             items = form.getlist(name)
             if len(items) > 1:
                 raise field_error(name, "is given more than once")
@@ -713,6 +722,8 @@ def _send_multipart(session: Session) -> tuple[Response, int]:
             caption=values.get("caption"),
             idempotency_key=key,
             source="api",
+            mentions=tuple(mentions),
+            mention_all=values.get("mention_all") == "true",
         )
     req.uploads = []
     return _accepted(record, created)
@@ -747,6 +758,9 @@ class _send_errors:
         if exc is None:
             return False
         if isinstance(exc, RecipientError):
+            field, _, problem = str(exc).partition(": ")
+            if field.startswith("mentions[") and problem:
+                raise field_error(field, problem) from None
             raise field_error("to", str(exc)) from None
         if isinstance(exc, TextError):
             raise field_error(self.caption_field, str(exc)) from None
@@ -757,6 +771,11 @@ class _send_errors:
             if self.file_field.startswith("media.") and name in ("kind", "mimetype", "filename"):
                 name = f"media.{name}"
             raise field_error(name, exc.reason) from None
+        if isinstance(exc, GroupNotFound):
+            raise ApiError(404, f"no such group: {exc}", error="group_not_found", field="to") from None
+        if isinstance(exc, SessionError):  # mention_all needs the group's participants
+            state = _ctx().session.state
+            raise _session_error(503, "unavailable", str(exc), state, Retry_After="5") from None
         if isinstance(exc, IdempotencyConflict):
             raise ApiError(
                 409,

@@ -40,6 +40,7 @@ MAX_BODY = 1024 * 1024  # bytes; larger request bodies get 413
 MAX_JSON_MEDIA_BODY = 16 * 1024 * 1024  # a JSON /send with a base64 file: larger files go as multipart
 MAX_FILENAME = 255
 MAX_MENTIONS = 1024
+MAX_FORM_MENTIONS = 100  # a multipart /send: one form part each (a form holds at most 1000 parts)
 MAX_CHECK = 50  # numbers in one /contacts/check
 MAX_EVENT_ID = 64
 MAX_EVENT_PAGE = 1000  # events in one GET /events/history page
@@ -89,6 +90,11 @@ Recipient = Annotated[
         extra={"empty": _NO_NUMBER},
     ),
 ]
+Mentions = Annotated[
+    list[Recipient],
+    Meta(max_length=MAX_MENTIONS, description="people to mention (in a group): numbers or JIDs"),
+]
+MentionAll = Annotated[bool, Meta(description="mention every participant of the group")]
 Phone = Annotated[
     str,
     Meta(
@@ -140,14 +146,8 @@ class SendRequest(Struct, forbid_unknown_fields=True):
         ]
         | None
     ) = None
-    mentions: (
-        Annotated[
-            list[Recipient],
-            Meta(max_length=MAX_MENTIONS, description="people to mention (in a group): numbers or JIDs"),
-        ]
-        | None
-    ) = None
-    mention_all: Annotated[bool, Meta(description="mention every participant of the group")] | None = None
+    mentions: Mentions | None = None
+    mention_all: MentionAll | None = None
 
 
 Caption = Annotated[
@@ -188,6 +188,8 @@ class SendMediaRequest(Struct, forbid_unknown_fields=True):
     to: Recipient
     media: MediaUpload
     idempotency_key: IdempotencyKey | None = None
+    mentions: Mentions | None = None  # in the caption: an image, video or document
+    mention_all: MentionAll | None = None
 
 
 class SendMediaForm(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -202,6 +204,21 @@ class SendMediaForm(Struct, kw_only=True, forbid_unknown_fields=True):
         UNSET
     )
     idempotency_key: IdempotencyKey | UnsetType = UNSET
+    mentions: (
+        Annotated[
+            list[Recipient],
+            Meta(
+                max_length=MAX_FORM_MENTIONS,
+                description="people to mention in the caption: one form field per person "
+                "(mention_all mentions everyone)",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    mention_all: (
+        Annotated[Literal["true", "false"], Meta(description="mention every participant of the group")]
+        | UnsetType
+    ) = UNSET
 
 
 GroupAction = Literal["add", "remove", "promote", "demote"]
@@ -952,6 +969,8 @@ FORM_FIELDS = {  # the text fields of a multipart /send, checked one by one
     "filename": Field("filename", Filename, required=False),
     "kind": Field("kind", MediaKind, required=False),
     "idempotency_key": Field("idempotency_key", IdempotencyKey, required=False),
+    "mentions": Field("mentions", Recipient, required=False),  # repeated: checked one by one
+    "mention_all": Field("mention_all", Literal["true", "false"], required=False),
 }
 PAIR_CODE = Body(PairCodeRequest)
 CREATE_GROUP = Body(CreateGroupRequest)

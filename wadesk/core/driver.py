@@ -283,6 +283,7 @@ class OutgoingMedia(MediaFacts):
     kind: str
     data: bytes
     mimetype: str
+    mentions: tuple[str, ...] = ()  # the JIDs the caption mentions (image, video, document)
 
 
 @dataclass(frozen=True)
@@ -1004,6 +1005,9 @@ def _group(g: Any, *, members_only: bool = False) -> GroupInfo:
     )
 
 
+CAPTIONED_KINDS = ("image", "video", "document")  # the kinds whose messages carry a caption
+
+
 def build_media_message(proto: Any, media: OutgoingMedia, upload: Any) -> Any:
     """The WhatsApp message for an uploaded file, with what the recipient's phone needs."""
     common = {
@@ -1017,6 +1021,8 @@ def build_media_message(proto: Any, media: OutgoingMedia, upload: Any) -> Any:
         "mediaKeyTimestamp": int(time.time()),
     }
     kind = media.kind
+    if media.mentions and kind in CAPTIONED_KINDS:  # as for a text: the caption's @-mentions
+        common["contextInfo"] = proto.ContextInfo(mentionedJID=list(media.mentions))
     if kind == "image":
         inner = proto.ImageMessage(
             **common,

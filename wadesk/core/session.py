@@ -513,19 +513,7 @@ class Session:
         """
         target: Recipient = parse_recipient(recipient)
         validate_text(text)
-        jids: list[str] = []
-        if mention_all:
-            if not target.is_group:
-                raise RecipientError("mention_all needs a group")
-            jids = [p.jid for p in self.group(target.jid).participants]
-        for m in mentions:
-            jids.append(parse_recipient(m).jid)
-        jids = list(dict.fromkeys(jids))
-        for jid in jids:
-            user = jid.partition("@")[0]
-            if f"@{user}" not in text:
-                text = f"{text} @{user}"
-        validate_text(text)
+        text, jids = self._mentioning(target, text, mentions, mention_all)
         fingerprint = request_hash(target.jid, text, *jids)
         with self._emit_lock:  # 'queued' is published before the sender can report 'sent'
             record, created = self.store.enqueue(
@@ -542,6 +530,31 @@ class Session:
         if created:
             self._wake_sender()
         return record, created
+
+    def _mentioning(
+        self, target: Recipient, text: str, mentions: tuple[str, ...], mention_all: bool
+    ) -> tuple[str, list[str]]:
+        """The text with an "@number" for each person mentioned that it does not name already,
+        and the mentioned JIDs, each once. ``mention_all`` asks WhatsApp for the group's
+        participants (:class:`GroupNotFound`, :class:`SessionError`)."""
+        jids: list[str] = []
+        if mention_all:
+            if not target.is_group:
+                raise RecipientError("mention_all needs a group")
+            jids = [p.jid for p in self.group(target.jid).participants]
+        for i, m in enumerate(mentions):
+            try:
+                jids.append(parse_recipient(m).jid)
+            except RecipientError as exc:
+                raise RecipientError(f"mentions[{i}]: {exc}") from None
+        jids = list(dict.fromkeys(jids))
+        for jid in jids:
+            user = jid.partition("@")[0]
+            if f"@{user}" not in text:
+                text = f"{text} @{user}" if text else f"@{user}"
+        if jids:
+            validate_text(text)
+        return text, jids
 
     # ---- groups and contacts ----------------------------------------------------------------
     def _connected_driver(self) -> Any:
@@ -697,9 +710,13 @@ class Session:
         caption: str | None = None,
         idempotency_key: str | None = None,
         source: str | None = None,
+        mentions: tuple[str, ...] = (),
+        mention_all: bool = False,
     ) -> tuple[MessageRecord, bool]:
         """Queue a media message durably: the file is checked (its kind from its content),
         fsynced into the data folder, and the outbox row committed before this returns.
+        ``mentions`` and ``mention_all`` mention people in the caption, as :meth:`send` does
+        in a text (an image, video or document only: the other kinds carry no caption).
 
         Raises :class:`RecipientError`, :class:`TextError` (the caption), :class:`MediaError`
         (naming the field), :class:`TooLarge`, :class:`IdempotencyConflict` or
@@ -721,6 +738,11 @@ class Session:
             if incoming.size == 0:
                 raise MediaError("file", "is empty")
             info = resolve_media(path, kind=kind, mimetype=mimetype, filename=filename)
+            jids: list[str] = []
+            if mentions or mention_all:
+                if str(info.kind) not in drv.CAPTIONED_KINDS:
+                    raise MediaError("mentions", f"a {info.kind} has no caption to mention anyone in")
+                caption, jids = self._mentioning(target, caption or "", mentions, mention_all)
         except BaseException:
             incoming.discard()
             raise
@@ -738,7 +760,9 @@ class Session:
             pages=info.pages,
             thumbnail=info.thumbnail,
         )
-        fingerprint = request_hash(target.jid, "media", sha, new.kind, caption or "", new.filename or "")
+        fingerprint = request_hash(
+            target.jid, "media", sha, new.kind, caption or "", new.filename or "", *jids
+        )
         try:
             with self._emit_lock:
                 record, created = self.store.enqueue(
@@ -749,6 +773,7 @@ class Session:
                     fingerprint=fingerprint,
                     source=source,
                     media=new,
+                    mentions=tuple(jids),
                 )
                 if created:
                     self._emit(
@@ -1703,6 +1728,7 @@ class Session:
             height=media.height,
             pages=media.pages,
             thumbnail=self.store.media_thumbnail(media.id) if media.has_thumbnail else None,
+            mentions=tuple(json.loads(record.mentions)) if record.mentions else (),
         )
 
     def _emit_receipts(self, records: list[MessageRecord], status: str, at: float) -> None:
