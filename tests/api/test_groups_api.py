@@ -269,6 +269,46 @@ def test_a_person_met_by_lid_and_later_by_number_is_one_contact(gateway) -> None
     ]
 
 
+def test_a_sender_named_by_lid_alone_gets_the_number_wadesk_or_whatsmeow_learnt_before(gateway) -> None:  # type: ignore[no-untyped-def]
+    session, world, client = gateway
+    seen: list = []
+    session.subscribe(seen.append)
+    session.store.meet("15550003333@s.whatsapp.net", "900003@lid")  # a message carried both once
+    world.lids["15550004444@s.whatsapp.net"] = "900004@lid"  # whatsmeow knows this pair only
+
+    def incoming(wa_id: str, sender: str) -> None:
+        world.current.emit(
+            drv.Incoming,
+            wa_id=wa_id,
+            chat=GROUP,
+            sender=sender,
+            push_name="",
+            text=wa_id,
+            timestamp=time.time(),
+            is_group=True,
+            sender_lid=sender,
+        )
+
+    for wa_id, sender in (("L1", "900003@lid"), ("L2", "900004@lid"), ("L3", "900005@lid")):
+        incoming(wa_id, sender)
+    wait_until(lambda: len([e for e in seen if e.kind == "message.received"]) == 3, 5, "three messages")
+    events = {
+        e.wa_id: (e.payload()["sender"], e.payload()["sender_phone"], e.payload()["sender_lid"])
+        for e in seen
+        if e.kind == "message.received"
+    }
+    assert events == {
+        "L1": ("15550003333@s.whatsapp.net", "+15550003333", "900003@lid"),
+        "L2": ("15550004444@s.whatsapp.net", "+15550004444", "900004@lid"),
+        "L3": ("900005@lid", None, "900005@lid"),  # nobody told: no number is made up
+    }
+    stored = client.get("/messages?direction=in", headers=AUTH).get_json()["messages"]
+    assert {m["wa_id"]: (m["sender"], m["sender_phone"], m["sender_lid"]) for m in stored} == events
+    # one contact per person: the LID-only sender whose number whatsmeow knew is one row
+    contacts = {c["lid"]: c["phone"] for c in client.get("/contacts", headers=AUTH).get_json()["contacts"]}
+    assert contacts == {"900003@lid": "+15550003333", "900004@lid": "+15550004444", "900005@lid": None}
+
+
 def test_a_number_not_on_whatsapp_fails_once_checked_and_the_answer_is_kept(gateway) -> None:  # type: ignore[no-untyped-def]
     session, world, client = gateway
     world.not_on_whatsapp.add("15550009999")

@@ -117,6 +117,34 @@ def test_a_member_mentioning_this_account_in_a_lid_group_is_a_message_that_says_
     assert gw.stop() == 0
 
 
+def test_a_member_who_hides_its_number_in_a_lid_group_is_named_with_the_number_it_gave_before(
+    fake_wa: FakeWhatsApp,
+    headless: Callable[..., Headless],
+    gateway_env: Callable[..., dict[str, str]],
+    receiver: Receiver,
+) -> None:
+    receiver.start()
+    gw = headless(gateway_env(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET, **FAST)).start()
+    pair(gw, fake_wa)
+    peer = fake_wa.peer(PEERS[1])
+    peer.write_from_lid(hide_phone=False)  # a direct message from its LID, with its number
+    peer.send_text("my number is attached")
+    wait_until(lambda: receiver.payloads("message.received"), 30, "the direct message")
+    peer.write_from_lid(hide_phone=True)  # in the LID group, WhatsApp gives its LID alone
+    group = fake_wa.create_group("Hidden numbers", [PEERS[0], PEERS[1]], addressing_mode="lid")
+    peer.send_group_text(group, "guess who")
+    wait_until(lambda: len(receiver.payloads("message.received")) >= 2, 30, "the group message")
+    direct, in_group = receiver.payloads("message.received")
+    assert (direct["sender_phone"], direct["sender_lid"]) == (f"+{PEERS[1]}", f"{peer.lid}@lid")
+    assert (in_group["chat"], in_group["text"]) == (group, "guess who")
+    assert (in_group["sender"], in_group["sender_phone"], in_group["sender_lid"]) == (
+        f"{PEERS[1]}@s.whatsapp.net",
+        f"+{PEERS[1]}",
+        f"{peer.lid}@lid",
+    )
+    assert gw.stop() == 0
+
+
 def test_numbers_not_on_whatsapp_are_said_so(
     fake_wa: FakeWhatsApp, headless: Callable[..., Headless], gateway_env: Callable[..., dict[str, str]]
 ) -> None:

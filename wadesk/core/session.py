@@ -1236,6 +1236,14 @@ class Session:
         self._restart_pairing(f"{reason}; scan the QR code to link again")
 
     def _on_incoming(self, ev: drv.Incoming) -> None:
+        sender, sender_lid = ev.sender, ev.sender_lid
+        if sender.endswith("@lid"):
+            # WhatsApp named the sender by LID alone (no number with the message); wadesk or
+            # whatsmeow may have learnt the number before (a message that carried both, a
+            # contact check, group info): the event and the stored message name it
+            known = self._person(sender)
+            if known["jid"]:
+                sender, sender_lid = known["jid"], sender_lid or sender
         new = None
         if ev.media is not None:
             m = ev.media
@@ -1260,13 +1268,13 @@ class Session:
         record = self.store.record_incoming(
             wa_id=ev.wa_id,
             chat=ev.chat,
-            sender=ev.sender,
+            sender=sender,
             push_name=ev.push_name,
             text=ev.text,
             timestamp=ev.timestamp,
             is_group=ev.is_group,
             media=new,
-            sender_lid=ev.sender_lid,
+            sender_lid=sender_lid,
             mentions=ev.mentions,
         )
         if record is None:  # WhatsApp delivered it again (stored already)
