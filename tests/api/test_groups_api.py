@@ -66,6 +66,29 @@ def test_groups_are_listed_and_described_with_their_participants(gateway) -> Non
     assert client.get("/groups/15550002222@s.whatsapp.net", headers=AUTH).get_json()["field"] == "jid"
 
 
+def test_this_account_is_found_among_the_admins_by_its_number_or_by_its_lid(gateway) -> None:  # type: ignore[no-untyped-def]
+    _session, world, client = gateway
+
+    def group(jid: str, *me: drv.Participant) -> None:
+        other = drv.Participant("900002@lid", "900002@lid", None, True, False)
+        world.groups[jid] = drv.GroupInfo(jid, jid[:6], "", False, False, "", 0.0, (other, *me))
+
+    group("120363000000000011@g.us", drv.Participant("900001@lid", "900001@lid", None, True, False))
+    group("120363000000000012@g.us", drv.Participant("900001@lid", "900001@lid", "15550001111", True, False))
+    group("120363000000000013@g.us", drv.Participant("900001@lid", "900001@lid", None, False, False))
+    group("120363000000000014@g.us")  # an admin, but not this account
+    group("120363000000000015@g.us", drv.Participant("1555000111@s.whatsapp.net", None, None, True, False))
+    admin = {g["jid"]: g["we_are_admin"] for g in client.get("/groups", headers=AUTH).get_json()["groups"]}
+    assert admin == {
+        GROUP: True,  # by its number
+        "120363000000000011@g.us": True,  # by its LID alone
+        "120363000000000012@g.us": True,
+        "120363000000000013@g.us": False,  # a member, not an admin
+        "120363000000000014@g.us": False,
+        "120363000000000015@g.us": False,  # another number that starts the same way
+    }
+
+
 def test_mentions_are_written_into_the_text_and_sent_as_mentions(gateway) -> None:  # type: ignore[no-untyped-def]
     session, world, client = gateway
     answer = client.post(

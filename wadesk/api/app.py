@@ -795,18 +795,30 @@ def _accepted(record: Any, created: bool) -> tuple[Response, int]:
     return response, 202
 
 
+def _bare_jid(jid: str) -> str:
+    """A JID without its device (``…:3@s.whatsapp.net`` is ``…@s.whatsapp.net``); "" stays ""."""
+    user, _, server = jid.partition("@")
+    return f"{user.partition(':')[0]}@{server}" if server else ""
+
+
 def _group_body(group: Any, *, participants: bool) -> dict[str, Any]:
     account = _ctx().session.state.account
-    me = account.jid.partition(":")[0].partition("@")[0] if account else ""
+    # the account's number JID and LID: a LID group may name the account by its LID alone
+    mine = {_bare_jid(j) for j in (account.jid, account.lid) if j} if account else set()
+
+    def is_me(p: Any) -> bool:
+        named = {_bare_jid(p.jid), _bare_jid(p.lid or "")}
+        if p.phone:
+            named.add(f"{p.phone}@s.whatsapp.net")
+        return bool(mine & named)
+
     body: dict[str, Any] = {
         "jid": group.jid,
         "name": group.name,
         "topic": group.topic,
         "participant_count": len(group.participants),
         "only_admins_send": group.announce,
-        "we_are_admin": any(
-            p.admin and me and me in (p.jid.partition("@")[0], (p.phone or "")) for p in group.participants
-        ),
+        "we_are_admin": any(p.admin and is_me(p) for p in group.participants),
     }
     if participants:
         body["participants"] = [
