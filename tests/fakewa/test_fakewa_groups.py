@@ -110,6 +110,10 @@ def test_client_sends_to_group(fake_wa: FakeWhatsApp, paired: BareClient, mode: 
             fake_wa.peer(m).lid if mode == "lid" else m for m in members
         }
         assert [c.attrs.get("type") for c in sent.children() if c.tag == "enc"] == ["skmsg"]
+        # the account's own phone gets the key too, addressed as the group addresses the
+        # account: by its LID in a LID group, by its number in a number group
+        own = fake_wa.phone.lid if mode == "lid" else fake_wa.phone.phone
+        assert own in {to.attrs["jid"].user for to in participants.children()}
     outsider = fake_wa.peer("15550005555")
     assert outsider.group_texts_received(gid) == []
     assert not [e for e in fake_wa.events if e[0] in ("group-decrypt-error", "decrypt-error")]
