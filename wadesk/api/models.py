@@ -624,6 +624,16 @@ class MessageStatusPayload(Struct, kw_only=True):
     media: (
         Annotated[Media | None, Meta(description="queued, sent, failed: the file; null for text")] | UnsetType
     ) = UNSET
+    to_lid: (
+        Annotated[
+            str | None,
+            Meta(
+                description="sent, to a person: the recipient's LID (…@lid) when WhatsApp named one "
+                "(the recipient itself when it is a LID); null for a group"
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class MessageReceivedPayload(Struct, kw_only=True):
