@@ -75,3 +75,18 @@ def test_a_stream_after_an_id_no_longer_logged_says_so_first(client: FlaskClient
     first = first.decode() if isinstance(first, bytes) else first
     head = dict(line.split(": ", 1) for line in first.split("\n\n")[0].splitlines())
     assert head["event"] == "replay.gap" and json.loads(head["data"])["error"] == "replay_incomplete"
+
+
+def test_event_ids_sort_in_the_order_they_were_made() -> None:
+    import re
+
+    from wadesk.api.feed import new_event_id
+
+    now = time.time()
+    same_millisecond = [new_event_id(now) for _ in range(500)]
+    clock_stepped_back = [new_event_id(now - 5) for _ in range(5)]
+    later = new_event_id(now + 1)
+    made = [*same_millisecond, *clock_stepped_back, later]
+    assert all(re.fullmatch(r"evt_[0-9a-f]{24}", i) for i in made)
+    assert made == sorted(made) and len(set(made)) == len(made)
+    assert later[4:16] == f"{int((now + 1) * 1000):012x}"  # the time part is the time

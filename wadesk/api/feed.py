@@ -26,10 +26,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("wadesk.api.feed")
 
 
+_RANDOM_BITS = 48
+_id_lock = threading.Lock()
+_last_id = (0, 0)  # milliseconds, random part of the last id made in this process
+
+
 def new_event_id(now: float | None = None) -> str:
-    """Sortable, unguessable: 'evt_' + 12 hex digits of milliseconds + 12 random."""
+    """Sortable, unguessable: 'evt_' + 12 hex digits of milliseconds + 12 random.
+
+    Ids made in one process sort in the order they were made, also within one millisecond
+    or when the clock steps back: the random part then grows by a random step from the
+    last one (as monotonic ULIDs do)."""
+    global _last_id
     millis = int((time.time() if now is None else now) * 1000)
-    return f"evt_{millis:012x}{secrets.token_hex(6)}"
+    with _id_lock:
+        last_millis, last_random = _last_id
+        if millis > last_millis:
+            random = secrets.randbits(_RANDOM_BITS - 1)  # room to grow within the millisecond
+        else:
+            millis, random = last_millis, last_random + 1 + secrets.randbits(16)
+            if random >= 1 << _RANDOM_BITS:
+                millis, random = last_millis + 1, secrets.randbits(_RANDOM_BITS - 1)
+        _last_id = (millis, random)
+    return f"evt_{millis:012x}{random:012x}"
 
 
 def dumps(data: Any) -> str:
