@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from headless_harness import (
+    SECRET,
     TOKEN,
     FakeWorld,
     Headless,
@@ -17,6 +18,7 @@ from headless_harness import (
     clean_env,
     env_for,
     make_session,
+    pair,
     start_session,
 )
 
@@ -99,6 +101,25 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.stop()
+
+
+@pytest.fixture
+def hooked_gateway(
+    fake_wa: FakeWhatsApp,
+    headless: Callable[..., Headless],
+    gateway_env: Callable[..., dict[str, str]],
+    receiver: Receiver,
+) -> Callable[..., Headless]:
+    """``hooked_gateway(**settings)``: starts ``receiver``, then a gateway on the fake WhatsApp
+    server whose webhooks go to it signed with ``SECRET``, and pairs it; returns the gateway."""
+
+    def start(**settings: str) -> Headless:
+        receiver.start()
+        gw = headless(gateway_env(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET, **settings)).start()
+        pair(gw, fake_wa)
+        return gw
+
+    return start
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

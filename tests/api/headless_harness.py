@@ -1,9 +1,11 @@
 """Helpers for the headless gateway tests: a fake neonize driver for in-process sessions,
-the ``wadesk --headless`` process as a user starts it, and a local webhook receiver."""
+the ``wadesk --headless`` process as a user starts it (and pairs it), and a local webhook receiver."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import json
 import os
 import signal
@@ -15,21 +17,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
+import zxingcpp
 from fake_driver import FakeDriverFactory
+from PIL import Image
 from polling import GatewayHTTP, free_port, wait_until
 
 from wadesk.core.events import Status
 from wadesk.core.session import Session
 from wadesk.core.store import Store
 
+if TYPE_CHECKING:
+    from fakewa.harness import FakeWhatsApp
+
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ACCOUNT_PHONE = "15550001111"
 PEER_PHONE = "15550002222"
+SECRET = "whsec_" + base64.b64encode(b"webhook-key-for-the-e2e-tests-32").decode()
 
 
 # ---- an in-process session on a fake driver ---------------------------------------------
@@ -186,6 +194,30 @@ class Headless(GatewayHTTP):
             self.proc.kill()
             self.proc.wait(10)
         self.http.close()
+
+
+def decode_qr_png(png: bytes) -> str:
+    # QR codes only: zxing-cpp sometimes also "finds" an ITF or Codabar barcode inside a QR code
+    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormat.QRCode)
+    assert len(results) == 1, f"expected one QR code in the PNG, found {len(results)}"
+    return str(results[0].text)
+
+
+def fetch_qr_png(gw: Headless) -> bytes:
+    response = wait_until(
+        lambda: (r := gw.get("/qr")).status_code == 200 and r, 30, "GET /qr to return the PNG"
+    )
+    assert response.headers["Content-Type"] == "image/png"
+    assert response.headers["Cache-Control"] == "no-store"
+    return response.content
+
+
+def pair(gw: Headless, fake_wa: FakeWhatsApp) -> str:
+    """Scan the QR code the gateway serves, as a person with a phone would; returns its text."""
+    code = decode_qr_png(fetch_qr_png(gw))
+    fake_wa.scan(code)
+    gw.wait_state("connected")
+    return code
 
 
 # ---- a webhook receiver ---------------------------------------------------------------------

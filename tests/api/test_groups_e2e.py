@@ -20,8 +20,7 @@ import pytest
 import requests
 from fakewa.harness import FakeWhatsApp
 from fakewa.keys import SignKeyPair, TestPKI
-from headless_harness import TOKEN, Delivery, Headless, Receiver, clean_env, env_for, wait_until
-from test_headless_e2e import SECRET, pair
+from headless_harness import SECRET, TOKEN, Delivery, Headless, Receiver, clean_env, env_for, pair, wait_until
 from test_media_e2e import photo
 
 from wadesk.api.webhooks import verify
@@ -65,14 +64,11 @@ def test_a_group_is_listed_and_a_text_with_a_mention_reaches_every_member_exactl
 
 def test_a_member_writing_into_the_group_is_the_sender_with_phone_and_lid(
     fake_wa: FakeWhatsApp,
-    headless: Callable[..., Headless],
-    gateway_env: Callable[..., dict[str, str]],
     receiver: Receiver,
+    hooked_gateway: Callable[..., Headless],
 ) -> None:
     group = fake_wa.create_group("Book club", PEERS)
-    receiver.start()
-    gw = headless(gateway_env(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET, **FAST)).start()
-    pair(gw, fake_wa)
+    gw = hooked_gateway(**FAST)
     member = fake_wa.peer(PEERS[0])
     member.send_group_text(group, "chapter 3 tonight")
 
@@ -88,14 +84,11 @@ def test_a_member_writing_into_the_group_is_the_sender_with_phone_and_lid(
 
 def test_a_member_mentioning_this_account_in_a_lid_group_is_a_message_that_says_so(
     fake_wa: FakeWhatsApp,
-    headless: Callable[..., Headless],
-    gateway_env: Callable[..., dict[str, str]],
     receiver: Receiver,
+    hooked_gateway: Callable[..., Headless],
 ) -> None:
     group = fake_wa.create_group("Lidded chat", PEERS[:2], addressing_mode="lid")
-    receiver.start()
-    gw = headless(gateway_env(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET, **FAST)).start()
-    pair(gw, fake_wa)
+    gw = hooked_gateway(**FAST)
     account = gw.get("/status").json()["account"]
     assert account["lid"] == f"{fake_wa.phone.lid}@lid"  # WhatsApp named it at pairing
     member, other = fake_wa.peer(PEERS[0]), fake_wa.peer(PEERS[1])
@@ -119,13 +112,10 @@ def test_a_member_mentioning_this_account_in_a_lid_group_is_a_message_that_says_
 
 def test_a_member_who_hides_its_number_in_a_lid_group_is_named_with_the_number_it_gave_before(
     fake_wa: FakeWhatsApp,
-    headless: Callable[..., Headless],
-    gateway_env: Callable[..., dict[str, str]],
     receiver: Receiver,
+    hooked_gateway: Callable[..., Headless],
 ) -> None:
-    receiver.start()
-    gw = headless(gateway_env(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET, **FAST)).start()
-    pair(gw, fake_wa)
+    gw = hooked_gateway(**FAST)
     peer = fake_wa.peer(PEERS[1])
     peer.write_from_lid(hide_phone=False)  # a direct message from its LID, with its number
     peer.send_text("my number is attached")
@@ -187,13 +177,10 @@ def test_numbers_not_on_whatsapp_are_said_so(
 
 def test_a_peer_known_only_by_lid_becomes_one_contact_when_its_number_is_revealed(
     fake_wa: FakeWhatsApp,
-    headless: Callable[..., Headless],
-    gateway_env: Callable[..., dict[str, str]],
     receiver: Receiver,
+    hooked_gateway: Callable[..., Headless],
 ) -> None:
-    receiver.start()
-    gw = headless(gateway_env(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET, **FAST)).start()
-    pair(gw, fake_wa)
+    gw = hooked_gateway(**FAST)
     peer = fake_wa.peer(PEERS[2])
     peer.write_from_lid()
     peer.send_text("hello from a LID")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import io
 import re
 import signal
 import threading
@@ -15,10 +14,20 @@ from collections.abc import Callable
 
 import pytest
 import requests
-import zxingcpp
 from fakewa.harness import FakeWhatsApp
-from headless_harness import ACCOUNT_PHONE, PEER_PHONE, TOKEN, Headless, Receiver, free_port, wait_until
-from PIL import Image
+from headless_harness import (
+    ACCOUNT_PHONE,
+    PEER_PHONE,
+    SECRET,
+    TOKEN,
+    Headless,
+    Receiver,
+    decode_qr_png,
+    fetch_qr_png,
+    free_port,
+    pair,
+    wait_until,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -29,31 +38,6 @@ pytestmark = pytest.mark.e2e
 
 PEER = "+1 555 000 2222"
 PEER_JID = f"{PEER_PHONE}@s.whatsapp.net"
-SECRET = "whsec_" + base64.b64encode(b"webhook-key-for-the-e2e-tests-32").decode()
-
-
-def decode_qr_png(png: bytes) -> str:
-    # QR codes only: zxing-cpp sometimes also "finds" an ITF or Codabar barcode inside a QR code
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormat.QRCode)
-    assert len(results) == 1, f"expected one QR code in the PNG, found {len(results)}"
-    return str(results[0].text)
-
-
-def fetch_qr_png(gw: Headless) -> bytes:
-    response = wait_until(
-        lambda: (r := gw.get("/qr")).status_code == 200 and r, 30, "GET /qr to return the PNG"
-    )
-    assert response.headers["Content-Type"] == "image/png"
-    assert response.headers["Cache-Control"] == "no-store"
-    return response.content
-
-
-def pair(gw: Headless, fake_wa: FakeWhatsApp) -> str:
-    """Scan the QR code the gateway serves, as a person with a phone would; returns its text."""
-    code = decode_qr_png(fetch_qr_png(gw))
-    fake_wa.scan(code)
-    gw.wait_state("connected")
-    return code
 
 
 def metric(gw: Headless, name: str, **labels: str) -> float:
@@ -150,13 +134,10 @@ def test_refused_new_chat_fails_with_the_reason(
 
 def test_incoming_message_reaches_the_webhook_signed(
     fake_wa: FakeWhatsApp,
-    headless: Callable[..., Headless],
-    gateway_env: Callable[..., dict[str, str]],
     receiver: Receiver,
+    hooked_gateway: Callable[..., Headless],
 ) -> None:
-    receiver.start()
-    gw = headless(gateway_env(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET)).start()
-    pair(gw, fake_wa)
+    gw = hooked_gateway()
     fake_wa.peer(PEER_PHONE).send_text("ping from the peer")
     deliveries = receiver.wait_for(
         lambda ds: any(d.json["event"] == "message.received" for d in ds), 30, "the incoming message"

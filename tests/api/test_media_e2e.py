@@ -14,9 +14,9 @@ from collections.abc import Callable
 import pytest
 from core.test_media import mp4, ogg_opus, pdf_pages
 from fakewa.harness import FakeWhatsApp
-from headless_harness import PEER_PHONE, Headless, Receiver, wait_until
+from headless_harness import PEER_PHONE, Headless, Receiver, pair, wait_until
 from PIL import Image
-from test_headless_e2e import PEER, SECRET, pair
+from test_headless_e2e import PEER
 
 pytestmark = pytest.mark.e2e
 
@@ -92,13 +92,10 @@ def test_a_document_a_voice_note_and_a_video_arrive_as_a_phone_needs_them(
 
 def test_media_from_the_peer_reaches_the_webhook_and_is_served_identical(
     fake_wa: FakeWhatsApp,
-    headless: Callable[..., Headless],
-    gateway_env: Callable[..., dict[str, str]],
     receiver: Receiver,
+    hooked_gateway: Callable[..., Headless],
 ) -> None:
-    receiver.start()
-    gw = headless(gateway_env(WEBHOOK_URL=receiver.url, WEBHOOK_SECRET=SECRET, **FAST)).start()
-    pair(gw, fake_wa)
+    gw = hooked_gateway(**FAST)
     peer = fake_wa.peer(PEER_PHONE)
     image, document = photo(320, 240), pdf_pages(2)
     peer.send_media("image", image, "image/jpeg", caption="from the phone", width=320, height=240)
