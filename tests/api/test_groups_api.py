@@ -7,6 +7,7 @@ import io
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from headless_harness import TOKEN, FakeWorld, make_session, start_session, wait_until
@@ -631,23 +632,34 @@ def test_invite_link_revoke_and_leave(gateway) -> None:  # type: ignore[no-untyp
     assert r.status_code == 404 and r.get_json()["error"] == "group_not_found"
 
 
+def group_changed(
+    session: session_module.Session, world: FakeWorld, count: int, **change: object
+) -> list[Any]:
+    """Emits a GroupChanged of GROUP from the driver; the payloads of the ``count``
+    group.participants events it becomes, in order."""
+    seen: list = []
+    session.subscribe(seen.append)
+    world.current.emit(drv.GroupChanged, group=GROUP, **change)
+    wait_until(
+        lambda: len([e for e in seen if e.kind == "group.participants"]) == count, 5, f"{count} group events"
+    )
+    return [e.payload() for e in seen if e.kind == "group.participants"]
+
+
 def test_participant_changes_become_group_participants_events(gateway) -> None:  # type: ignore[no-untyped-def]
     session, world, _client = gateway
     world.lids["15550002222@s.whatsapp.net"] = "900002@lid"
     session.store.meet("15550002222@s.whatsapp.net", "900002@lid")
-    seen: list = []
-    session.subscribe(seen.append)
-    world.current.emit(
-        drv.GroupChanged,
-        group=GROUP,
+    left, promoted = group_changed(
+        session,
+        world,
+        2,
         actor="900002@lid",
         actor_name="Bob",
         timestamp=1_700_000_100.0,
         left=("900002@lid",),
         promoted=("900003@lid",),
     )
-    wait_until(lambda: len([e for e in seen if e.kind == "group.participants"]) == 2, 5, "two group events")
-    left, promoted = [e.payload() for e in seen if e.kind == "group.participants"]
     bob = {"jid": "15550002222@s.whatsapp.net", "lid": "900002@lid", "phone": "+15550002222"}
     assert left["group"] == GROUP and left["action"] == "leave"
     assert list(left["participants"]) == [{**bob, "push_name": None}]  # the number known from the LID
@@ -662,19 +674,16 @@ def test_people_not_met_yet_are_named_with_what_whatsapp_told_the_client(gateway
     session, world, _client = gateway
     world.lids["15550004444@s.whatsapp.net"] = "900004@lid"  # whatsmeow's LID store knows these
     world.lids["15550005555@s.whatsapp.net"] = "900005@lid"
-    seen: list = []
-    session.subscribe(seen.append)
-    world.current.emit(
-        drv.GroupChanged,
-        group=GROUP,
+    joined, left = group_changed(
+        session,
+        world,
+        2,
         actor="",
         actor_name="",
         timestamp=1_700_000_200.0,
         joined=("15550005555@s.whatsapp.net",),
         left=("900004@lid",),
     )
-    wait_until(lambda: len([e for e in seen if e.kind == "group.participants"]) == 2, 5, "two group events")
-    joined, left = [e.payload() for e in seen if e.kind == "group.participants"]
     assert list(joined["participants"]) == [
         {"jid": "15550005555@s.whatsapp.net", "lid": "900005@lid", "phone": "+15550005555", "push_name": None}
     ]
