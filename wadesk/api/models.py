@@ -677,33 +677,30 @@ class GroupParticipantsPayload(Struct, kw_only=True):
 EventId = Annotated[str, Meta(description="unique, sortable; the webhook-id of its deliveries")]
 
 
-class SessionStatusEvent(Struct, kw_only=True, tag_field="event", tag="session.status"):
+class _Event(Struct, tag_field="event"):
+    """The envelope every event shares: its name (the tag), id and time; each event adds its payload."""
+
     id: EventId
     timestamp: UnixTime
+
+
+class SessionStatusEvent(_Event, kw_only=True, tag="session.status"):
     payload: SessionStatusPayload
 
 
-class QREvent(Struct, kw_only=True, tag_field="event", tag="qr"):
-    id: EventId
-    timestamp: UnixTime
+class QREvent(_Event, kw_only=True, tag="qr"):
     payload: QRPayload
 
 
-class MessageStatusEvent(Struct, kw_only=True, tag_field="event", tag="message.status"):
-    id: EventId
-    timestamp: UnixTime
+class MessageStatusEvent(_Event, kw_only=True, tag="message.status"):
     payload: MessageStatusPayload
 
 
-class MessageReceivedEvent(Struct, kw_only=True, tag_field="event", tag="message.received"):
-    id: EventId
-    timestamp: UnixTime
+class MessageReceivedEvent(_Event, kw_only=True, tag="message.received"):
     payload: MessageReceivedPayload
 
 
-class GroupParticipantsEvent(Struct, kw_only=True, tag_field="event", tag="group.participants"):
-    id: EventId
-    timestamp: UnixTime
+class GroupParticipantsEvent(_Event, kw_only=True, tag="group.participants"):
     payload: GroupParticipantsPayload
 
 
