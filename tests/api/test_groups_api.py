@@ -333,6 +333,42 @@ def test_a_sender_named_by_lid_alone_gets_the_number_wadesk_or_whatsmeow_learnt_
     assert contacts == {"900003@lid": "+15550003333", "900004@lid": "+15550004444", "900005@lid": None}
 
 
+def test_a_person_writing_by_lid_whose_number_is_known_is_one_chat_with_the_number(gateway) -> None:  # type: ignore[no-untyped-def]
+    session, world, client = gateway
+    seen: list = []
+    session.subscribe(seen.append)
+    session.store.meet("15550003333@s.whatsapp.net", "900003@lid")  # a message carried both once
+    sent = client.post("/send", json={"to": "+15550003333", "text": "to the number"}, headers=AUTH)
+    assert sent.status_code == 202, sent.get_json()
+
+    def direct(wa_id: str, lid: str) -> None:  # a direct message, chat and sender by LID alone
+        world.current.emit(
+            drv.Incoming,
+            wa_id=wa_id,
+            chat=lid,
+            sender=lid,
+            push_name="",
+            text=wa_id,
+            timestamp=time.time(),
+            is_group=False,
+            sender_lid=lid,
+        )
+
+    direct("D1", "900003@lid")
+    direct("D2", "900005@lid")  # nobody told its number: its chat stays the LID's
+    wait_until(lambda: len([e for e in seen if e.kind == "message.received"]) == 2, 5, "two messages")
+    chats = {c["jid"]: c["unread"] for c in client.get("/chats", headers=AUTH).get_json()["chats"]}
+    assert chats.get("15550003333@s.whatsapp.net") == 1 and "900003@lid" not in chats
+    assert chats.get("900005@lid") == 1
+    texts = [
+        m["text"]
+        for m in client.get("/messages?chat=15550003333@s.whatsapp.net", headers=AUTH).get_json()["messages"]
+    ]
+    assert sorted(texts) == ["D1", "to the number"]
+    received = {e.wa_id: e.payload()["chat"] for e in seen if e.kind == "message.received"}
+    assert received == {"D1": "15550003333@s.whatsapp.net", "D2": "900005@lid"}
+
+
 def test_a_number_not_on_whatsapp_fails_once_checked_and_the_answer_is_kept(gateway) -> None:  # type: ignore[no-untyped-def]
     session, world, client = gateway
     world.not_on_whatsapp.add("15550009999")

@@ -1236,13 +1236,15 @@ class Session:
         self._restart_pairing(f"{reason}; scan the QR code to link again")
 
     def _on_incoming(self, ev: drv.Incoming) -> None:
-        sender, sender_lid = ev.sender, ev.sender_lid
+        sender, sender_lid, chat = ev.sender, ev.sender_lid, ev.chat
         if sender.endswith("@lid"):
             # WhatsApp named the sender by LID alone (no number with the message); wadesk or
             # whatsmeow may have learnt the number before (a message that carried both, a
             # contact check, group info): the event and the stored message name it
             known = self._person(sender)
             if known["jid"]:
+                if not ev.is_group and chat == sender:
+                    chat = known["jid"]  # one chat per person: the one messages to the number are in
                 sender, sender_lid = known["jid"], sender_lid or sender
         new = None
         if ev.media is not None:
@@ -1267,7 +1269,7 @@ class Session:
             )
         record = self.store.record_incoming(
             wa_id=ev.wa_id,
-            chat=ev.chat,
+            chat=chat,
             sender=sender,
             push_name=ev.push_name,
             text=ev.text,
