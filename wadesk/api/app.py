@@ -983,12 +983,7 @@ def contacts_check() -> Response:
 @_route("GET", "/contacts")
 def contacts() -> Response:
     limit = _int_arg("limit", DEFAULT_PAGE, MIN_PAGE, MAX_PAGE)
-    cursor = request.args.get("cursor")
-    offset = 0
-    if cursor is not None:
-        if not cursor.isascii() or not cursor.isdigit() or not 0 < len(cursor) <= MAX_CURSOR_DIGITS:
-            raise field_error("cursor", "is not a cursor from an earlier page")
-        offset = int(cursor)
+    offset = _cursor_arg() or 0
     found = _ctx().session.contacts(limit=limit, offset=offset)
     next_cursor = str(offset + limit) if len(found) == limit else None
     return jsonify(contacts=[c.to_dict() for c in found], next_cursor=next_cursor)
@@ -1049,12 +1044,7 @@ def message(message_id: str) -> Response:
 def messages() -> Response:
     args = request.args
     limit = _int_arg("limit", DEFAULT_PAGE, MIN_PAGE, MAX_PAGE)
-    cursor = args.get("cursor")
-    before = None
-    if cursor is not None:
-        if not cursor.isascii() or not cursor.isdigit() or not 0 < len(cursor) <= MAX_CURSOR_DIGITS:
-            raise field_error("cursor", "is not a cursor from an earlier page")
-        before = int(cursor)
+    before = _cursor_arg()
     direction = args.get("direction")
     if direction is not None and direction not in DIRECTIONS:
         raise field_error("direction", "must be " + " or ".join(f"'{d}'" for d in DIRECTIONS))
@@ -1086,12 +1076,7 @@ def _chat_arg() -> str | None:
 @_route("GET", "/chats")
 def chats() -> Response:
     limit = _int_arg("limit", DEFAULT_PAGE, MIN_PAGE, MAX_PAGE)
-    cursor = request.args.get("cursor")
-    offset = 0
-    if cursor is not None:
-        if not cursor.isascii() or not cursor.isdigit() or not 0 < len(cursor) <= MAX_CURSOR_DIGITS:
-            raise field_error("cursor", "is not a cursor from an earlier page")
-        offset = int(cursor)
+    offset = _cursor_arg() or 0
     query = request.args.get("q")
     if query is not None and len(query) > MAX_SEARCH:
         raise field_error("q", f"is longer than {MAX_SEARCH} characters")
@@ -1115,6 +1100,16 @@ def chat_read(chat_jid: str) -> Response:
         raise ApiError(404, "no chat with this JID", error="not_found")
     count = session.mark_chat_read(jid, send_receipts=receipts == "true")
     return jsonify(chat=jid, marked_read=count)
+
+
+def _cursor_arg() -> int | None:
+    """``?cursor=``, as an earlier page's ``next_cursor`` gave it (None: the first page)."""
+    cursor = request.args.get("cursor")
+    if cursor is None:
+        return None
+    if not cursor.isascii() or not cursor.isdigit() or not 0 < len(cursor) <= MAX_CURSOR_DIGITS:
+        raise field_error("cursor", "is not a cursor from an earlier page")
+    return int(cursor)
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:

@@ -79,14 +79,14 @@ class SessionBridge(QObject):
             unsubscribe()
 
 
-class Background(QObject):
-    """Run blocking callables off the GUI thread; results come back as signals.
+class Results(QObject):
+    """Results of calls made on other threads, delivered in the GUI thread by a signal.
 
-    ``run(fn, on_done, on_error)``: ``on_done(result)`` or ``on_error(exception)`` is called
-    later in the GUI thread. Pending jobs are forgotten by :meth:`close`.
-    """
+    A subclass runs ``fn`` somewhere and calls :meth:`_report` there; ``on_done(result)``
+    or ``on_error(exception)`` then follow in the GUI thread, not after :meth:`close`."""
 
     _finished = Signal(int, bool, object)
+    _what = "job"  # named in the log when a failure has no on_error
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -94,43 +94,41 @@ class Background(QObject):
         self._pending: dict[
             int, tuple[Callable[[Any], None] | None, Callable[[BaseException], None] | None]
         ] = {}
-        self._threads: dict[int, threading.Thread] = {}
         self._closed = False
         self._finished.connect(self._deliver)
 
     @property
     def busy(self) -> int:
+        """Calls asked for whose result has not been delivered yet."""
         return len(self._pending)
 
-    def run(
+    def _expect(
         self,
-        fn: Callable[[], Any],
-        on_done: Callable[[Any], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
-        *,
-        name: str = "job",
+        on_done: Callable[[Any], None] | None,
+        on_error: Callable[[BaseException], None] | None,
     ) -> int:
         job = next(self._ids)
         self._pending[job] = (on_done, on_error)
-
-        def work() -> None:
-            try:
-                result, ok = fn(), True
-            except Exception as exc:  # noqa: BLE001  (any failure is reported to on_error in the GUI thread)
-                result, ok = exc, False
-            if not self._closed:
-                with contextlib.suppress(RuntimeError):  # the bridge object is gone
-                    self._finished.emit(job, ok, result)
-
-        thread = threading.Thread(target=work, name=f"wadesk-ui-{name}", daemon=True)
-        self._threads[job] = thread
-        thread.start()
         return job
+
+    @staticmethod
+    def _call(fn: Callable[[], Any]) -> tuple[Any, bool]:
+        """Runs on the worker thread: the result, or the exception, and which it is."""
+        try:
+            return fn(), True
+        except Exception as exc:  # noqa: BLE001  (reported to on_error in the GUI thread)
+            return exc, False
+
+    def _report(self, job: int, ok: bool, result: Any) -> None:
+        """Worker thread: hand the outcome to the GUI thread (dropped after close)."""
+        if not self._closed:
+            with contextlib.suppress(RuntimeError):  # the C++ object is gone
+                self._finished.emit(job, ok, result)
 
     @Slot(int, bool, object)
     def _deliver(self, job: int, ok: bool, result: Any) -> None:
         callbacks = self._pending.pop(job, None)
-        self._threads.pop(job, None)
+        self._delivered(job)
         if callbacks is None or self._closed:
             return
         on_done, on_error = callbacks
@@ -140,7 +138,51 @@ class Background(QObject):
         elif on_error is not None:
             on_error(result)
         else:
-            log.error("background %s failed: %s", job, result)
+            log.error("%s %s failed: %s", self._what, job, result)
+
+    def _delivered(self, job: int) -> None:
+        """GUI thread, after a job's outcome arrived (a subclass forgets its thread)."""
+
+    def close(self) -> None:
+        """No more results are delivered; those on their way are dropped."""
+        self._closed = True
+        self._pending.clear()
+
+
+class Background(Results):
+    """Run blocking callables off the GUI thread; results come back as signals.
+
+    ``run(fn, on_done, on_error)``: ``on_done(result)`` or ``on_error(exception)`` is called
+    later in the GUI thread. Pending jobs are forgotten by :meth:`close`.
+    """
+
+    _what = "background"
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._threads: dict[int, threading.Thread] = {}
+
+    def run(
+        self,
+        fn: Callable[[], Any],
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        *,
+        name: str = "job",
+    ) -> int:
+        job = self._expect(on_done, on_error)
+
+        def work() -> None:
+            result, ok = self._call(fn)
+            self._report(job, ok, result)
+
+        thread = threading.Thread(target=work, name=f"wadesk-ui-{name}", daemon=True)
+        self._threads[job] = thread
+        thread.start()
+        return job
+
+    def _delivered(self, job: int) -> None:
+        self._threads.pop(job, None)
 
     def wait(self, timeout: float) -> bool:
         """Join running jobs for up to ``timeout`` seconds in total (any thread: tests, shutdown)."""
@@ -149,7 +191,3 @@ class Background(QObject):
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         return not any(t.is_alive() for t in threads)
-
-    def close(self) -> None:
-        self._closed = True
-        self._pending.clear()

@@ -13,8 +13,6 @@ for before :meth:`Loader.close` are still made; reads waiting then are dropped.
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import logging
 import queue
 import threading
@@ -22,7 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject
+
+from .bridge import Results
 
 log = logging.getLogger("wadesk.ui")
 
@@ -38,29 +38,18 @@ class _Job:
     wanted: Callable[[], bool] | None
 
 
-class Loader(QObject):
+class Loader(Results):
     """Runs store calls on one thread; ``on_done(result)`` or ``on_error(exc)`` follow in
     the GUI thread (not after :meth:`close`)."""
 
-    _finished = Signal(int, bool, object)
+    _what = "loading, job"
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._ids = itertools.count(1)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._pending: dict[
-            int, tuple[Callable[[Any], None] | None, Callable[[BaseException], None] | None]
-        ] = {}
-        self._closed = False
-        self._finished.connect(self._deliver)
         self._thread = threading.Thread(target=self._main, name=THREAD_NAME, daemon=True)
         self._thread.start()
         self.calls = 0  # calls run so far (tests, the benchmark)
-
-    @property
-    def busy(self) -> int:
-        """Calls asked for whose result has not been delivered yet."""
-        return len(self._pending)
 
     def run(
         self,
@@ -72,11 +61,10 @@ class Loader(QObject):
         write: bool = False,
         wanted: Callable[[], bool] | None = None,
     ) -> int:
-        job = next(self._ids)
         if self._closed:
             log.debug("%s asked for after the loader closed: not run", name)
-            return job
-        self._pending[job] = (on_done, on_error)
+            return next(self._ids)
+        job = self._expect(on_done, on_error)
         self._queue.put(_Job(job, fn, name, write, wanted))
         return job
 
@@ -90,38 +78,18 @@ class Loader(QObject):
             if job.wanted is not None and not job.wanted():
                 result, ok = None, True
             else:
-                try:
-                    result, ok = job.fn(), True
-                except Exception as exc:  # noqa: BLE001  (reported to on_error in the GUI thread)
-                    result, ok = exc, False
+                result, ok = self._call(job.fn)
                 self.calls += 1
-            if not self._closed:
-                with contextlib.suppress(RuntimeError):  # the window object is gone
-                    self._finished.emit(job.id, ok, result)
-            elif not ok:
+            if not ok and self._closed:
                 log.warning("%s failed while the window closed: %s", job.name, result)
-
-    @Slot(int, bool, object)
-    def _deliver(self, job: int, ok: bool, result: Any) -> None:
-        callbacks = self._pending.pop(job, None)
-        if callbacks is None or self._closed:
-            return
-        on_done, on_error = callbacks
-        if ok:
-            if on_done is not None:
-                on_done(result)
-        elif on_error is not None:
-            on_error(result)
-        else:
-            log.error("loading (job %s) failed: %s", job, result)
+            self._report(job.id, ok, result)
 
     def close(self) -> None:
         """No more results are delivered and no more calls taken; writes asked for before
         are still made, then the thread ends."""
         if self._closed:
             return
-        self._closed = True
-        self._pending.clear()
+        super().close()
         self._queue.put(None)
 
     def wait(self, timeout: float) -> bool:
