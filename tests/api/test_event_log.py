@@ -90,3 +90,42 @@ def test_event_ids_sort_in_the_order_they_were_made() -> None:
     assert all(re.fullmatch(r"evt_[0-9a-f]{24}", i) for i in made)
     assert made == sorted(made) and len(set(made)) == len(made)
     assert later[4:16] == f"{int((now + 1) * 1000):012x}"  # the time part is the time
+
+
+def test_events_added_while_a_full_queue_is_written_are_all_kept(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from wadesk.api import eventlog
+    from wadesk.api.feed import Envelope
+
+    monkeypatch.setattr(eventlog, "MAX_PENDING", 3)
+    written: list[str] = []
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowTable:  # a write that takes a while: events keep arriving meanwhile
+        def append(self, rows: list[tuple[str, str, bytes, float]]) -> None:
+            entered.set()
+            release.wait(5)
+            written.extend(row[0] for row in rows)
+
+        def prune(self, *args: object, **kwargs: object) -> int:
+            return 0
+
+    def envelope(event_id: str) -> Envelope:
+        return Envelope("session.status", event_id, 1.0, {}, b"{}", None)  # type: ignore[arg-type]
+
+    log = eventlog.EventLog(SlowTable())  # type: ignore[arg-type]
+    try:
+        log.add(envelope("evt_a"))
+        log.add(envelope("evt_b"))
+        assert entered.wait(5)  # the log's thread writes a and b (or a alone, then b)
+        for name in ("evt_c", "evt_d", "evt_e"):  # the queue is full: the oldest waiting goes
+            log.add(envelope(name))
+        release.set()
+        deadline = time.monotonic() + 5
+        while "evt_e" not in written and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        release.set()
+        log.stop()
+    assert written[-3:] == ["evt_c", "evt_d", "evt_e"]  # none of the newest three was lost

@@ -100,6 +100,7 @@ class EventLog:
         with self._write:
             with self._lock:
                 batch = list(self._pending)
+                dropped = self._dropped
             if not batch:
                 return True
             now = time.time()
@@ -114,8 +115,8 @@ class EventLog:
             if self._failures:
                 log.info("the event log is written again")
             self._failures = 0
-            with self._lock:
-                del self._pending[: len(batch)]
+            with self._lock:  # the oldest of the batch may have been dropped meanwhile (full)
+                del self._pending[: max(0, len(batch) - (self._dropped - dropped))]
             return True
 
     def _run(self) -> None:
