@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, choose_encoder, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, choose_encoder
 from prometheus_client.process_collector import ProcessCollector
 
 from .. import __version__
@@ -103,10 +103,6 @@ class Metrics:
         if histogram is None:
             histogram = self._durations[route] = self.http_duration.labels(route)
         histogram.observe(seconds)
-
-    def render(self) -> bytes:
-        """The Prometheus text format."""
-        return generate_latest(self.registry)
 
     def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
         """(body, content type) for a scrape with this ``Accept`` header: OpenMetrics when

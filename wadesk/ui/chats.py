@@ -45,7 +45,7 @@ from ..core.events import (
     MessageSent,
     MessageStatus,
 )
-from ..core.recipients import USER_SERVER, format_phone
+from ..core.recipients import format_phone
 from ..core.store import ChatRecord, MessageRecord, phone_of, preview_of
 from . import theme as themes
 from .messages import STATUS_LABELS, STATUS_MARKS, jid_label, local_time
@@ -761,7 +761,3 @@ class ChatListView(QListView):
                 self.placeholder,
             )
             painter.end()
-
-
-def is_person_jid(jid: str) -> bool:
-    return jid.endswith("@" + USER_SERVER) or jid.endswith("@lid")

@@ -94,14 +94,12 @@ class ChatHeader(QFrame):
         row.addWidget(self.avatar, 0, Qt.AlignmentFlag.AlignVCenter)
         row.addLayout(texts, 1)
 
-    def show_chat(self, jid: str, title: str, subtitle: str, *, problem: bool = False) -> None:
+    def show_chat(self, jid: str, title: str, subtitle: str) -> None:
         self.avatar.set_chat(jid, title)
         self.title.setText(title)
         self.title.setToolTip(title)
         self.subtitle.setText(subtitle)
         self.subtitle.setVisible(bool(subtitle))
-        self.subtitle.setProperty("problem", problem)
-        themes.repolish(self.subtitle)
         self.setAccessibleName(f"Chat with {title}")
         self.setAccessibleDescription(subtitle)
 

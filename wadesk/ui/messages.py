@@ -299,10 +299,6 @@ class MessageLog(QAbstractListModel):
         seqs = [e.seq for e in self._rows[:1] if e.seq]
         return seqs[0] if seqs else None
 
-    @property
-    def newest_seq(self) -> int:
-        return max((e.seq for e in self._rows), default=0)
-
     def insert_record(self, record: MessageRecord) -> bool:
         """A stored message this log had not seen (sent through the local API while the
         page was read): put in by its seq if it is newer than the oldest shown."""

@@ -535,13 +535,12 @@ class MessengerPage(QWidget):
         else:
             title, subtitle = chat_title(chat), chat_subtitle(chat)
             self.model.chat_name = title
-        problem = False
         if jid in self.not_checked:
             subtitle = (
                 f"{subtitle} · " if subtitle else ""
             ) + "WhatsApp is asked whether this number has an account when the first message goes out"
         self._header_shown = (title, subtitle)
-        self.header.show_chat(jid, title, subtitle, problem=problem)
+        self.header.show_chat(jid, title, subtitle)
         self.window().setWindowTitle(f"{title} – wadesk")
 
     def _first_page(self, token: int, records: list[MessageRecord] | None) -> None:
@@ -744,9 +743,10 @@ class MessengerPage(QWidget):
             chats = session.chats(limit=30, query=text)
             records = session.search_messages(text, limit=50)
             titles: dict[str, tuple[str, bool]] = {}
+            listed = {c.jid: c for c in chats}  # read just now: not read again per hit
             for r in records:
                 if r.chat not in titles:
-                    chat = session.chat(r.chat)
+                    chat = listed.get(r.chat) or session.chat(r.chat)
                     titles[r.chat] = (
                         (chat_title(chat), chat.is_group)
                         if chat is not None

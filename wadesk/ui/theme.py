@@ -242,7 +242,6 @@ QFrame#chatsTop {{ background: {t.surface}; border-bottom: 1px solid {t.border};
 QFrame#chatHeader {{ background: {t.surface}; border-bottom: 1px solid {t.border}; }}
 QLabel#chatTitle {{ color: {t.text}; font-weight: 600; }}
 QLabel#chatSubtitle {{ color: {t.muted}; }}
-QLabel#chatSubtitle[problem="true"] {{ color: {t.error}; }}
 QLabel#noChat {{ color: {t.muted}; background: {t.surface_alt}; }}
 QSplitter::handle {{ background: {t.border}; }}
 QPushButton#newChat {{ padding: 6px 12px; }}
