@@ -26,7 +26,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import __version__, qr
 from ..core.events import StateChanged, Status
-from ..core.recipients import RecipientError, parse_recipient
+from ..core.recipients import RecipientError, bare_jid, parse_recipient
 from ..core.session import (
     MEDIA_PENDING,
     GroupNotFound,
@@ -795,19 +795,13 @@ def _accepted(record: Any, created: bool) -> tuple[Response, int]:
     return response, 202
 
 
-def _bare_jid(jid: str) -> str:
-    """A JID without its device (``…:3@s.whatsapp.net`` is ``…@s.whatsapp.net``); "" stays ""."""
-    user, _, server = jid.partition("@")
-    return f"{user.partition(':')[0]}@{server}" if server else ""
-
-
 def _group_body(group: Any, *, participants: bool) -> dict[str, Any]:
     account = _ctx().session.state.account
     # the account's number JID and LID: a LID group may name the account by its LID alone
-    mine = {_bare_jid(j) for j in (account.jid, account.lid) if j} if account else set()
+    mine = {bare_jid(j) for j in (account.jid, account.lid) if j} if account else set()
 
     def is_me(p: Any) -> bool:
-        named = {_bare_jid(p.jid), _bare_jid(p.lid or "")}
+        named = {bare_jid(p.jid), bare_jid(p.lid or "")}
         if p.phone:
             named.add(f"{p.phone}@s.whatsapp.net")
         return bool(mine & named)

@@ -79,6 +79,13 @@ def format_phone(digits: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+def bare_jid(jid: str) -> str:
+    """A JID without its device (``4915…:3@s.whatsapp.net`` is ``4915…@s.whatsapp.net``);
+    "" for a text without a server."""
+    user, _, server = jid.partition("@")
+    return f"{user.partition(':')[0]}@{server}" if server else ""
+
+
 def parse_recipient(value: object) -> Recipient:
     """Parse a phone number or JID into a :class:`Recipient`, or raise :class:`RecipientError`."""
     if not isinstance(value, str):

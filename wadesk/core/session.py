@@ -67,7 +67,7 @@ from .events import (
 from .media import MediaError, MediaKind
 from .media import resolve as resolve_media
 from .mediafiles import Incoming, MediaFiles, TooLarge
-from .recipients import Recipient, RecipientError, parse_recipient
+from .recipients import Recipient, RecipientError, bare_jid, parse_recipient
 from .store import (
     MEDIA_DELETED,
     MEDIA_PENDING,
@@ -1101,7 +1101,7 @@ class Session:
             )
             # a LID group mentions this account by its LID, a number group by its number; kept
             # while reconnecting, for messages announced then (downloads, deferred writes)
-            self._own_jids = frozenset(_bare(j) for j in (account.jid, account.lid) if j)
+            self._own_jids = frozenset(bare_jid(j) for j in (account.jid, account.lid) if j)
             self._set_state(SessionState(Status.CONNECTED, account=account))
             if self.on_connected is not None:
                 self.on_connected()
@@ -1350,7 +1350,7 @@ class Session:
                 sender_phone=phone_of(record.sender),
                 sender_lid=record.sender_lid,
                 mentions=mentions,
-                mentioned_me=any(_bare(m) in me for m in mentions),
+                mentioned_me=any(bare_jid(m) in me for m in mentions),
             )
         )
 
@@ -1834,12 +1834,6 @@ class Session:
                         media=record.media.to_dict() if record.media else None,
                     )
                 )
-
-
-def _bare(jid: str) -> str:
-    """A JID without its device: ``4915…:3@s.whatsapp.net`` is ``4915…@s.whatsapp.net``."""
-    user, _, server = jid.partition("@")
-    return f"{user.partition(':')[0]}@{server}"
 
 
 def _what(ev: drv.DriverEvent) -> str:
